@@ -1,0 +1,66 @@
+// Binding of the neighbour search (one call per structure; GIL released).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "neighbours.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+py::tuple neighbour_list(CArray<double> positions, CArray<double> cell, CArray<bool> pbc,
+                         double cutoff, py::object centres, int n_threads) {
+    if (positions.ndim() != 2 || positions.shape(1) != 3)
+        throw std::invalid_argument("positions: expected shape (n_atoms, 3)");
+    if (cell.size() != 9) throw std::invalid_argument("cell: expected shape (3, 3)");
+    if (pbc.size() != 3) throw std::invalid_argument("pbc: expected 3 flags");
+    CArray<int64_t> centre_array;
+    const int64_t* centre_ptr = nullptr;
+    size_t n_centres = 0;
+    const auto n_atoms = static_cast<int64_t>(positions.shape(0));
+    if (!centres.is_none()) {
+        centre_array = CArray<int64_t>::ensure(centres);
+        if (!centre_array) throw std::invalid_argument("centres: expected integer indices");
+        centre_ptr = centre_array.data();
+        n_centres = static_cast<size_t>(centre_array.size());
+        for (size_t c = 0; c < n_centres; ++c)
+            if (centre_ptr[c] < 0 || centre_ptr[c] >= n_atoms)
+                throw std::invalid_argument("centres: index out of range");
+    }
+    xanesnet::NeighbourList nl;
+    {
+        py::gil_scoped_release release;
+        nl = xanesnet::neighbour_list(positions.data(), static_cast<size_t>(n_atoms),
+                                      cell.data(), pbc.data(), cutoff, centre_ptr, n_centres,
+                                      n_threads);
+    }
+    const auto n_pairs = static_cast<py::ssize_t>(nl.i.size());
+    py::array_t<int64_t> i(n_pairs), j(n_pairs);
+    py::array_t<double> d(n_pairs);
+    py::array_t<double> D({n_pairs, py::ssize_t(3)});
+    py::array_t<int32_t> S({n_pairs, py::ssize_t(3)});
+    if (n_pairs) {
+        std::memcpy(i.mutable_data(), nl.i.data(), sizeof(int64_t) * n_pairs);
+        std::memcpy(j.mutable_data(), nl.j.data(), sizeof(int64_t) * n_pairs);
+        std::memcpy(d.mutable_data(), nl.distances.data(), sizeof(double) * n_pairs);
+        std::memcpy(D.mutable_data(), nl.vectors.data(), sizeof(double) * 3 * n_pairs);
+        std::memcpy(S.mutable_data(), nl.shifts.data(), sizeof(int32_t) * 3 * n_pairs);
+    }
+    return py::make_tuple(i, j, d, D, S);
+}
+
+}  // namespace
+
+void bind_neighbours(py::module_& m) {
+    m.def("neighbour_list", &neighbour_list, py::arg("positions"), py::arg("cell"),
+          py::arg("pbc"), py::arg("cutoff"), py::arg("centres") = py::none(),
+          py::arg("n_threads") = 0,
+          "Neighbours within cutoff -> (i, j, d, D, S) as ase.neighborlist.neighbor_list "
+          "'ijdDS'.");
+}

@@ -1,0 +1,63 @@
+// Weighted atom-centred symmetry functions (G1, G2, G4) for a batch of absorbing sites.
+// Plain C++17 over raw pointers; no Python headers. Formulas: shared/spec/wacsf.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace xanesnet {
+
+/// Descriptor parameters; arrays are borrowed, not owned.
+struct WacsfParams {
+    double r_max = 6.0;            // cutoff radius, Å
+    const double* g2_eta = nullptr;  // (n_g2,) Å⁻²
+    const double* g2_mu = nullptr;   // (n_g2,) Å
+    size_t n_g2 = 0;
+    const double* g4_eta = nullptr;  // (n_g4_radial,) Å⁻²
+    const double* g4_mu = nullptr;   // (n_g4_radial,) Å
+    size_t n_g4_radial = 0;
+    const double* lambdas = nullptr;  // (n_lambdas,) in [-1, 1]
+    size_t n_lambdas = 0;
+    const double* zetas = nullptr;    // (n_zetas,) > 0
+    size_t n_zetas = 0;
+    const double* element_weights = nullptr;  // (n_elements,) weight by atomic number
+    size_t n_elements = 0;
+    bool rjk_raw_cosine = false;  // true: cosine cutoff on r_jk not zeroed beyond r_max
+    double min_distance = 0.1;    // Å; closer atoms in a site's sphere are an error
+
+    size_t n_features() const { return 1 + n_g2 + n_g4_radial * n_lambdas * n_zetas; }
+};
+
+/// A batch of structures packed end to end. Cells are row-major (3, 3), rows = lattice vectors.
+struct StructureBatch {
+    const double* positions = nullptr;     // (n_atoms_total, 3) Å
+    const int32_t* numbers = nullptr;      // (n_atoms_total,)
+    const int64_t* atom_offsets = nullptr; // (n_structures + 1,)
+    const double* cells = nullptr;         // (n_structures, 3, 3) Å
+    const uint8_t* pbc = nullptr;          // (n_structures, 3)
+    size_t n_structures = 0;
+    const int64_t* site_structures = nullptr;  // (n_sites,) structure of each site
+    const int64_t* site_atoms = nullptr;       // (n_sites,) atom index within its structure
+    size_t n_sites = 0;
+};
+
+/// Per-site outcome of the kernel.
+enum SiteStatus : int32_t {
+    SITE_OK = 0,
+    SITE_ATOMS_TOO_CLOSE = 1,  // two atoms of the site's sphere closer than min_distance
+};
+
+/// Per-site diagnostics, filled when status != SITE_OK.
+struct SiteReport {
+    int32_t* status = nullptr;        // (n_sites,)
+    int64_t* close_pair = nullptr;    // (n_sites, 2) atom indices within the structure
+    double* close_distance = nullptr; // (n_sites,) Å
+};
+
+/// Computes the descriptor of every site into `out` ((n_sites, n_features) row-major).
+/// Rows of failed sites are zero. Throws std::invalid_argument for malformed batches
+/// (indices out of range, singular periodic cell). n_threads: 0 = all available.
+void wacsf_batch(const StructureBatch& batch, const WacsfParams& params, double* out,
+                 const SiteReport& report, int n_threads);
+
+}  // namespace xanesnet

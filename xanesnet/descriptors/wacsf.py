@@ -1,0 +1,241 @@
+"""wACSF descriptor configuration and backend dispatch.
+
+One frozen configuration object describes the descriptor completely. It is used by the C++
+backend, the Numba backend and, serialised to JSON, by saved models, so a model file knows its
+own descriptor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["WACSF"]
+
+Parameterisation = Literal["shifted", "centred"]
+RjkCutoff = Literal["zero", "raw"]
+
+_SCHEMA = "xanesnet.wacsf/1"
+
+
+def _radial_grid(kind: str, r_min: float, r_max: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(eta, mu) of ``n`` Gaussians, in Å⁻² and Å, for a parameterisation name."""
+    if kind == "shifted":
+        mu = np.linspace(r_min + 0.5, r_max - 0.5, n)
+        spacing = mu[1] - mu[0] if n > 1 else (r_max - r_min - 1.0) or 1.0
+        eta = np.full(n, 1.0 / (2.0 * spacing**2))
+        return eta, mu
+    if kind == "centred":
+        rho = np.linspace(r_min + 1.0, r_max - 0.5, n)
+        return 1.0 / (2.0 * rho**2), np.zeros(n)
+    raise ValueError(f"parameterisation: expected 'shifted' or 'centred', got {kind!r}")
+
+
+@dataclass(frozen=True)
+class WACSF:
+    """Weighted atom-centred symmetry functions (G1, G2, G4) around absorbing atoms.
+
+    Features, in order: ``G1``, ``n_g2`` G2 functions, ``n_g4`` G4 functions (radial index
+    outermost, then λ, then ζ), then the optional extras ``S`` (total spin) and ``q`` (charge)
+    read from ``atoms.info``. See ``shared/spec/wacsf.md`` for the formulas.
+
+    Attributes:
+        r_min: lower end of the radial grid, Å.
+        r_max: cutoff radius, Å.
+        n_g2: number of G2 (radial) functions.
+        n_g4: number of G4 (angular) functions; must be a multiple of
+            ``len(lambdas) * len(zetas)``.
+        lambdas: angular signs λ, each in [-1, 1].
+        zetas: angular exponents ζ, each > 0.
+        g2_parameterisation: "shifted" (Gaussians spread over r) or "centred" (μ = 0).
+        g4_parameterisation: as ``g2_parameterisation``, for G4.
+        weight_scale: element weight w = weight_scale · Z (0.1 as XANESNET; 1.0 for raw Z).
+        rjk_cutoff: "zero" applies the cosine cutoff to r_jk and zeroes it beyond r_max (the
+            physical choice); "raw" applies the bare cosine without zeroing (reproduces the
+            NewcastleRSE XANESNET values).
+        use_spin: append the structure's total spin, ``atoms.info["spin"]`` (or "S").
+        use_charge: append the structure's charge, ``atoms.info["charge"]`` (or "q").
+    """
+
+    r_min: float = 1.0
+    r_max: float = 6.0
+    n_g2: int = 16
+    n_g4: int = 32
+    lambdas: tuple[float, ...] = (1.0, -1.0)
+    zetas: tuple[float, ...] = (1.0,)
+    g2_parameterisation: Parameterisation = "shifted"
+    g4_parameterisation: Parameterisation = "centred"
+    weight_scale: float = 0.1
+    rjk_cutoff: RjkCutoff = "zero"
+    use_spin: bool = False
+    use_charge: bool = False
+    _derived: dict[str, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lambdas", tuple(float(v) for v in self.lambdas))
+        object.__setattr__(self, "zetas", tuple(float(v) for v in self.zetas))
+        if not (np.isfinite(self.r_max) and self.r_max > 0):
+            raise ValueError(f"r_max: expected a positive cutoff in Å, got {self.r_max!r}")
+        if not (np.isfinite(self.r_min) and 0 <= self.r_min < self.r_max):
+            raise ValueError(f"r_min: expected 0 <= r_min < r_max, got {self.r_min!r}")
+        for name in ("n_g2", "n_g4"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+        if not self.lambdas or any(not -1.0 <= v <= 1.0 for v in self.lambdas):
+            raise ValueError(f"lambdas: expected values in [-1, 1], got {self.lambdas!r}")
+        if not self.zetas or any(not (np.isfinite(v) and v > 0) for v in self.zetas):
+            raise ValueError(f"zetas: expected positive values, got {self.zetas!r}")
+        n_angular = len(self.lambdas) * len(self.zetas)
+        if self.n_g4 % n_angular:
+            raise ValueError(
+                f"n_g4: {self.n_g4} is not a multiple of len(lambdas) * len(zetas) = {n_angular}"
+            )
+        if self.rjk_cutoff not in ("zero", "raw"):
+            raise ValueError(f"rjk_cutoff: expected 'zero' or 'raw', got {self.rjk_cutoff!r}")
+        if not (np.isfinite(self.weight_scale) and self.weight_scale > 0):
+            raise ValueError(f"weight_scale: expected a positive number, got {self.weight_scale!r}")
+        g2_eta, g2_mu = _radial_grid(self.g2_parameterisation, self.r_min, self.r_max, self.n_g2)
+        # Upstream quirk (kept on purpose): the G4 grid is built with n_g4 points and only the
+        # first n_g4 / (len(λ)·len(ζ)) radii are used.
+        g4_eta, g4_mu = _radial_grid(self.g4_parameterisation, self.r_min, self.r_max, self.n_g4)
+        n_radial = self.n_g4 // n_angular
+        self._derived.update(
+            g2_eta=g2_eta,
+            g2_mu=g2_mu,
+            g4_eta=np.ascontiguousarray(g4_eta[:n_radial]),
+            g4_mu=np.ascontiguousarray(g4_mu[:n_radial]),
+        )
+        for array in self._derived.values():
+            array.flags.writeable = False
+
+    # -- derived parameters ---------------------------------------------------------------
+    @property
+    def g2_eta(self) -> np.ndarray:
+        """(n_g2,) Gaussian widths η of G2, Å⁻²."""
+        return self._derived["g2_eta"]
+
+    @property
+    def g2_mu(self) -> np.ndarray:
+        """(n_g2,) Gaussian centres μ of G2, Å."""
+        return self._derived["g2_mu"]
+
+    @property
+    def g4_eta(self) -> np.ndarray:
+        """(n_g4_radial,) Gaussian widths η of G4, Å⁻²."""
+        return self._derived["g4_eta"]
+
+    @property
+    def g4_mu(self) -> np.ndarray:
+        """(n_g4_radial,) Gaussian centres μ of G4, Å."""
+        return self._derived["g4_mu"]
+
+    @property
+    def n_g4_radial(self) -> int:
+        """Number of distinct G4 radial functions."""
+        return self.n_g4 // (len(self.lambdas) * len(self.zetas))
+
+    @property
+    def n_descriptor_features(self) -> int:
+        """Number of G1 + G2 + G4 features (without spin/charge extras)."""
+        return 1 + self.n_g2 + self.n_g4
+
+    @property
+    def n_features(self) -> int:
+        """Length of one descriptor vector, extras included."""
+        return self.n_descriptor_features + int(self.use_spin) + int(self.use_charge)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Human-readable name of every feature, e.g. ``G2[mu=1.50]``."""
+        names = ["G1"]
+        names += [f"G2[mu={m:.2f},eta={e:.4g}]" for e, m in zip(self.g2_eta, self.g2_mu)]
+        for e, m in zip(self.g4_eta, self.g4_mu):
+            for lam in self.lambdas:
+                for zeta in self.zetas:
+                    names.append(f"G4[mu={m:.2f},eta={e:.4g},lambda={lam:+g},zeta={zeta:g}]")
+        if self.use_spin:
+            names.append("S")
+        if self.use_charge:
+            names.append("q")
+        return names
+
+    def element_weights(self) -> np.ndarray:
+        """(119,) weight of each element by atomic number (index 0 unused)."""
+        return self.weight_scale * np.arange(119, dtype=np.float64)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``WACSF.from_dict(c.to_dict()) == c``."""
+        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data["lambdas"] = list(self.lambdas)
+        data["zetas"] = list(self.zetas)
+        return {"schema": _SCHEMA, "kind": "wacsf", **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WACSF:
+        """Build from :meth:`to_dict` output; unknown keys are an error."""
+        data = dict(data)
+        schema = data.pop("schema", _SCHEMA)
+        kind = data.pop("kind", "wacsf")
+        if schema != _SCHEMA or kind != "wacsf":
+            raise ValueError(f"descriptor config: expected schema {_SCHEMA!r}, got {schema!r}")
+        known = {k for k in cls.__dataclass_fields__ if not k.startswith("_")}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"descriptor config: unknown keys {unknown}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        """The configuration as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> WACSF:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    # -- computation ----------------------------------------------------------------------
+    def compute(
+        self,
+        structures: Any,
+        absorber: int | str | Sequence[Sequence[int]] = 0,
+        *,
+        backend: str | None = None,
+        n_threads: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Descriptors of the absorbing sites of one or many structures.
+
+        Args:
+            structures: one ``ase.Atoms`` or an iterable of them.
+            absorber: an atom index used in every structure (XANESNET convention: 0), an
+                element symbol (every site of that element), or one list of indices per
+                structure.
+            backend: "cpp" or "numba"; None picks the best available
+                (:func:`xanesnet.descriptors.default_backend`).
+            n_threads: worker threads; 0 means all cores (or ``OMP_NUM_THREADS``).
+
+        Returns:
+            ``(features, index)``: features (n_sites, n_features) float64, and index
+            (n_sites, 2) int64 holding (position of the structure in the input, atom index)
+            of each row.
+        """
+        from xanesnet.descriptors.dispatch import compute_wacsf
+
+        return compute_wacsf(self, structures, absorber, backend=backend, n_threads=n_threads)
+
+
+def _as_list(structures: Any) -> list[Any]:
+    from ase import Atoms
+
+    if isinstance(structures, Atoms):
+        return [structures]
+    if isinstance(structures, Iterable):
+        return list(structures)
+    raise TypeError(f"structures: expected ase.Atoms or an iterable of them, got {type(structures)}")

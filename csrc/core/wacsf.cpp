@@ -29,116 +29,184 @@ namespace xanesnet {
 
 namespace {
 
+constexpr size_t kLanes = 8;  // pair arrays are padded to a multiple of this
+
+inline size_t padded(size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
 /// Scratch space of one thread, reused across sites.
 struct Workspace {
     std::vector<Neighbour> found;
-    std::vector<double> x, y, z, r, w, fc;  // (n,) per neighbour
-    std::vector<double> a;                  // (n_radial, n) per neighbour radial factor
-    std::vector<double> rjk, fcjk;          // (n,) pair quantities for the current j
-    std::vector<double> base;               // (n_lambdas, n) 1 + λ cos θ
-    std::vector<double> ang;                // (n_combos, n) angular factor × fc(r_jk)
-    std::vector<double> e;                  // (n,) exp term
-    std::vector<double> g4;                 // (n_radial, n_combos) accumulator
+    std::vector<double> x, y, z, r, wfc, fc, w;  // (n,) per neighbour
+    // (n_pairs_padded,) per unordered neighbour pair; padding entries have weight 0
+    std::vector<double> rj, rk, rjk, sum_sq, cos_t, weight;
+    std::vector<double> ang;  // (n_combos, n_pairs_padded) weight · (1 + λ cos θ)^ζ
 
-    void resize(size_t n, size_t n_radial, size_t n_lambdas, size_t n_combos) {
-        for (auto* v : {&x, &y, &z, &r, &w, &fc, &rjk, &fcjk, &e}) v->resize(n);
-        a.resize(n_radial * n);
-        base.resize(n_lambdas * n);
-        ang.resize(n_combos * n);
-        g4.assign(n_radial * n_combos, 0.0);
+    void resize(size_t n, size_t n_pairs_padded, size_t n_combos) {
+        for (auto* v : {&x, &y, &z, &r, &wfc, &fc, &w}) v->resize(n);
+        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight}) v->assign(n_pairs_padded, 0.0);
+        ang.assign(n_combos * n_pairs_padded, 0.0);
     }
 };
 
 struct AngularPlan {
     bool integer_zetas = true;
-    std::vector<int> int_zetas;    // (n_zetas,)
-    std::vector<double> prefactor; // (n_zetas,) 2^(1 − ζ)
+    bool centred_g4 = true;         // all G4 centres μ = 0: one squared-distance sum per pair
+    std::vector<int> int_zetas;     // (n_zetas,)
+    std::vector<double> prefactor;  // (n_zetas,) 2^(1 − ζ)
 };
 
-/// Sum over k in [begin, n) of pair terms for neighbour j; the hot loop.
+/// G1 and G2 of one site, and the per-neighbour weight × cutoff.
 XANESNET_CLONES
-void pair_terms(size_t j, size_t n, const double* x, const double* y, const double* z,
-                const double* r, double r_max, double half_pi_over_rmax, bool zero_beyond,
-                const double* g4_eta, const double* g4_mu, size_t n_radial,
-                const double* lambdas, size_t n_lambdas, const AngularPlan& plan,
-                const double* zetas, size_t n_zetas, const double* a, double* rjk, double* fcjk,
-                double* base, double* ang, double* e, double* g4, double min_distance,
-                double* min_found, size_t* min_k) {
-    const size_t begin = j + 1;
-    const double xj = x[j], yj = y[j], zj = z[j], rj = r[j];
-    double local_min = 1e300;
-    for (size_t k = begin; k < n; ++k) {
-        double dx = x[k] - xj, dy = y[k] - yj, dz = z[k] - zj;
-        double d = std::sqrt(dx * dx + dy * dy + dz * dz);
-        rjk[k] = d;
-        fcjk[k] = fastmath::cosine_cutoff(d, half_pi_over_rmax, zero_beyond, r_max);
-        double cos_t = (x[k] * xj + y[k] * yj + z[k] * zj) / (r[k] * rj);
-        for (size_t l = 0; l < n_lambdas; ++l) {
-            double b = 1.0 + lambdas[l] * cos_t;
-            base[l * n + k] = b < 0.0 ? 0.0 : b;
+void radial_terms(size_t n, const double* r, const double* w, double* fc, double* wfc,
+                  double half_pi_over_rmax, double r_max, const double* g2_eta,
+                  const double* g2_mu, size_t n_g2, double* out) {
+    double g1 = 0.0;
+    for (size_t q = 0; q < n; ++q) {
+        fc[q] = fastmath::cosine_cutoff(r[q], half_pi_over_rmax, true, r_max);
+        wfc[q] = w[q] * fc[q];
+        g1 += fc[q];
+    }
+    out[0] = g1;
+    for (size_t m = 0; m < n_g2; ++m) {
+        const double eta = g2_eta[m], mu = g2_mu[m];
+        double s = 0.0;
+        for (size_t q = 0; q < n; ++q) {
+            double t = r[q] - mu;
+            s += wfc[q] * fastmath::exp_neg(-eta * t * t);
         }
-        local_min = d < local_min ? d : local_min;
+        out[1 + m] = s;
     }
-    if (local_min < min_distance) {
-        for (size_t k = begin; k < n; ++k)
-            if (rjk[k] < *min_found) {
-                *min_found = rjk[k];
-                *min_k = k;
+}
+
+/// Flat arrays over all unordered neighbour pairs (j < k). Returns the smallest r_jk and its
+/// pair index.
+XANESNET_CLONES
+double build_pairs(size_t n, const double* x, const double* y, const double* z, const double* r,
+                   const double* wfc, double half_pi_over_rmax, bool zero_beyond, double r_max,
+                   double* rj, double* rk, double* rjk, double* sum_sq, double* cos_t,
+                   double* weight, size_t* min_pair) {
+    size_t p0 = 0;
+    double min_d = 1e300;
+    for (size_t j = 0; j + 1 < n; ++j) {
+        const double xj = x[j], yj = y[j], zj = z[j], r_j = r[j], wj = wfc[j];
+        const size_t count = n - j - 1;
+        double* rj_ = rj + p0;
+        double* rk_ = rk + p0;
+        double* rjk_ = rjk + p0;
+        double* sq_ = sum_sq + p0;
+        double* cos_ = cos_t + p0;
+        double* wt_ = weight + p0;
+        const double* xk = x + j + 1;
+        const double* yk = y + j + 1;
+        const double* zk = z + j + 1;
+        const double* rk_in = r + j + 1;
+        const double* wk = wfc + j + 1;
+        for (size_t q = 0; q < count; ++q) {
+            double dx = xk[q] - xj, dy = yk[q] - yj, dz = zk[q] - zj;
+            double d2 = dx * dx + dy * dy + dz * dz;
+            double d = std::sqrt(d2);
+            rj_[q] = r_j;
+            rk_[q] = rk_in[q];
+            rjk_[q] = d;
+            sq_[q] = r_j * r_j + rk_in[q] * rk_in[q] + d2;
+            cos_[q] = (xk[q] * xj + yk[q] * yj + zk[q] * zj) / (rk_in[q] * r_j);
+            wt_[q] = wj * wk[q] * fastmath::cosine_cutoff(d, half_pi_over_rmax, zero_beyond, r_max);
+        }
+        for (size_t q = 0; q < count; ++q)
+            if (rjk_[q] < min_d) {
+                min_d = rjk_[q];
+                *min_pair = p0 + q;
             }
+        p0 += count;
     }
-    // angular factors (1 + λ cos)^ζ · fc(r_jk), combos ordered λ outer, ζ inner
-    const size_t n_combos = n_lambdas * n_zetas;
+    return min_d;
+}
+
+/// Angular factors weight · (1 + λ cos θ)^ζ for every (λ, ζ) combination (λ outer, ζ inner).
+XANESNET_CLONES
+void angular_terms(size_t n_pairs_padded, const double* cos_t, const double* weight,
+                   const double* lambdas, size_t n_lambdas, const double* zetas, size_t n_zetas,
+                   const AngularPlan& plan, double* ang) {
     for (size_t l = 0; l < n_lambdas; ++l) {
-        const double* b = base + l * n;
+        const double lambda = lambdas[l];
         for (size_t zi = 0; zi < n_zetas; ++zi) {
-            double* out = ang + (l * n_zetas + zi) * n;
+            double* out = ang + (l * n_zetas + zi) * n_pairs_padded;
             if (plan.integer_zetas) {
                 const int power = plan.int_zetas[zi];
-                for (size_t k = begin; k < n; ++k) {
-                    double p = b[k];
-                    for (int q = 1; q < power; ++q) p *= b[k];
-                    out[k] = p * fcjk[k];
+                for (size_t p = 0; p < n_pairs_padded; ++p) {
+                    double b = 1.0 + lambda * cos_t[p];
+                    b = b < 0.0 ? 0.0 : b;
+                    double v = b;
+                    for (int q = 1; q < power; ++q) v *= b;
+                    out[p] = weight[p] * v;
                 }
             } else {
-                for (size_t k = begin; k < n; ++k) out[k] = std::pow(b[k], zetas[zi]) * fcjk[k];
+                for (size_t p = 0; p < n_pairs_padded; ++p) {
+                    double b = 1.0 + lambda * cos_t[p];
+                    b = b < 0.0 ? 0.0 : b;
+                    out[p] = weight[p] * std::pow(b, zetas[zi]);
+                }
             }
         }
     }
+}
+
+/// G4 sums: for each radial index m and combination c,
+///   Σ_p ang[c, p] · exp(−η_m [(r_j − μ_m)² + (r_k − μ_m)² + (r_jk − μ_m)²]).
+/// Sums run in kLanes interleaved partial sums (a fixed order, so results do not depend on
+/// threads), which the compiler turns into SIMD registers.
+XANESNET_CLONES
+void g4_sums(size_t n_pairs_padded, const double* rj, const double* rk, const double* rjk,
+             const double* sum_sq, const double* ang, size_t n_combos, const double* g4_eta,
+             const double* g4_mu, size_t n_radial, bool centred, double* g4) {
+    constexpr size_t kMaxCombos = 16;
+    double e[kLanes];
     for (size_t m = 0; m < n_radial; ++m) {
         const double eta = g4_eta[m], mu = g4_mu[m];
-        const double* am = a + m * n;
-        for (size_t k = begin; k < n; ++k) {
-            double t = rjk[k] - mu;
-            e[k] = am[k] * fastmath::exp_neg(-eta * t * t);
-        }
-        double* acc = g4 + m * n_combos;
-        for (size_t c = 0; c < n_combos; ++c) {
-            const double* angc = ang + c * n;
-            double s = 0.0;
-            for (size_t k = begin; k < n; ++k) s += e[k] * angc[k];
-            acc[c] += am[j] * s;
+        for (size_t c0 = 0; c0 < n_combos; c0 += kMaxCombos) {
+            const size_t nc = std::min(kMaxCombos, n_combos - c0);
+            double acc[kMaxCombos][kLanes] = {};
+            for (size_t p = 0; p < n_pairs_padded; p += kLanes) {
+                if (centred) {
+                    for (size_t l = 0; l < kLanes; ++l)
+                        e[l] = fastmath::exp_neg(-eta * sum_sq[p + l]);
+                } else {
+                    for (size_t l = 0; l < kLanes; ++l) {
+                        double a = rj[p + l] - mu, b = rk[p + l] - mu, c = rjk[p + l] - mu;
+                        e[l] = fastmath::exp_neg(-eta * (a * a + b * b + c * c));
+                    }
+                }
+                for (size_t c = 0; c < nc; ++c) {
+                    const double* angc = ang + (c0 + c) * n_pairs_padded + p;
+                    for (size_t l = 0; l < kLanes; ++l) acc[c][l] += e[l] * angc[l];
+                }
+            }
+            for (size_t c = 0; c < nc; ++c) {
+                double s = 0.0;
+                for (size_t l = 0; l < kLanes; ++l) s += acc[c][l];
+                g4[m * n_combos + c0 + c] = s;
+            }
         }
     }
-    (void)local_min;
 }
 
 /// Descriptor of one site; returns its status.
-int32_t one_site(const CellList& cells, const double* positions, const int32_t* numbers,
-                 size_t centre, const WacsfParams& p, const AngularPlan& plan, Workspace& ws,
-                 double* out, int64_t* close_pair, double* close_distance) {
+int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
+                 const WacsfParams& p, const AngularPlan& plan, Workspace& ws, double* out,
+                 int64_t* close_pair, double* close_distance) {
     const size_t n_features = p.n_features();
     std::fill(out, out + n_features, 0.0);
     cells.neighbours(centre, ws.found);
     const size_t n = ws.found.size();
-    const size_t n_combos = p.n_lambdas * p.n_zetas;
-    ws.resize(n, p.n_g4_radial, p.n_lambdas, n_combos);
     if (n == 0) return SITE_OK;
+    const size_t n_combos = p.n_lambdas * p.n_zetas;
+    const size_t n_pairs = n * (n - 1) / 2;
+    const size_t n_pairs_padded = padded(n_pairs);
+    ws.resize(n, n_pairs_padded, n_combos);
 
     const double half_pi_over_rmax = 1.5707963267948966 / p.r_max;
-    const bool zero_beyond = !p.rjk_raw_cosine;
-    double min_found = 1e300;
-    size_t min_j = 0, min_k = 0;
-    bool min_with_centre = false;
+    double min_centre = 1e300;
+    size_t min_q = 0;
     for (size_t q = 0; q < n; ++q) {
         const Neighbour& nb = ws.found[q];
         ws.x[q] = nb.vector[0];
@@ -147,70 +215,44 @@ int32_t one_site(const CellList& cells, const double* positions, const int32_t* 
         ws.r[q] = nb.distance;
         const int32_t Z = numbers[nb.j];
         ws.w[q] = (Z >= 0 && static_cast<size_t>(Z) < p.n_elements) ? p.element_weights[Z] : 0.0;
-        ws.fc[q] = 0.5 * (std::cos(3.141592653589793 * nb.distance / p.r_max) + 1.0);
-        if (nb.distance < min_found) {
-            min_found = nb.distance;
-            min_j = q;
-            min_with_centre = true;
+        if (nb.distance < min_centre) {
+            min_centre = nb.distance;
+            min_q = q;
         }
     }
+    radial_terms(n, ws.r.data(), ws.w.data(), ws.fc.data(), ws.wfc.data(), half_pi_over_rmax,
+                 p.r_max, p.g2_eta, p.g2_mu, p.n_g2, out);
+    size_t min_pair = 0;
+    const double min_pair_d = build_pairs(
+        n, ws.x.data(), ws.y.data(), ws.z.data(), ws.r.data(), ws.wfc.data(), half_pi_over_rmax,
+        !p.rjk_raw_cosine, p.r_max, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
+        ws.cos_t.data(), ws.weight.data(), &min_pair);
 
-    // G1 and G2
-    double g1 = 0.0;
-    for (size_t q = 0; q < n; ++q) g1 += ws.fc[q];
-    out[0] = g1;
-    for (size_t m = 0; m < p.n_g2; ++m) {
-        const double eta = p.g2_eta[m], mu = p.g2_mu[m];
-        double s = 0.0;
-        for (size_t q = 0; q < n; ++q) {
-            double t = ws.r[q] - mu;
-            s += ws.w[q] * std::exp(-eta * t * t) * ws.fc[q];
-        }
-        out[1 + m] = s;
-    }
-
-    // G4 radial factors per neighbour
-    for (size_t m = 0; m < p.n_g4_radial; ++m) {
-        const double eta = p.g4_eta[m], mu = p.g4_mu[m];
-        for (size_t q = 0; q < n; ++q) {
-            double t = ws.r[q] - mu;
-            ws.a[m * n + q] = ws.w[q] * ws.fc[q] * std::exp(-eta * t * t);
-        }
-    }
-    for (size_t j = 0; j + 1 < n; ++j) {
-        double pair_min = min_found;
-        size_t k_found = 0;
-        pair_terms(j, n, ws.x.data(), ws.y.data(), ws.z.data(), ws.r.data(), p.r_max,
-                   half_pi_over_rmax, zero_beyond, p.g4_eta, p.g4_mu, p.n_g4_radial, p.lambdas,
-                   p.n_lambdas, plan, p.zetas, p.n_zetas, ws.a.data(), ws.rjk.data(),
-                   ws.fcjk.data(), ws.base.data(), ws.ang.data(), ws.e.data(), ws.g4.data(),
-                   p.min_distance, &pair_min, &k_found);
-        if (pair_min < min_found) {
-            min_found = pair_min;
-            min_j = j;
-            min_k = k_found;
-            min_with_centre = false;
-        }
-    }
-    if (min_found < p.min_distance) {
+    if (min_centre < p.min_distance || min_pair_d < p.min_distance) {
         std::fill(out, out + n_features, 0.0);
-        if (min_with_centre) {
+        if (min_centre <= min_pair_d) {
             close_pair[0] = static_cast<int64_t>(centre);
-            close_pair[1] = ws.found[min_j].j;
+            close_pair[1] = ws.found[min_q].j;
+            *close_distance = min_centre;
         } else {
-            close_pair[0] = ws.found[min_j].j;
-            close_pair[1] = ws.found[min_k].j;
+            // recover (j, k) from the flat pair index
+            size_t j = 0, p0 = 0;
+            while (p0 + (n - j - 1) <= min_pair) p0 += n - (j++) - 1;
+            const size_t k = j + 1 + (min_pair - p0);
+            close_pair[0] = ws.found[j].j;
+            close_pair[1] = ws.found[k].j;
+            *close_distance = min_pair_d;
         }
-        *close_distance = min_found;
         return SITE_ATOMS_TOO_CLOSE;
     }
+
+    angular_terms(n_pairs_padded, ws.cos_t.data(), ws.weight.data(), p.lambdas, p.n_lambdas,
+                  p.zetas, p.n_zetas, plan, ws.ang.data());
     double* g4_out = out + 1 + p.n_g2;
+    g4_sums(n_pairs_padded, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
+            ws.ang.data(), n_combos, p.g4_eta, p.g4_mu, p.n_g4_radial, plan.centred_g4, g4_out);
     for (size_t m = 0; m < p.n_g4_radial; ++m)
-        for (size_t l = 0; l < p.n_lambdas; ++l)
-            for (size_t zi = 0; zi < p.n_zetas; ++zi) {
-                size_t c = l * p.n_zetas + zi;
-                g4_out[m * n_combos + c] = plan.prefactor[zi] * ws.g4[m * n_combos + c];
-            }
+        for (size_t c = 0; c < n_combos; ++c) g4_out[m * n_combos + c] *= plan.prefactor[c % p.n_zetas];
     return SITE_OK;
 }
 
@@ -220,6 +262,7 @@ void wacsf_batch(const StructureBatch& batch, const WacsfParams& p, double* out,
                  const SiteReport& report, int n_threads) {
     if (!(p.r_max > 0.0)) throw std::invalid_argument("r_max must be positive");
     AngularPlan plan;
+    for (size_t m = 0; m < p.n_g4_radial; ++m) plan.centred_g4 = plan.centred_g4 && p.g4_mu[m] == 0.0;
     for (size_t zi = 0; zi < p.n_zetas; ++zi) {
         const double zeta = p.zetas[zi];
         if (!(zeta > 0.0)) throw std::invalid_argument("zetas must be positive");
@@ -271,7 +314,7 @@ void wacsf_batch(const StructureBatch& batch, const WacsfParams& p, double* out,
             const int64_t st = batch.site_structures[s];
             const int64_t begin = batch.atom_offsets[st];
             report.status[s] = one_site(
-                *cell_lists[st], batch.positions + 3 * begin, batch.numbers + begin,
+                *cell_lists[st], batch.numbers + begin,
                 static_cast<size_t>(batch.site_atoms[s]), p, plan, ws, out + s * n_features,
                 report.close_pair + 2 * s, report.close_distance + s);
         }

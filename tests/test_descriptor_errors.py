@@ -7,15 +7,13 @@ import re
 import numpy as np
 import pytest
 from ase import Atoms
-
 from helpers import BACKENDS
+
 from xanesnet import WACSF
 
 
 def _fe_complex(label: str = "test_complex") -> Atoms:
-    atoms = Atoms(
-        "FeOOC", positions=[[0, 0, 0], [1.9, 0, 0], [0, 2.0, 0], [0, 0, 2.1]]
-    )
+    atoms = Atoms("FeOOC", positions=[[0, 0, 0], [1.9, 0, 0], [0, 2.0, 0], [0, 0, 2.1]])
     atoms.info["id"] = label
     return atoms
 
@@ -53,8 +51,16 @@ def _singular_cell() -> list[Atoms]:
 
 CASES = {
     "empty input": (lambda: [], {}, "structures: no structures given (empty input)"),
-    "nan": (_nan_coordinates, {}, "structure test_complex: non-finite (NaN or inf) coordinates at atom 2"),
-    "unknown element": (_unknown_element, {}, "structure test_complex: unknown element (atomic number 0) at atom 3"),
+    "nan": (
+        _nan_coordinates,
+        {},
+        "structure test_complex: non-finite (NaN or inf) coordinates at atom 2",
+    ),
+    "unknown element": (
+        _unknown_element,
+        {},
+        "structure test_complex: unknown element (atomic number 0) at atom 3",
+    ),
     "absorber out of range": (
         lambda: [_fe_complex()],
         {"absorber": 4},
@@ -91,7 +97,11 @@ CASES = {
         "structure test_complex: atoms 1 and 2 are 0.0200 Å apart (closer than 0.1 Å; overlapping atoms?)",
     ),
     "singular cell": (_singular_cell, {}, "structure test_complex: periodic cell is singular"),
-    "negative threads": (lambda: [_fe_complex()], {"n_threads": -1}, "n_threads: expected an integer >= 0"),
+    "negative threads": (
+        lambda: [_fe_complex()],
+        {"n_threads": -1},
+        "n_threads: expected an integer >= 0",
+    ),
 }
 
 
@@ -108,7 +118,9 @@ def test_bad_input_same_error_on_every_backend(case):
 
 
 def test_unknown_backend_is_rejected():
-    with pytest.raises(ValueError, match=re.escape("backend: expected one of ('cpp', 'numba'), got 'gpu'")):
+    with pytest.raises(
+        ValueError, match=re.escape("backend: expected one of ('cpp', 'numba'), got 'gpu'")
+    ):
         WACSF().compute(_fe_complex(), backend="gpu")
 
 

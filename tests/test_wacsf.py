@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-
 from helpers import EXAMPLES, TEST_DATA, read_xanesnet_xyz
+
 from xanesnet import WACSF
 from xanesnet.descriptors.reference import wacsf_numpy
 

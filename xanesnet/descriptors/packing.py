@@ -41,7 +41,7 @@ class PackedBatch:
     pbc: np.ndarray
     site_structures: np.ndarray
     site_atoms: np.ndarray
-    labels: tuple[str, ...]
+    labels: Sequence[str]
 
     @property
     def n_structures(self) -> int:
@@ -61,36 +61,20 @@ def structure_label(atoms: Any, position: int) -> str:
     return f"structure #{position}"
 
 
-def _absorber_indices(
-    atoms: Any, numbers: np.ndarray, absorber: Any, position: int, label: str
-) -> np.ndarray:
-    n_atoms = numbers.shape[0]
-    if isinstance(absorber, str):
-        from ase.data import atomic_numbers
-
-        if absorber not in atomic_numbers:
-            raise ValueError(f"absorber: unknown element symbol {absorber!r}")
-        found = np.nonzero(numbers == atomic_numbers[absorber])[0]
-        if found.size == 0:
-            raise ValueError(f"{label}: absorber element {absorber} is absent")
-        return found.astype(np.int64)
-    if isinstance(absorber, (int, np.integer)):
-        indices = np.array([int(absorber)], dtype=np.int64)
-    else:
-        try:
-            indices = np.asarray(absorber[position], dtype=np.int64).reshape(-1)
-        except (IndexError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"absorber: expected an index, an element symbol or one index list per "
-                f"structure; no valid entry for {label}"
-            ) from exc
+def _absorber_list(numbers: np.ndarray, absorber: Any, position: int, label: str) -> np.ndarray:
+    try:
+        indices = np.asarray(absorber[position], dtype=np.int64).reshape(-1)
+    except (IndexError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"absorber: expected an index, an element symbol or one index list per "
+            f"structure; no valid entry for {label}"
+        ) from exc
     if indices.size == 0:
         raise ValueError(f"{label}: absorber list is empty")
+    n_atoms = numbers.shape[0]
     bad = indices[(indices < 0) | (indices >= n_atoms)]
     if bad.size:
-        raise ValueError(
-            f"{label}: absorber index {int(bad[0])} out of range for {n_atoms} atoms"
-        )
+        raise ValueError(f"{label}: absorber index {int(bad[0])} out of range for {n_atoms} atoms")
     return indices
 
 
@@ -104,15 +88,22 @@ def _check_cell(cell: np.ndarray, pbc: np.ndarray, label: str) -> None:
     gram = periodic @ periodic.T
     scale = max(float(np.max(np.abs(periodic))), 1e-300) ** (2 * periodic.shape[0])
     if not np.linalg.det(gram) > 1e-12 * scale:
-        raise ValueError(f"{label}: periodic cell is singular (lattice vectors {periodic.tolist()})")
-    if pbc.sum() == 3 and abs(np.linalg.det(cell)) < 1e-6:
-        raise ValueError(f"{label}: periodic cell is singular (volume {np.linalg.det(cell):.3g} Å³)")
+        raise ValueError(
+            f"{label}: periodic cell is singular (lattice vectors {periodic.tolist()})"
+        )
+
+
+def _first_structure(offsets: np.ndarray, atom: int) -> int:
+    return int(np.searchsorted(offsets, atom, side="right") - 1)
 
 
 def pack_structures(
     structures: Sequence[Any], absorber: int | str | Sequence[Sequence[int]] = 0
 ) -> PackedBatch:
     """Validate structures and pack them with their absorber sites.
+
+    Checks run on the concatenated arrays (a few NumPy calls per batch, not per structure);
+    only when one fails is the offending structure located for the message.
 
     Args:
         structures: sequence of ``ase.Atoms``.
@@ -122,46 +113,93 @@ def pack_structures(
         ValueError: empty input, unknown element, non-finite coordinates or cell, singular
             periodic cell, absorber out of range or absent. Messages name the structure.
     """
-    if len(structures) == 0:
+    n_structures = len(structures)
+    if n_structures == 0:
         raise ValueError("structures: no structures given (empty input)")
-    if not isinstance(absorber, (str, int, np.integer)) and len(absorber) != len(structures):
+    per_structure = not isinstance(absorber, (str, int, np.integer))
+    if per_structure and len(absorber) != n_structures:
+        raise ValueError(f"absorber: got {len(absorber)} index lists for {n_structures} structures")
+    label = lambda s: structure_label(structures[s], s)  # noqa: E731
+    # ase.Atoms keeps positions and numbers as arrays: read them without copies.
+    positions_list = [a.arrays["positions"] for a in structures]
+    numbers_list = [a.arrays["numbers"] for a in structures]
+    counts = np.fromiter((len(n) for n in numbers_list), dtype=np.int64, count=n_structures)
+    offsets = np.zeros(n_structures + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    if not counts.all():
+        raise ValueError(f"{label(int(np.argmin(counts)))}: structure has no atoms")
+    positions = np.ascontiguousarray(np.concatenate(positions_list), dtype=np.float64)
+    numbers = np.concatenate(numbers_list)
+    bad = np.nonzero((numbers < 1) | (numbers > 118))[0]
+    if bad.size:
+        s = _first_structure(offsets, int(bad[0]))
         raise ValueError(
-            f"absorber: got {len(absorber)} index lists for {len(structures)} structures"
+            f"{label(s)}: unknown element (atomic number {int(numbers[bad[0]])}) "
+            f"at atom {int(bad[0] - offsets[s])}"
         )
-    positions, numbers, cells, pbcs, labels = [], [], [], [], []
-    site_structures, site_atoms = [], []
-    offsets = [0]
-    for s, atoms in enumerate(structures):
-        label = structure_label(atoms, s)
-        pos = np.asarray(atoms.get_positions(), dtype=np.float64)
-        num = np.asarray(atoms.get_atomic_numbers())
-        if num.size == 0:
-            raise ValueError(f"{label}: structure has no atoms")
-        bad = np.nonzero((num < 1) | (num > 118))[0]
-        if bad.size:
-            raise ValueError(f"{label}: unknown element (atomic number {int(num[bad[0]])}) at atom {int(bad[0])}")
-        nonfinite = np.nonzero(~np.all(np.isfinite(pos), axis=1))[0]
-        if nonfinite.size:
-            raise ValueError(f"{label}: non-finite (NaN or inf) coordinates at atom {int(nonfinite[0])}")
-        cell = np.asarray(atoms.get_cell(), dtype=np.float64).reshape(3, 3)
-        pbc = np.asarray(atoms.get_pbc(), dtype=bool).reshape(3)
-        _check_cell(cell, pbc, label)
-        sites = _absorber_indices(atoms, num, absorber, s, label)
-        positions.append(pos)
-        numbers.append(num.astype(np.int32))
-        cells.append(cell)
-        pbcs.append(pbc)
-        labels.append(label)
-        offsets.append(offsets[-1] + pos.shape[0])
-        site_structures.append(np.full(sites.shape[0], s, dtype=np.int64))
-        site_atoms.append(sites)
+    nonfinite = np.nonzero(~np.isfinite(positions).all(axis=1))[0]
+    if nonfinite.size:
+        s = _first_structure(offsets, int(nonfinite[0]))
+        raise ValueError(
+            f"{label(s)}: non-finite (NaN or inf) coordinates at atom {int(nonfinite[0] - offsets[s])}"
+        )
+    pbc = np.array([a.pbc for a in structures], dtype=np.uint8).reshape(n_structures, 3)
+    cells = np.array([a.cell.array for a in structures], dtype=np.float64)
+    cells = cells.reshape(n_structures, 3, 3)
+    for s in np.nonzero(pbc.any(axis=1) | ~np.isfinite(cells).all(axis=(1, 2)))[0]:
+        _check_cell(cells[s], pbc[s], label(int(s)))
+
+    if per_structure:
+        sites = [_absorber_list(n, absorber, s, label(s)) for s, n in enumerate(numbers_list)]
+        site_atoms = np.concatenate(sites)
+        site_structures = np.repeat(
+            np.arange(n_structures, dtype=np.int64), [len(x) for x in sites]
+        )
+    elif isinstance(absorber, str):
+        from ase.data import atomic_numbers
+
+        if absorber not in atomic_numbers:
+            raise ValueError(f"absorber: unknown element symbol {absorber!r}")
+        hits = np.nonzero(numbers == atomic_numbers[absorber])[0]
+        site_structures = np.searchsorted(offsets, hits, side="right").astype(np.int64) - 1
+        per_count = np.bincount(site_structures, minlength=n_structures)
+        if not per_count.all():
+            raise ValueError(
+                f"{label(int(np.argmin(per_count)))}: absorber element {absorber} is absent"
+            )
+        site_atoms = hits - offsets[site_structures]
+    else:
+        index = int(absorber)
+        bad_structures = np.nonzero((index < 0) | (index >= counts))[0]
+        if bad_structures.size:
+            s = int(bad_structures[0])
+            raise ValueError(
+                f"{label(s)}: absorber index {index} out of range for {int(counts[s])} atoms"
+            )
+        site_atoms = np.full(n_structures, index, dtype=np.int64)
+        site_structures = np.arange(n_structures, dtype=np.int64)
     return PackedBatch(
-        positions=np.ascontiguousarray(np.concatenate(positions)),
-        numbers=np.ascontiguousarray(np.concatenate(numbers)),
-        atom_offsets=np.asarray(offsets, dtype=np.int64),
-        cells=np.ascontiguousarray(np.stack(cells)),
-        pbc=np.ascontiguousarray(np.stack(pbcs).astype(np.uint8)),
-        site_structures=np.concatenate(site_structures),
-        site_atoms=np.concatenate(site_atoms),
-        labels=tuple(labels),
+        positions=positions,
+        numbers=numbers.astype(np.int32),
+        atom_offsets=offsets,
+        cells=np.ascontiguousarray(cells),
+        pbc=np.ascontiguousarray(pbc),
+        site_structures=np.ascontiguousarray(site_structures, dtype=np.int64),
+        site_atoms=np.ascontiguousarray(site_atoms, dtype=np.int64),
+        labels=_Labels(structures),
     )
+
+
+class _Labels(Sequence[str]):
+    """Structure labels computed on demand (only error messages need them)."""
+
+    def __init__(self, structures: Sequence[Any]) -> None:
+        self._structures = structures
+
+    def __len__(self) -> int:
+        return len(self._structures)
+
+    def __getitem__(self, s: Any) -> Any:
+        if isinstance(s, slice):
+            return [structure_label(self._structures[i], i) for i in range(len(self))[s]]
+        return structure_label(self._structures[s], int(s))

@@ -238,4 +238,6 @@ def _as_list(structures: Any) -> list[Any]:
         return [structures]
     if isinstance(structures, Iterable):
         return list(structures)
-    raise TypeError(f"structures: expected ase.Atoms or an iterable of them, got {type(structures)}")
+    raise TypeError(
+        f"structures: expected ase.Atoms or an iterable of them, got {type(structures)}"
+    )

@@ -1,0 +1,40 @@
+"""``xanesnet COMMAND ...``: dispatch to one module per command."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: command name -> (module, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: xanesnet COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<14} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "Run 'xanesnet COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    if args[0] == "--version":
+        from xanesnet import __version__
+
+        print(f"xanesnet {__version__}")
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(f"xanesnet: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(command[0])
+    return int(module.main(args[1:]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -43,8 +43,8 @@ struct Workspace {
 
     void resize(size_t n, size_t n_pairs_padded, size_t n_combos) {
         for (auto* v : {&x, &y, &z, &r, &wfc, &fc, &w}) v->resize(n);
-        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight}) v->assign(n_pairs_padded, 0.0);
-        ang.assign(n_combos * n_pairs_padded, 0.0);
+        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight}) v->resize(n_pairs_padded);
+        ang.resize(n_combos * n_pairs_padded);
     }
 };
 
@@ -120,6 +120,28 @@ double build_pairs(size_t n, const double* x, const double* y, const double* z, 
         p0 += count;
     }
     return min_d;
+}
+
+/// Drops pairs with zero weight (r_jk beyond the cutoff, about half of all pairs in the
+/// default mode: they contribute exactly nothing), then zero-pads to a multiple of kLanes.
+/// Returns the padded number of pairs kept.
+size_t compact_pairs(size_t n_pairs, double* rj, double* rk, double* rjk, double* sum_sq,
+                     double* cos_t, double* weight) {
+    size_t kept = 0;
+    for (size_t p = 0; p < n_pairs; ++p) {
+        rj[kept] = rj[p];
+        rk[kept] = rk[p];
+        rjk[kept] = rjk[p];
+        sum_sq[kept] = sum_sq[p];
+        cos_t[kept] = cos_t[p];
+        weight[kept] = weight[p];
+        kept += weight[p] != 0.0;
+    }
+    const size_t end = padded(kept);
+    for (size_t p = kept; p < end; ++p) {
+        rj[p] = rk[p] = rjk[p] = sum_sq[p] = cos_t[p] = weight[p] = 0.0;
+    }
+    return end;
 }
 
 /// Angular factors weight · (1 + λ cos θ)^ζ for every (λ, ζ) combination (λ outer, ζ inner).
@@ -246,10 +268,12 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
         return SITE_ATOMS_TOO_CLOSE;
     }
 
-    angular_terms(n_pairs_padded, ws.cos_t.data(), ws.weight.data(), p.lambdas, p.n_lambdas,
+    const size_t n_kept = compact_pairs(n_pairs, ws.rj.data(), ws.rk.data(), ws.rjk.data(),
+                                        ws.sum_sq.data(), ws.cos_t.data(), ws.weight.data());
+    angular_terms(n_kept, ws.cos_t.data(), ws.weight.data(), p.lambdas, p.n_lambdas,
                   p.zetas, p.n_zetas, plan, ws.ang.data());
     double* g4_out = out + 1 + p.n_g2;
-    g4_sums(n_pairs_padded, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
+    g4_sums(n_kept, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
             ws.ang.data(), n_combos, p.g4_eta, p.g4_mu, p.n_g4_radial, plan.centred_g4, g4_out);
     for (size_t m = 0; m < p.n_g4_radial; ++m)
         for (size_t c = 0; c < n_combos; ++c) g4_out[m * n_combos + c] *= plan.prefactor[c % p.n_zetas];

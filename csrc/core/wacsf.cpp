@@ -42,7 +42,8 @@ struct Workspace {
     std::vector<double> ang;  // (n_combos, n_pairs_padded) weight · (1 + λ cos θ)^ζ
 
     void resize(size_t n, size_t n_pairs_padded, size_t n_combos) {
-        for (auto* v : {&x, &y, &z, &r, &wfc, &fc, &w}) v->resize(n);
+        // per-neighbour arrays: padded with zeros (w = 0 makes padding contribute nothing)
+        for (auto* v : {&x, &y, &z, &r, &wfc, &fc, &w}) v->assign(padded(n), 0.0);
         for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight}) v->resize(n_pairs_padded);
         ang.resize(n_combos * n_pairs_padded);
     }
@@ -55,25 +56,34 @@ struct AngularPlan {
     std::vector<double> prefactor;  // (n_zetas,) 2^(1 − ζ)
 };
 
-/// G1 and G2 of one site, and the per-neighbour weight × cutoff.
+/// G1 and G2 of one site, and the per-neighbour weight × cutoff. Neighbour arrays are padded
+/// to a multiple of kLanes with w = 0, so padding contributes exact zeros; the sums run in
+/// kLanes interleaved partial sums (fixed order, vectorisable).
 XANESNET_CLONES
-void radial_terms(size_t n, const double* r, const double* w, double* fc, double* wfc,
-                  double half_pi_over_rmax, double r_max, const double* g2_eta,
+void radial_terms(size_t n, size_t n_padded, const double* r, const double* w, double* fc,
+                  double* wfc, double half_pi_over_rmax, double r_max, const double* g2_eta,
                   const double* g2_mu, size_t n_g2, double* out) {
+    double acc[kLanes] = {};
+    for (size_t q = 0; q < n_padded; q += kLanes)
+        for (size_t l = 0; l < kLanes; ++l) {
+            const double f = fastmath::cosine_cutoff(r[q + l], half_pi_over_rmax, true, r_max);
+            fc[q + l] = f;
+            wfc[q + l] = w[q + l] * f;
+            acc[l] += q + l < n ? f : 0.0;
+        }
     double g1 = 0.0;
-    for (size_t q = 0; q < n; ++q) {
-        fc[q] = fastmath::cosine_cutoff(r[q], half_pi_over_rmax, true, r_max);
-        wfc[q] = w[q] * fc[q];
-        g1 += fc[q];
-    }
+    for (size_t l = 0; l < kLanes; ++l) g1 += acc[l];
     out[0] = g1;
     for (size_t m = 0; m < n_g2; ++m) {
         const double eta = g2_eta[m], mu = g2_mu[m];
+        double part[kLanes] = {};
+        for (size_t q = 0; q < n_padded; q += kLanes)
+            for (size_t l = 0; l < kLanes; ++l) {
+                const double t = r[q + l] - mu;
+                part[l] += wfc[q + l] * fastmath::exp_neg(-eta * t * t);
+            }
         double s = 0.0;
-        for (size_t q = 0; q < n; ++q) {
-            double t = r[q] - mu;
-            s += wfc[q] * fastmath::exp_neg(-eta * t * t);
-        }
+        for (size_t l = 0; l < kLanes; ++l) s += part[l];
         out[1 + m] = s;
     }
 }
@@ -242,7 +252,7 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
             min_q = q;
         }
     }
-    radial_terms(n, ws.r.data(), ws.w.data(), ws.fc.data(), ws.wfc.data(), half_pi_over_rmax,
+    radial_terms(n, padded(n), ws.r.data(), ws.w.data(), ws.fc.data(), ws.wfc.data(), half_pi_over_rmax,
                  p.r_max, p.g2_eta, p.g2_mu, p.n_g2, out);
     size_t min_pair = 0;
     const double min_pair_d = build_pairs(

@@ -1,0 +1,21 @@
+"""Spectrum networks: architecture, training, export and loading."""
+
+from __future__ import annotations
+
+from xanesnet.model.export import Prediction, XanesModel, load_model, save_model
+from xanesnet.model.network import NetworkConfig, SpectrumEnsemble, SpectrumMLP
+from xanesnet.model.train import TrainConfig, cross_validate, train_ensemble, train_member
+
+__all__ = [
+    "NetworkConfig",
+    "Prediction",
+    "SpectrumEnsemble",
+    "SpectrumMLP",
+    "TrainConfig",
+    "XanesModel",
+    "cross_validate",
+    "load_model",
+    "save_model",
+    "train_ensemble",
+    "train_member",
+]

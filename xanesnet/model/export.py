@@ -1,0 +1,253 @@
+"""Self-describing model files: TorchScript (``.pt``) or ``torch.export`` (``.pt2``) + metadata.
+
+A model file holds the standardiser and network(s) of a :class:`SpectrumEnsemble` and, as an
+embedded JSON file (``xanesnet.json``), everything needed to use it: the descriptor
+configuration, the energy grid, element and edge, a hash of the training set, the package
+version and validation metrics. Loading never unpickles arbitrary Python objects: TorchScript
+and exported programs are restricted formats, and the metadata is plain JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xanesnet.descriptors.wacsf import WACSF
+from xanesnet.model.network import SpectrumEnsemble
+
+__all__ = ["SCHEMA", "Prediction", "XanesModel", "save_model", "load_model", "file_sha256"]
+
+SCHEMA = "xanesnet.model/1"
+METADATA_NAME = "xanesnet.json"
+_REQUIRED = ("schema", "descriptor", "energies", "e0", "element", "edge", "n_features",
+             "n_energies", "n_members", "xanesnet_version")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_metadata(meta: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: model metadata is not a JSON object")
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: model metadata lacks {missing}")
+    if meta["schema"] != SCHEMA:
+        raise ValueError(f"{path}: unsupported model schema {meta['schema']!r} (expected {SCHEMA!r})")
+    energies = meta["energies"]
+    if not isinstance(energies, list) or len(energies) != meta["n_energies"]:
+        raise ValueError(f"{path}: metadata energies do not match n_energies")
+    try:
+        WACSF.from_dict(meta["descriptor"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: invalid descriptor configuration in metadata: {exc}") from exc
+    if WACSF.from_dict(meta["descriptor"]).n_features != meta["n_features"]:
+        raise ValueError(f"{path}: descriptor length does not match the network input")
+    return meta
+
+
+def save_model(
+    ensemble: SpectrumEnsemble,
+    path: str | os.PathLike,
+    *,
+    descriptor: WACSF,
+    energies: Sequence[float],
+    e0: float,
+    element: str,
+    edge: str = "K",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a model file; ``.pt2`` selects ``torch.export``, anything else TorchScript.
+
+    Args:
+        ensemble: trained networks (one or more members).
+        path: output file.
+        descriptor: the descriptor configuration the networks were trained on.
+        energies: (n_energies,) absolute energies of the output grid, eV.
+        e0: edge energy, eV.
+        element, edge: absorbing element symbol and edge name (e.g. "Fe", "K").
+        extra: more JSON-ready metadata (training set hash, metrics, training config...).
+
+    Returns:
+        The metadata written.
+    """
+    from xanesnet import __version__
+
+    first = ensemble.members[0]
+    meta: dict[str, Any] = {
+        "schema": SCHEMA,
+        "descriptor": descriptor.to_dict(),
+        "energies": [float(e) for e in energies],
+        "e0": float(e0),
+        "element": element,
+        "edge": edge,
+        "n_features": int(first.n_features),
+        "n_energies": int(first.n_energies),
+        "n_members": int(ensemble.n_members),
+        "xanesnet_version": __version__,
+        "torch_version": torch.__version__,
+        **(extra or {}),
+    }
+    path = Path(path)
+    _check_metadata(meta, path)
+    if descriptor.n_features != first.n_features:
+        raise ValueError(
+            f"descriptor has {descriptor.n_features} features, the network takes "
+            f"{first.n_features}"
+        )
+    text = json.dumps(meta, sort_keys=True)
+    ensemble = ensemble.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # renamed when complete
+    if path.suffix == ".pt2":
+        example = torch.zeros(2, first.n_features)
+        batch = torch.export.Dim("n_sites", min=1)
+        program = torch.export.export(ensemble, (example,), dynamic_shapes=({0: batch},))
+        torch.export.save(program, tmp, extra_files={METADATA_NAME: text})
+    else:
+        scripted = torch.jit.script(ensemble)
+        torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
+    os.replace(tmp, path)
+    return meta
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Spectra predicted for a set of sites.
+
+    Attributes:
+        energies: (n_energies,) absolute energies, eV.
+        spectra: (n_sites, n_energies) predicted μ (ensemble mean).
+        spread: (n_sites, n_energies) ensemble standard deviation, or None for one network.
+        index: (n_sites, 2) int64 (structure position in the input, atom index).
+    """
+
+    energies: np.ndarray
+    spectra: np.ndarray
+    spread: np.ndarray | None
+    index: np.ndarray
+
+
+class XanesModel:
+    """A loaded model file: descriptor + networks + energy grid.
+
+    Use :func:`load_model` to create one.
+    """
+
+    def __init__(self, module: Any, metadata: dict[str, Any], path: Path) -> None:
+        self.module = module
+        self.metadata = metadata
+        self.path = path
+        self.descriptor = WACSF.from_dict(metadata["descriptor"])
+        self.energies = np.asarray(metadata["energies"], dtype=np.float64)
+        self.e0 = float(metadata["e0"])
+        self.element = str(metadata["element"])
+        self.edge = str(metadata["edge"])
+        self.n_members = int(metadata["n_members"])
+
+    def __repr__(self) -> str:
+        return (
+            f"XanesModel({self.element} {self.edge}-edge, {self.n_members} member(s), "
+            f"{self.descriptor.n_features} features -> {len(self.energies)} energies, {self.path})"
+        )
+
+    def predict_features(
+        self, features: np.ndarray, *, batch_size: int = 65536
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Spectra from descriptors.
+
+        Args:
+            features: (n_sites, n_features) descriptors of this model's configuration.
+            batch_size: rows per forward pass.
+
+        Returns:
+            mean (n_sites, n_energies) float64 and spread (n_sites, n_energies) float64.
+        """
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != self.descriptor.n_features:
+            raise ValueError(
+                f"features: expected shape (n_sites, {self.descriptor.n_features}), "
+                f"got {features.shape}"
+            )
+        means, spreads = [], []
+        with torch.inference_mode():
+            for start in range(0, max(len(features), 1), batch_size):
+                chunk = torch.as_tensor(features[start : start + batch_size], dtype=torch.float32)
+                if chunk.shape[0] == 0:
+                    break
+                mean, spread = self.module(chunk)
+                means.append(mean.numpy())
+                spreads.append(spread.numpy())
+        n_e = len(self.energies)
+        mean = np.concatenate(means).astype(np.float64) if means else np.empty((0, n_e))
+        spread = np.concatenate(spreads).astype(np.float64) if spreads else np.empty((0, n_e))
+        return mean, spread
+
+    def predict(
+        self,
+        structures: Any,
+        absorber: int | str | Sequence[Sequence[int]] = 0,
+        *,
+        backend: str | None = None,
+        n_threads: int = 0,
+    ) -> Prediction:
+        """Spectra of the absorbing sites of structures, using the model's own descriptor.
+
+        Args:
+            structures: one ``ase.Atoms`` or an iterable of them.
+            absorber: atom index in every structure, element symbol, or index lists.
+            backend, n_threads: descriptor backend and threads (see ``WACSF.compute``).
+        """
+        features, index = self.descriptor.compute(
+            structures, absorber, backend=backend, n_threads=n_threads
+        )
+        mean, spread = self.predict_features(features)
+        return Prediction(
+            energies=self.energies.copy(),
+            spectra=mean,
+            spread=spread if self.n_members > 1 else None,
+            index=index,
+        )
+
+
+def load_model(path: str | os.PathLike) -> XanesModel:
+    """Load a model file written by :func:`save_model`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a model file, or its metadata is missing or invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    extra = {METADATA_NAME: ""}
+    try:
+        if path.suffix == ".pt2":
+            program = torch.export.load(path, extra_files=extra)
+            module = program.module()
+        else:
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except (RuntimeError, ValueError, OSError, KeyError) as exc:
+        raise ValueError(f"{path}: not a xanesnet model file ({exc.__class__.__name__})") from exc
+    text = extra[METADATA_NAME]
+    if not text:
+        raise ValueError(f"{path}: model file has no xanesnet metadata ({METADATA_NAME})")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: model metadata is not valid JSON: {exc}") from exc
+    return XanesModel(module, _check_metadata(meta, path), path)

@@ -1,0 +1,159 @@
+"""The spectrum network: standardise descriptors → MLP → spectrum, and ensembles of it.
+
+Input standardisation and output scaling live inside the modules as buffers, so a saved model
+maps raw descriptors to spectra on its energy grid with nothing outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["NetworkConfig", "SpectrumMLP", "SpectrumEnsemble", "fit_scaling"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of one MLP.
+
+    Attributes:
+        hidden: widths of the hidden layers, e.g. (512, 512).
+        activation: one of "relu", "silu", "gelu", "tanh", "elu".
+        dropout: dropout probability after each hidden activation (training only).
+    """
+
+    hidden: tuple[int, ...] = (512, 512)
+    activation: str = "relu"
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden: expected positive layer widths, got {self.hidden!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
+        return cls(**data)
+
+
+def fit_scaling(
+    features: np.ndarray, spectra: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Standardisation constants from training data.
+
+    Features with (near) zero variance are dropped by giving them an inverse scale of 0.
+
+    Args:
+        features: (n_samples, n_features) descriptors.
+        spectra: (n_samples, n_energies) target spectra.
+
+    Returns:
+        x_mean (n_features,), x_inv_scale (n_features,), y_mean (n_energies,),
+        y_scale (n_energies,), all float64.
+    """
+    x_mean = features.mean(axis=0)
+    x_std = features.std(axis=0)
+    varying = x_std > 1e-12 * np.maximum(np.abs(x_mean), 1.0)
+    x_inv_scale = np.where(varying, 1.0 / np.where(varying, x_std, 1.0), 0.0)
+    y_mean = spectra.mean(axis=0)
+    y_scale = spectra.std(axis=0)
+    y_scale = np.where(y_scale > 0, y_scale, 1.0)
+    return x_mean, x_inv_scale, y_mean, y_scale
+
+
+class SpectrumMLP(nn.Module):
+    """One network: ``spectrum = MLP((x − x_mean) · x_inv_scale) · y_scale + y_mean``.
+
+    Input (n_sites, n_features) float32 descriptors; output (n_sites, n_energies) spectra.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_energies: int,
+        config: NetworkConfig,
+        x_mean: np.ndarray | None = None,
+        x_inv_scale: np.ndarray | None = None,
+        y_mean: np.ndarray | None = None,
+        y_scale: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_features = n_features
+        self.n_energies = n_energies
+
+        def buffer(values: np.ndarray | None, n: int, fill: float) -> torch.Tensor:
+            if values is None:
+                return torch.full((n,), fill, dtype=torch.float32)
+            values = np.asarray(values, dtype=np.float32).reshape(-1)
+            if values.shape != (n,):
+                raise ValueError(f"scaling constants: expected {n} values, got {values.shape}")
+            return torch.from_numpy(values.copy())
+
+        self.register_buffer("x_mean", buffer(x_mean, n_features, 0.0))
+        self.register_buffer("x_inv_scale", buffer(x_inv_scale, n_features, 1.0))
+        self.register_buffer("y_mean", buffer(y_mean, n_energies, 0.0))
+        self.register_buffer("y_scale", buffer(y_scale, n_energies, 1.0))
+        layers: list[nn.Module] = []
+        width_in = n_features
+        for width in config.hidden:
+            linear = nn.Linear(width_in, width)
+            layers += [linear, _ACTIVATIONS[config.activation]()]
+            if config.dropout > 0:
+                layers.append(nn.Dropout(config.dropout))
+            width_in = width
+        layers.append(nn.Linear(width_in, n_energies))
+        self.layers = nn.Sequential(*layers)
+
+    def normalised(self, x: torch.Tensor) -> torch.Tensor:
+        """Network output in standardised spectrum units (what the loss is computed on)."""
+        return self.layers((x - self.x_mean) * self.x_inv_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalised(x) * self.y_scale + self.y_mean
+
+
+class SpectrumEnsemble(nn.Module):
+    """Members averaged: forward returns (mean (n, n_e), spread (n, n_e)).
+
+    The spread is the standard deviation across members (zeros for a single member).
+    """
+
+    def __init__(self, members: Sequence[SpectrumMLP]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.n_members = len(members)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = torch.stack([member(x) for member in self.members], dim=0)
+        mean = outputs.mean(dim=0)
+        if self.n_members > 1:
+            spread = outputs.std(dim=0, unbiased=False)
+        else:
+            spread = torch.zeros_like(mean)
+        return mean, spread

@@ -192,7 +192,7 @@ def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutof
 # One site
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _one_site(
     idx, vec, dist, numbers, begin, centre, element_weights, r_max, g2_eta, g2_mu, g4_eta,
     g4_mu, lambdas, zetas, integer_zetas, int_zetas, prefactor, rjk_raw_cosine, min_distance,

@@ -177,9 +177,9 @@ def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutof
                     vec[n, 1] = vy
                     vec[n, 2] = vz
                     dist[n] = d
-                    keys[n] = (
-                        (s0 + _SHIFT_BIAS) * span + (s1 + _SHIFT_BIAS)
-                    ) * span + (s2 + _SHIFT_BIAS)
+                    keys[n] = ((s0 + _SHIFT_BIAS) * span + (s1 + _SHIFT_BIAS)) * span + (
+                        s2 + _SHIFT_BIAS
+                    )
                     n += 1
     if not periodic:
         return idx[:n], vec[:n], dist[:n]
@@ -194,9 +194,27 @@ def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutof
 
 @njit(cache=True, fastmath={"contract"})
 def _one_site(
-    idx, vec, dist, numbers, begin, centre, element_weights, r_max, g2_eta, g2_mu, g4_eta,
-    g4_mu, lambdas, zetas, integer_zetas, int_zetas, prefactor, rjk_raw_cosine, min_distance,
-    out, close_pair,
+    idx,
+    vec,
+    dist,
+    numbers,
+    begin,
+    centre,
+    element_weights,
+    r_max,
+    g2_eta,
+    g2_mu,
+    g4_eta,
+    g4_mu,
+    lambdas,
+    zetas,
+    integer_zetas,
+    int_zetas,
+    prefactor,
+    rjk_raw_cosine,
+    min_distance,
+    out,
+    close_pair,
 ):
     """Fills ``out`` (zeroed by the caller) for one site; returns (status, close distance)."""
     n = idx.shape[0]
@@ -309,9 +327,31 @@ def _one_site(
 
 @njit(cache=True, parallel=True)
 def _batch(
-    positions, numbers, atom_offsets, cells, pbc, frac, reach, site_structures, site_atoms,
-    element_weights, r_max, g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, integer_zetas,
-    int_zetas, prefactor, rjk_raw_cosine, min_distance, features, status, close_pair,
+    positions,
+    numbers,
+    atom_offsets,
+    cells,
+    pbc,
+    frac,
+    reach,
+    site_structures,
+    site_atoms,
+    element_weights,
+    r_max,
+    g2_eta,
+    g2_mu,
+    g4_eta,
+    g4_mu,
+    lambdas,
+    zetas,
+    integer_zetas,
+    int_zetas,
+    prefactor,
+    rjk_raw_cosine,
+    min_distance,
+    features,
+    status,
+    close_pair,
     close_distance,
 ):
     n_sites = site_atoms.shape[0]
@@ -324,9 +364,27 @@ def _batch(
             positions, frac, begin, n_atoms, centre, cells[st], pbc[st], reach[st], r_max
         )
         code, distance = _one_site(
-            idx, vec, dist, numbers, begin, centre, element_weights, r_max, g2_eta, g2_mu,
-            g4_eta, g4_mu, lambdas, zetas, integer_zetas, int_zetas, prefactor, rjk_raw_cosine,
-            min_distance, features[s], close_pair[s],
+            idx,
+            vec,
+            dist,
+            numbers,
+            begin,
+            centre,
+            element_weights,
+            r_max,
+            g2_eta,
+            g2_mu,
+            g4_eta,
+            g4_mu,
+            lambdas,
+            zetas,
+            integer_zetas,
+            int_zetas,
+            prefactor,
+            rjk_raw_cosine,
+            min_distance,
+            features[s],
+            close_pair[s],
         )
         status[s] = code
         close_distance[s] = distance
@@ -343,7 +401,7 @@ def _array(value: object, dtype: type) -> np.ndarray:
 def _require_shape(a: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
     if a.ndim != len(shape):
         raise ValueError(f"{name}: wrong number of dimensions")
-    for actual, expected in zip(a.shape, shape):
+    for actual, expected in zip(a.shape, shape, strict=True):
         if expected >= 0 and actual != expected:
             raise ValueError(f"{name}: wrong shape")
 
@@ -524,10 +582,32 @@ def wacsf_batch(
     numba.set_num_threads(threads)
     try:
         _batch(
-            positions, numbers, offsets, cells, pbc, frac, reach, site_structures, site_atoms,
-            element_weights, r_max, g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas,
-            integer_zetas, int_zetas, prefactor, rjk_raw_cosine, min_distance, features,
-            status, close_pair, close_distance,
+            positions,
+            numbers,
+            offsets,
+            cells,
+            pbc,
+            frac,
+            reach,
+            site_structures,
+            site_atoms,
+            element_weights,
+            r_max,
+            g2_eta,
+            g2_mu,
+            g4_eta,
+            g4_mu,
+            lambdas,
+            zetas,
+            integer_zetas,
+            int_zetas,
+            prefactor,
+            rjk_raw_cosine,
+            min_distance,
+            features,
+            status,
+            close_pair,
+            close_distance,
         )
     finally:
         numba.set_num_threads(previous)

@@ -122,10 +122,12 @@ def periodic_cases() -> list[tuple[str, Atoms]]:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("cell_list", [False, True], ids=["scan", "cell_list"])
 @pytest.mark.parametrize("config", [SMALL, SMALL_ZETAS, WACSF(n_g2=2, n_g4=4, rjk_cutoff="raw")])
 @pytest.mark.parametrize("case", periodic_cases(), ids=lambda c: c[0])
-def test_periodic_images_match_brute_force(case, config):
+def test_periodic_images_match_brute_force(case, config, cell_list, monkeypatch):
     _, atoms = case
+    monkeypatch.setattr(_numba, "CELL_LIST_MIN_ATOMS", 0 if cell_list else 10**9)
     batch = pack_structures([atoms], "Fe")
     features, status, close_pair, close_distance = _numba.wacsf_batch(**kernel_args(config, batch))
     assert status.dtype == np.int32 and close_pair.dtype == np.int64
@@ -278,3 +280,25 @@ def test_matches_cpp_on_periodic_and_molecules(config):
     np.testing.assert_array_equal(got[2], ref[2])
     np.testing.assert_allclose(got[3], ref[3], rtol=1e-14)
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=1e-300)
+
+
+def test_cell_list_equals_scan_on_large_cells(monkeypatch):
+    from ase.build import bulk
+
+    rng = np.random.default_rng(2)
+    slab = bulk("Fe", "bcc", a=2.87, cubic=True).repeat((6, 5, 4))
+    slab.rattle(0.05, seed=3)
+    slab.set_pbc([True, False, True])
+    skew = bulk("NaCl", "rocksalt", a=5.6).repeat((4, 4, 3))  # triclinic primitive cell
+    skew.numbers[::7] = 26
+    skew.positions += rng.uniform(-0.1, 0.1, skew.positions.shape)
+    skew.positions[::5] += skew.cell[1] * 2  # unwrapped atoms
+    batch = pack_structures([slab, skew], "Fe")
+    args = kernel_args(SMALL_ZETAS, batch)
+    monkeypatch.setattr(_numba, "CELL_LIST_MIN_ATOMS", 10**9)
+    scan = _numba.wacsf_batch(**args)
+    monkeypatch.setattr(_numba, "CELL_LIST_MIN_ATOMS", 0)
+    binned = _numba.wacsf_batch(**args)
+    assert np.all(scan[1] == 0)
+    for a, b in zip(scan, binned, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -229,45 +229,53 @@ class Peaks(NamedTuple):
     prominences: np.ndarray
 
 
-def _local_maxima(mu: np.ndarray, include_edges: bool) -> list[tuple[int, int]]:
-    """(first, last) grid index of every local maximum, plateaus as one maximum."""
+def _local_maxima(mu: np.ndarray, include_edges: bool) -> tuple[np.ndarray, np.ndarray]:
+    """First and last grid index of every local maximum (a plateau counts once), as arrays."""
     n = mu.shape[0]
     if n < 2:
-        return []
-    # runs of equal values
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    # runs of equal values: [starts[r], ends[r]]
     change = np.flatnonzero(mu[1:] != mu[:-1]) + 1
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change - 1, [n - 1]))
-    out = []
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        v = mu[s]
-        left_lower = s > 0 and mu[s - 1] < v
-        right_lower = e < n - 1 and mu[e + 1] < v
-        if left_lower and right_lower:
-            out.append((s, e))
-        elif include_edges and ((s == 0 and right_lower) or (e == n - 1 and left_lower)):
-            out.append((s, e))
-    return out
+    v = mu[starts]
+    left_lower = np.zeros(starts.shape, dtype=bool)
+    right_lower = np.zeros(starts.shape, dtype=bool)
+    left_lower[1:] = v[:-1] < v[1:]
+    right_lower[:-1] = v[1:] < v[:-1]
+    keep = left_lower & right_lower
+    if include_edges:
+        keep[0] |= right_lower[0]
+        keep[-1] |= left_lower[-1]
+    return starts[keep], ends[keep]
 
 
-def _prominence(mu: np.ndarray, s: int, e: int) -> float:
-    """Prominence of the maximum occupying grid points s..e (a plateau when s < e).
+def _prominences(mu: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Prominence of the maxima occupying grid points starts[i]..ends[i] (plateaus allowed).
 
     On each side, walk outwards until the first strictly higher point (or the end of the grid)
     and take the minimum on the way; the prominence is the height above the higher of the two
-    minima. A side that is empty (maximum at the grid end) is ignored.
+    minima. A side that is empty (maximum at the grid end) is ignored. Vectorised over the
+    maxima with (maxima × grid) masks.
     """
-    h = mu[s]
-    bases = []
-    if s > 0:
-        higher = np.flatnonzero(mu[:s] > h)
-        lo = int(higher[-1]) + 1 if higher.size else 0
-        bases.append(float(mu[lo:s].min()))
-    if e < mu.shape[0] - 1:
-        higher = np.flatnonzero(mu[e + 1 :] > h)
-        hi = e + 1 + int(higher[0]) if higher.size else mu.shape[0]
-        bases.append(float(mu[e + 1 : hi].min()))
-    return float(h - max(bases)) if bases else 0.0
+    n = mu.shape[0]
+    h = mu[starts][:, None]
+    k = np.arange(n)[None, :]
+    higher = mu[None, :] > h
+    # nearest strictly higher point on the left (−1: none) and on the right (n: none)
+    left_hi = np.where(higher & (k < starts[:, None]), k, -1).max(axis=1)
+    right_hi = np.where(higher & (k > ends[:, None]), k, n).min(axis=1)
+    left_rng = (k > left_hi[:, None]) & (k < starts[:, None])
+    right_rng = (k > ends[:, None]) & (k < right_hi[:, None])
+    left_min = np.where(left_rng, mu[None, :], np.inf).min(axis=1)
+    right_min = np.where(right_rng, mu[None, :], np.inf).min(axis=1)
+    # an empty side (min = inf) is ignored; both empty cannot happen for n >= 2
+    base = np.where(
+        np.isinf(left_min),
+        right_min,
+        np.where(np.isinf(right_min), left_min, np.maximum(left_min, right_min)),
+    )
+    return h[:, 0] - base
 
 
 def _parabola_vertex(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -330,19 +338,19 @@ def find_peaks(
         raise ValueError(f"min_prominence: expected a finite value >= 0, got {min_prominence!r}")
     threshold = min_prominence * float(np.max(np.abs(m))) if m.size else 0.0
     n = m.shape[0]
-    pos, hts, idx, prom = [], [], [], []
-    for s, t in _local_maxima(m, include_edges):
-        p = _prominence(m, s, t)
-        if p <= 0.0 or p < threshold:
-            continue
+    starts, ends = _local_maxima(m, include_edges)
+    prom = _prominences(m, starts, ends) if starts.size else np.empty(0)
+    keep = (prom > 0.0) & (prom >= threshold)
+    starts, ends, prom = starts[keep], ends[keep], prom[keep]
+    pos, hts = [], []
+    for s, t in zip(starts.tolist(), ends.tolist()):
         if s == t and 0 < s < n - 1:
             x, y = _parabola_vertex(e[s - 1 : s + 2], m[s - 1 : s + 2])
         else:  # plateau or grid end
             x, y = 0.5 * (e[s] + e[t]), float(m[s])
         pos.append(x)
         hts.append(y)
-        idx.append((s + t) // 2)
-        prom.append(p)
+    idx = (starts + ends) // 2
     return Peaks(
         np.asarray(pos, dtype=np.float64),
         np.asarray(hts, dtype=np.float64),

@@ -8,6 +8,7 @@ import sys
 #: command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
+    "train": ("xanesnet.cli.train", "train a spectrum model and export it"),
 }
 
 

@@ -8,6 +8,7 @@ import sys
 #: command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
+    "convolve": ("xanesnet.cli.convolve", "broaden raw FDMNES spectra onto an energy grid"),
 }
 
 

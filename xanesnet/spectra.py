@@ -31,6 +31,8 @@ __all__ = [
     "read_processed_spectrum",
     "read_fdmnes_spectrum",
     "write_processed_spectrum",
+    "format_processed_spectrum",
+    "MODEL_DEFAULTS",
     "snap_to_grid",
     "interpolation_matrix",
     "resample",
@@ -437,7 +439,7 @@ class Broadening:
     """
 
     model: str = "fixed"
-    params: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, float] = field(default_factory=dict, hash=False)
     aux_start: float = -50.0
     aux_stop: float = 150.0
     aux_step: float = 0.2
@@ -533,17 +535,23 @@ class Broadening:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Broadening:
         """Build from :meth:`to_dict` output; unknown keys are an error."""
-        known = {"model", "params", "aux_start", "aux_stop", "aux_step", "float32_input"}
-        unknown = set(data) - known - {"normalised"}
+        known = {
+            "model",
+            "params",
+            "aux_start",
+            "aux_stop",
+            "aux_step",
+            "float32_input",
+            "normalised",
+        }
+        unknown = set(data) - known
         if unknown:
             raise ValueError(f"Broadening.from_dict: unknown keys {sorted(unknown)}")
         return cls(**dict(data))
 
 
-def _relative_input(
-    energies: np.ndarray, e0: float, float32_input: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The input energies (float64) and the same relative to E0 (float32-rounded on request)."""
+def _relative_input(energies: np.ndarray, e0: float, float32_input: bool) -> np.ndarray:
+    """Input energies relative to E0, shape ``(n,)`` (float64; float32-rounded on request)."""
     energies = np.asarray(energies, dtype=np.float64)
     if energies.ndim != 1 or energies.size < 2:
         raise ValueError("energies must be 1-D with at least 2 points")
@@ -553,7 +561,7 @@ def _relative_input(
         rel = energies - float(e0)
     if np.any(np.diff(rel) <= 0):
         raise ValueError("energies must be strictly increasing")
-    return energies, rel
+    return rel
 
 
 def broadening_matrix(
@@ -576,7 +584,7 @@ def broadening_matrix(
             ``None`` keeps the input energies.
     """
     broadening = Broadening.fixed() if broadening is None else broadening
-    _, rel = _relative_input(energies, e0, broadening.float32_input)
+    rel = _relative_input(energies, e0, broadening.float32_input)
     aux = broadening.aux_grid()
     to_aux = interpolation_matrix(rel, aux)
     to_aux[aux < broadening.e_fermi] = 0.0

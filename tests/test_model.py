@@ -1,0 +1,210 @@
+"""Model: training converges and is deterministic and resumable; files round-trip safely."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from xanesnet import WACSF
+from xanesnet.model import (
+    NetworkConfig,
+    SpectrumEnsemble,
+    TrainConfig,
+    load_model,
+    save_model,
+    train_ensemble,
+    train_member,
+)
+from xanesnet.model.train import kfold_indices
+
+ENERGIES = 7112.0 + np.linspace(-15.0, 60.0, 226)
+
+
+@pytest.fixture(scope="module")
+def fixture_data(example_structures):
+    """Descriptors of the 100 example structures and smooth synthetic spectra from them."""
+    config = WACSF()
+    features, _ = config.compute(example_structures, n_threads=1)
+    z = (features - features.mean(0)) / (features.std(0) + 1e-12)
+    rng = np.random.default_rng(0)
+    basis = np.exp(-0.5 * ((ENERGIES[None, :] - rng.uniform(7100, 7170, (6, 1))) / 4.0) ** 2)
+    weights = np.tanh(z @ rng.normal(size=(z.shape[1], 6)) / 6.0) + 1.5
+    spectra = weights @ basis + 0.1
+    return config, features, spectra
+
+
+def small_config(**changes) -> TrainConfig:
+    base = dict(
+        network=NetworkConfig(hidden=(64, 64), dropout=0.1),
+        epochs=40,
+        batch_size=16,
+        learning_rate=3e-3,
+    )
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def test_training_converges(fixture_data):
+    _, x, y = fixture_data
+    model, history = train_member(x[:80], y[:80], x[80:], y[80:], small_config())
+    assert history.train_loss[-1] < 0.1 * history.train_loss[0]
+    assert min(history.val_loss) < 0.3 * history.val_loss[0]
+    with torch.no_grad():
+        pred = model(torch.as_tensor(x[80:], dtype=torch.float32)).numpy()
+    error = np.abs(pred - y[80:]).sum(1) / y[80:].sum(1)
+    baseline = np.abs(y[:80].mean(0) - y[80:]).sum(1) / y[80:].sum(1)  # the mean spectrum
+    assert error.mean() < 0.6 * baseline.mean()
+
+
+def test_same_seed_same_weights(fixture_data):
+    _, x, y = fixture_data
+    cfg = small_config(epochs=5)
+    a, _ = train_member(x, y, None, None, cfg, seed=3)
+    b, _ = train_member(x, y, None, None, cfg, seed=3)
+    c, _ = train_member(x, y, None, None, cfg, seed=4)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.layers[0].weight, c.layers[0].weight)
+
+
+def test_killed_training_resumes_to_identical_weights(fixture_data, tmp_path):
+    _, x, y = fixture_data
+    cfg = small_config(epochs=8)
+    reference, ref_history = train_member(x[:80], y[:80], x[80:], y[80:], cfg)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_epoch_4(epoch, train_loss, val_loss):
+        if epoch == 4:
+            raise Killed
+
+    ckpt, log = tmp_path / "member.ckpt", tmp_path / "member.csv"
+    with pytest.raises(Killed):
+        train_member(x[:80], y[:80], x[80:], y[80:], cfg, checkpoint=ckpt, log_csv=log,
+                     progress=kill_at_epoch_4)
+    resumed, history = train_member(x[:80], y[:80], x[80:], y[80:], cfg, checkpoint=ckpt,
+                                    log_csv=log)
+    for pa, pb in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb)
+    assert history.val_loss == ref_history.val_loss
+    rows = log.read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,train_loss,val_loss")
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(8))
+
+
+def test_early_stopping_keeps_best_epoch(fixture_data):
+    _, x, y = fixture_data
+    cfg = small_config(epochs=200, patience=3, learning_rate=3e-2)
+    _, history = train_member(x[:80], y[:80], x[80:], y[80:], cfg)
+    assert len(history.val_loss) < 200
+    assert history.best_epoch == int(np.argmin(history.val_loss))
+    assert len(history.val_loss) - 1 - history.best_epoch == 3
+
+
+def _ensemble(fixture_data, n_members=3):
+    config, x, y = fixture_data
+    ensemble, _ = train_ensemble(x, y, None, None, small_config(epochs=3, n_members=n_members))
+    return config, x, ensemble
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pt2"])
+def test_export_round_trip_equals_eager(fixture_data, tmp_path, suffix, example_structures):
+    config, x, ensemble = _ensemble(fixture_data)
+    path = tmp_path / f"model{suffix}"
+    save_model(ensemble, path, descriptor=config, energies=ENERGIES, e0=7112.0, element="Fe",
+               extra={"validation_metrics": {"delta_mu_avg": 1.0}})
+    model = load_model(path)
+    with torch.no_grad():
+        eager_mean, eager_spread = ensemble(torch.as_tensor(x, dtype=torch.float32))
+    mean, spread = model.predict_features(x)
+    np.testing.assert_allclose(mean, eager_mean.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(spread, eager_spread.numpy(), rtol=0, atol=1e-6)
+    # batched equals one by one
+    single = np.concatenate([model.predict_features(x[i : i + 1])[0] for i in range(5)])
+    np.testing.assert_allclose(single, mean[:5], rtol=0, atol=1e-6)
+    # predicting from structures computes the model's own descriptor
+    prediction = model.predict(example_structures[:4], absorber=0)
+    np.testing.assert_allclose(prediction.spectra, mean[:4], rtol=0, atol=1e-6)
+    assert prediction.spread is not None and prediction.spread.shape == (4, 226)
+    np.testing.assert_array_equal(prediction.energies, ENERGIES)
+    assert model.metadata["validation_metrics"] == {"delta_mu_avg": 1.0}
+    assert model.descriptor == config and model.element == "Fe" and model.edge == "K"
+
+
+def test_single_member_has_no_spread(fixture_data, tmp_path, example_structures):
+    config, _, ensemble = _ensemble(fixture_data, n_members=1)
+    save_model(ensemble, tmp_path / "one.pt", descriptor=config, energies=ENERGIES, e0=7112.0,
+               element="Fe")
+    assert load_model(tmp_path / "one.pt").predict(example_structures[:2]).spread is None
+
+
+def test_load_rejects_files_without_valid_metadata(fixture_data, tmp_path):
+    config, _, ensemble = _ensemble(fixture_data, n_members=1)
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="not a xanesnet model file"):
+        load_model(junk)
+    bare = tmp_path / "bare.pt"
+    torch.jit.save(torch.jit.script(ensemble), str(bare))
+    with pytest.raises(ValueError, match="has no xanesnet metadata"):
+        load_model(bare)
+    good = tmp_path / "good.pt"
+    save_model(ensemble, good, descriptor=config, energies=ENERGIES, e0=7112.0, element="Fe")
+    for mutate, message in (
+        (lambda m: m.update(schema="other/9"), "unsupported model schema"),
+        (lambda m: m.pop("descriptor"), "lacks"),
+        (lambda m: m.update(energies=[1.0, 2.0]), "energies do not match"),
+        (lambda m: m["descriptor"].update(n_g2=3), "descriptor length does not match"),
+    ):
+        broken = tmp_path / "broken.pt"
+        _rewrite_metadata(good, broken, mutate)
+        with pytest.raises(ValueError, match=message):
+            load_model(broken)
+
+
+def _rewrite_metadata(source, target, mutate):
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("extra/xanesnet.json"):
+                meta = json.loads(data)
+                mutate(meta)
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+
+
+def test_save_rejects_mismatched_descriptor(fixture_data, tmp_path):
+    _, _, ensemble = _ensemble(fixture_data, n_members=1)
+    with pytest.raises(ValueError, match="descriptor length does not match"):
+        save_model(ensemble, tmp_path / "m.pt", descriptor=WACSF(n_g2=8), energies=ENERGIES,
+                   e0=7112.0, element="Fe")
+
+
+def test_kfold_partitions_every_sample():
+    folds = kfold_indices(23, 5, seed=1)
+    tests = np.concatenate([t for _, t in folds])
+    assert sorted(tests.tolist()) == list(range(23))
+    for train, test in folds:
+        assert not set(train) & set(test) and len(train) + len(test) == 23
+    assert [t.tolist() for _, t in kfold_indices(23, 5, seed=1)] == [t.tolist() for _, t in folds]
+
+
+def test_ensemble_needs_members():
+    with pytest.raises(ValueError, match="at least one member"):
+        SpectrumEnsemble([])
+
+
+def test_bad_training_config():
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="sometimes")
+    with pytest.raises(ValueError, match="unknown keys"):
+        TrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(ValueError, match="activation"):
+        NetworkConfig(activation="swish2")

@@ -9,6 +9,8 @@
 
 namespace xanesnet {
 
+struct NeighbourList;
+
 /// One neighbour of a centre atom: atom j seen through the periodic image `shift`.
 struct Neighbour {
     int64_t j;
@@ -22,7 +24,9 @@ class CellList {
 public:
     /// positions: (n_atoms, 3) row-major, Å. cell: (3, 3) row-major, rows are lattice vectors
     /// (rows of non-periodic axes may be zero). pbc: periodicity per axis. cutoff > 0, Å.
-    /// Throws std::invalid_argument for a cutoff <= 0 or singular periodic lattice vectors.
+    /// Throws std::invalid_argument for a cutoff <= 0 or non-finite, singular periodic lattice
+    /// vectors, or non-finite positions or periodic lattice vectors. `positions` must outlive
+    /// the CellList (it is not copied).
     CellList(const double* positions, size_t n_atoms, const double* cell, const bool* pbc,
              double cutoff);
 
@@ -33,12 +37,39 @@ public:
     double cutoff() const { return cutoff_; }
 
 private:
-    const double* positions_;
+    friend NeighbourList neighbour_list(const double*, size_t, const double*, const bool*,
+                                        double, const int64_t*, size_t, int);
+
+    /// One binned atom: its position wrapped into the home cell (periodic axes), and index.
+    struct Slot {
+        double x, y, z;
+        int64_t atom;
+    };
+
+    /// Appends the neighbours of `centre` to `out` (does not clear it).
+    void append_neighbours(size_t centre, std::vector<Neighbour>& out) const;
+    void append_brute_force(size_t centre, std::vector<Neighbour>& out) const;
+
+    const double* positions_;  // caller's array, not copied
     size_t n_atoms_;
     double cell_[9];
     bool pbc_[3];
     double cutoff_;
-    int32_t max_shift_[3];  // image range searched on each axis
+    bool brute_force_ = false;  // small molecule: scan every atom, nothing binned
+    double search2_ = 0.0;      // squared search radius (cutoff plus rounding slack)
+
+    // Bin coordinate of a point on axis a: u_a = (f_a − origin_a) · scale_a, where f are its
+    // coordinates in the basis `basis_` (the cell, with non-periodic rows replaced by unit
+    // vectors orthogonal to the periodic ones), wrapped into [0, 1) on periodic axes.
+    double inverse_[9];      // basis_^{-1}: f = r · inverse_
+    double origin_[3];       // bounding-box minimum on non-periodic axes, 0 on periodic ones
+    double scale_[3];        // bins per unit of f
+    double reach_[3];        // search radius in bin units
+    int64_t n_bins_[3];
+    std::vector<size_t> bin_start_;  // (n_bins + 1,) offsets into slots_
+    std::vector<Slot> slots_;        // atoms sorted by bin
+    std::vector<double> atom_u_;     // (n_atoms, 3) bin coordinates
+    std::vector<int32_t> atom_wrap_; // (n_atoms, 3) image of the wrapped position: r = r' + w·cell
 };
 
 /// A full neighbour list in flat arrays (ase's "ijdDS").

@@ -153,6 +153,8 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
     // Rounding slack: the search runs on wrapped positions, the final test on the caller's.
     const double search = cutoff_ + 1e-9 * (cutoff_ + max_abs + cell_extent);
     search2_ = search * search;
+    const double inner = std::max(0.0, cutoff_ - (search - cutoff_));
+    inner2_ = inner * inner;
 
     if (n_periodic == 0 && n_atoms_ <= kBruteForceMaxAtoms) {
         brute_force_ = true;
@@ -240,11 +242,13 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
     }
     for (size_t b = 0; b < n_bins; ++b) bin_start_[b + 1] += bin_start_[b];
     slots_.resize(n_atoms_);
+    atom_slot_.resize(n_atoms_);
     std::vector<size_t> fill(bin_start_.begin(), bin_start_.end() - 1);
     for (size_t i = 0; i < n_atoms_; ++i) {
         const double* r = positions_ + 3 * i;
         const int32_t* w = &atom_wrap_[3 * i];
-        Slot& s = slots_[fill[atom_bin[i]]++];
+        atom_slot_[i] = fill[atom_bin[i]]++;
+        Slot& s = slots_[atom_slot_[i]];
         double p[3];
         for (int d = 0; d < 3; ++d)
             p[d] = r[d] - (w[0] * cell_[d] + w[1] * cell_[3 + d] + w[2] * cell_[6 + d]);
@@ -254,35 +258,98 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
 
 void CellList::neighbours(size_t centre, std::vector<Neighbour>& out) const {
     out.clear();
-    append_neighbours(centre, out);
+    for_each_neighbour(centre, [&out](int64_t j, const int32_t* S, const double* D, double d) {
+        out.push_back(Neighbour{j, {S[0], S[1], S[2]}, {D[0], D[1], D[2]}, d});
+    });
 }
 
-void CellList::append_brute_force(size_t centre, std::vector<Neighbour>& out) const {
-    const double* ri = positions_ + 3 * centre;
-    for (size_t j = 0; j < n_atoms_; ++j) {
-        const double* rj = positions_ + 3 * j;
-        const double v[3] = {rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]};
-        const double d2 = (v[0] * v[0] + v[1] * v[1]) + v[2] * v[2];
-        if (!(d2 < search2_) || j == centre) continue;
-        const double d = std::sqrt(d2);
-        if (d < cutoff_)
-            out.push_back(Neighbour{static_cast<int64_t>(j), {0, 0, 0}, {v[0], v[1], v[2]}, d});
-    }
-}
-
-void CellList::append_neighbours(size_t centre, std::vector<Neighbour>& out) const {
+template <class Visit>
+void CellList::for_each_neighbour(size_t centre, Visit&& visit) const {
     if (brute_force_) {
-        append_brute_force(centre, out);
+        const double* ri = positions_ + 3 * centre;
+        const int32_t zero[3] = {0, 0, 0};
+        for (size_t j = 0; j < n_atoms_; ++j) {
+            const double* rj = positions_ + 3 * j;
+            const double v[3] = {rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]};
+            const double d2 = (v[0] * v[0] + v[1] * v[1]) + v[2] * v[2];
+            if (!(d2 < search2_) || j == centre) continue;
+            const double d = std::sqrt(d2);
+            if (d < cutoff_) visit(static_cast<int64_t>(j), zero, v, d);
+        }
         return;
     }
-    const double* ri = positions_ + 3 * centre;
-    const double* ui = &atom_u_[3 * centre];
-    const int32_t* wi = &atom_wrap_[3 * centre];
-    const double* c = cell_;
-    double pi[3];  // wrapped centre position, computed as the binned positions are
-    for (int d = 0; d < 3; ++d)
-        pi[d] = ri[d] - (wi[0] * c[d] + wi[1] * c[3 + d] + wi[2] * c[6 + d]);
+    for_each_segment(centre, [&](size_t begin, size_t end, const int64_t* t, const double* q) {
+        const Slot* slots = slots_.data();
+        for (size_t k = begin; k < end; ++k) {
+            const Slot& s = slots[k];
+            const double vx = s.x - q[0], vy = s.y - q[1], vz = s.z - q[2];
+            const double d2 = (vx * vx + vy * vy) + vz * vz;
+            if (!(d2 < search2_)) continue;
+            const auto j = static_cast<size_t>(s.atom);
+            int32_t S[3];
+            double D[3], dist;
+            exact(centre, j, t, S, D, dist);
+            if (j == centre && S[0] == 0 && S[1] == 0 && S[2] == 0) continue;
+            if (d2 < inner2_ || dist < cutoff_) visit(s.atom, S, D, dist);
+        }
+    });
+}
 
+size_t CellList::count_neighbours(size_t centre) const {
+    if (brute_force_) {
+        size_t count = 0;
+        for_each_neighbour(centre, [&count](int64_t, const int32_t*, const double*, double) {
+            ++count;
+        });
+        return count;
+    }
+    size_t count = 0;
+    for_each_segment(centre, [&](size_t begin, size_t end, const int64_t* t, const double* q) {
+        const Slot* slots = slots_.data();
+        size_t band = 0;
+        for (size_t k = begin; k < end; ++k) {
+            const Slot& s = slots[k];
+            const double vx = s.x - q[0], vy = s.y - q[1], vz = s.z - q[2];
+            const double d2 = (vx * vx + vy * vy) + vz * vz;
+            count += d2 < inner2_;
+            band += (d2 >= inner2_) & (d2 < search2_);
+        }
+        if (band == 0) return;
+        for (size_t k = begin; k < end; ++k) {  // rare: pairs near the cutoff
+            const Slot& s = slots[k];
+            const double vx = s.x - q[0], vy = s.y - q[1], vz = s.z - q[2];
+            const double d2 = (vx * vx + vy * vy) + vz * vz;
+            if (d2 < inner2_ || !(d2 < search2_)) continue;
+            const auto j = static_cast<size_t>(s.atom);
+            int32_t S[3];
+            double D[3], dist;
+            exact(centre, j, t, S, D, dist);
+            const bool self = j == centre && S[0] == 0 && S[1] == 0 && S[2] == 0;
+            count += !self && dist < cutoff_;
+        }
+    });
+    // the centre itself (at zero distance, scanned once) was counted if inner2_ > 0
+    return inner2_ > 0.0 ? count - 1 : count;
+}
+
+void CellList::exact(size_t centre, size_t j, const int64_t* t, int32_t* S, double* D,
+                     double& distance) const {
+    const int32_t* wi = &atom_wrap_[3 * centre];
+    const int32_t* wj = &atom_wrap_[3 * j];
+    for (int a = 0; a < 3; ++a) S[a] = static_cast<int32_t>(t[a] + wi[a] - wj[a]);
+    const double* ri = positions_ + 3 * centre;
+    const double* rj = positions_ + 3 * j;
+    const double* c = cell_;
+    for (int d = 0; d < 3; ++d)
+        D[d] = (rj[d] - ri[d]) + ((S[0] * c[d] + S[1] * c[3 + d]) + S[2] * c[6 + d]);
+    distance = std::sqrt((D[0] * D[0] + D[1] * D[1]) + D[2] * D[2]);
+}
+
+template <class Segment>
+void CellList::for_each_segment(size_t centre, Segment&& segment) const {
+    const double* ui = &atom_u_[3 * centre];
+    const Slot& home = slots_[atom_slot_[centre]];
+    const double* c = cell_;
     int64_t lo[3], hi[3];
     for (int a = 0; a < 3; ++a) {
         lo[a] = floor_to_int(ui[a] - reach_[a]);
@@ -292,113 +359,97 @@ void CellList::append_neighbours(size_t centre, std::vector<Neighbour>& out) con
             hi[a] = std::min<int64_t>(hi[a], n_bins_[a] - 1);
         }
     }
-    const int64_t n1 = n_bins_[1], n2 = n_bins_[2];
+    const int64_t n0 = n_bins_[0], n1 = n_bins_[1], n2 = n_bins_[2];
     const size_t* starts = bin_start_.data();
-    const Slot* slots = slots_.data();
-
+    int64_t t[3];
     for (int64_t b0 = lo[0]; b0 <= hi[0]; ++b0) {
-        const int64_t t0 = floor_div(b0, n_bins_[0]);
-        const int64_t m0 = b0 - t0 * n_bins_[0];
+        t[0] = floor_div(b0, n0);
+        const int64_t m0 = b0 - t[0] * n0;
         for (int64_t b1 = lo[1]; b1 <= hi[1]; ++b1) {
-            const int64_t t1 = floor_div(b1, n1);
-            const int64_t m1 = b1 - t1 * n1;
+            t[1] = floor_div(b1, n1);
+            const int64_t m1 = b1 - t[1] * n1;
             const int64_t row = (m0 * n1 + m1) * n2;
             // along the last axis, bins seen through one image are contiguous in slots_
             for (int64_t b2 = lo[2]; b2 <= hi[2];) {
-                const int64_t t2 = floor_div(b2, n2);
-                const int64_t m2 = b2 - t2 * n2;
-                const int64_t last = std::min(hi[2], (t2 + 1) * n2 - 1);
+                t[2] = floor_div(b2, n2);
+                const int64_t m2 = b2 - t[2] * n2;
+                const int64_t last = std::min(hi[2], (t[2] + 1) * n2 - 1);
                 const size_t begin = starts[row + m2];
                 const size_t end = starts[row + m2 + (last - b2) + 1];
                 b2 = last + 1;
                 if (begin == end) continue;
-                const double tx = t0 * c[0] + t1 * c[3] + t2 * c[6];
-                const double ty = t0 * c[1] + t1 * c[4] + t2 * c[7];
-                const double tz = t0 * c[2] + t1 * c[5] + t2 * c[8];
-                const double qx = pi[0] - tx, qy = pi[1] - ty, qz = pi[2] - tz;
-                for (size_t k = begin; k < end; ++k) {
-                    const Slot& s = slots[k];
-                    const double vx = s.x - qx, vy = s.y - qy, vz = s.z - qz;
-                    if (!((vx * vx + vy * vy) + vz * vz < search2_)) continue;
-                    const size_t j = static_cast<size_t>(s.atom);
-                    const int32_t* wj = &atom_wrap_[3 * j];
-                    const int32_t S[3] = {static_cast<int32_t>(t0 + wi[0] - wj[0]),
-                                          static_cast<int32_t>(t1 + wi[1] - wj[1]),
-                                          static_cast<int32_t>(t2 + wi[2] - wj[2])};
-                    if (j == centre && S[0] == 0 && S[1] == 0 && S[2] == 0) continue;
-                    const double* rj = positions_ + 3 * j;
-                    double D[3];
-                    for (int d = 0; d < 3; ++d)
-                        D[d] = (rj[d] - ri[d]) + ((S[0] * c[d] + S[1] * c[3 + d]) + S[2] * c[6 + d]);
-                    const double dist = std::sqrt((D[0] * D[0] + D[1] * D[1]) + D[2] * D[2]);
-                    if (dist < cutoff_)
-                        out.push_back(Neighbour{s.atom, {S[0], S[1], S[2]}, {D[0], D[1], D[2]}, dist});
-                }
+                const double q[3] = {home.x - (t[0] * c[0] + t[1] * c[3] + t[2] * c[6]),
+                                     home.y - (t[0] * c[1] + t[1] * c[4] + t[2] * c[7]),
+                                     home.z - (t[0] * c[2] + t[1] * c[5] + t[2] * c[8])};
+                segment(begin, end, t, q);
             }
         }
+    }
+}
+
+namespace {
+// Structures with fewer centres than this are searched on one thread.
+constexpr size_t kMinCentresPerThread = 256;
+}  // namespace
+
+NeighbourSearch::NeighbourSearch(const double* positions, size_t n_atoms, const double* cell,
+                                 const bool* pbc, double cutoff, const int64_t* centres,
+                                 size_t n_centres, int n_threads)
+    : cells_(positions, n_atoms, cell, pbc, cutoff),
+      centres_(centres),
+      n_centres_(centres ? n_centres : n_atoms) {
+    if (centres_)
+        for (size_t c = 0; c < n_centres_; ++c)
+            if (centres_[c] < 0 || static_cast<size_t>(centres_[c]) >= n_atoms)
+                throw std::invalid_argument("centre index out of range");
+    threads_ = n_centres_ < 2 * kMinCentresPerThread
+                   ? 1
+                   : std::min<int>(resolve_threads(n_threads),
+                                   static_cast<int>(n_centres_ / kMinCentresPerThread));
+    offsets_.assign(n_centres_ + 1, 0);
+    const long long n = static_cast<long long>(n_centres_);
+#pragma omp parallel for schedule(dynamic, 256) num_threads(threads_)
+    for (long long c = 0; c < n; ++c) {
+        offsets_[c + 1] = cells_.count_neighbours(centre(static_cast<size_t>(c)));
+    }
+    for (size_t c = 0; c < n_centres_; ++c) offsets_[c + 1] += offsets_[c];
+}
+
+void NeighbourSearch::fill(int64_t* i, int64_t* j, double* distances, double* vectors,
+                           int32_t* shifts) const {
+    const long long n = static_cast<long long>(n_centres_);
+#pragma omp parallel for schedule(dynamic, 256) num_threads(threads_)
+    for (long long c = 0; c < n; ++c) {
+        const size_t ci = centre(static_cast<size_t>(c));
+        size_t p = offsets_[c];
+        cells_.for_each_neighbour(
+            ci, [&](int64_t nj, const int32_t* S, const double* D, double d) {
+                i[p] = static_cast<int64_t>(ci);
+                j[p] = nj;
+                distances[p] = d;
+                for (int k = 0; k < 3; ++k) {
+                    vectors[3 * p + k] = D[k];
+                    shifts[3 * p + k] = S[k];
+                }
+                ++p;
+            });
     }
 }
 
 NeighbourList neighbour_list(const double* positions, size_t n_atoms, const double* cell,
                              const bool* pbc, double cutoff, const int64_t* centres,
                              size_t n_centres, int n_threads) {
-    const CellList cells(positions, n_atoms, cell, pbc, cutoff);
-    const size_t n = centres ? n_centres : n_atoms;
-    if (centres)
-        for (size_t c = 0; c < n; ++c)
-            if (centres[c] < 0 || static_cast<size_t>(centres[c]) >= n_atoms)
-                throw std::invalid_argument("centre index out of range");
-    const int threads = resolve_threads(n_threads);
-
-    // Contiguous chunks of centres, each with its own buffer, concatenated in chunk order.
-    const size_t chunk = std::max<size_t>(64, n / (16 * static_cast<size_t>(threads) + 1));
-    const size_t n_chunks = (n + chunk - 1) / chunk;
-    std::vector<std::vector<Neighbour>> found(n_chunks);
-    std::vector<std::vector<size_t>> counts(n_chunks);
-    const long long n_chunks_ll = static_cast<long long>(n_chunks);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long long ch = 0; ch < n_chunks_ll; ++ch) {
-        const size_t begin = static_cast<size_t>(ch) * chunk, end = std::min(n, begin + chunk);
-        std::vector<Neighbour>& buf = found[ch];
-        std::vector<size_t>& cnt = counts[ch];
-        cnt.resize(end - begin);
-        for (size_t c = begin; c < end; ++c) {
-            const size_t i = centres ? static_cast<size_t>(centres[c]) : c;
-            const size_t before = buf.size();
-            cells.append_neighbours(i, buf);
-            cnt[c - begin] = buf.size() - before;
-        }
-    }
-
-    std::vector<size_t> offset(n_chunks + 1, 0);
-    for (size_t ch = 0; ch < n_chunks; ++ch) offset[ch + 1] = offset[ch] + found[ch].size();
-    const size_t total = offset[n_chunks];
+    const NeighbourSearch search(positions, n_atoms, cell, pbc, cutoff, centres, n_centres,
+                                 n_threads);
+    const size_t n = search.n_pairs();
     NeighbourList result;
-    result.i.resize(total);
-    result.j.resize(total);
-    result.shifts.resize(3 * total);
-    result.distances.resize(total);
-    result.vectors.resize(3 * total);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long long ch = 0; ch < n_chunks_ll; ++ch) {
-        const size_t begin = static_cast<size_t>(ch) * chunk;
-        const std::vector<Neighbour>& buf = found[ch];
-        size_t p = offset[ch], k = 0;
-        for (size_t c = 0; c < counts[ch].size(); ++c) {
-            const auto i = static_cast<int64_t>(centres ? centres[begin + c] : begin + c);
-            for (size_t e = 0; e < counts[ch][c]; ++e, ++k, ++p) {
-                const Neighbour& nb = buf[k];
-                result.i[p] = i;
-                result.j[p] = nb.j;
-                result.distances[p] = nb.distance;
-                for (int d = 0; d < 3; ++d) {
-                    result.shifts[3 * p + d] = nb.shift[d];
-                    result.vectors[3 * p + d] = nb.vector[d];
-                }
-            }
-        }
-        std::vector<Neighbour>().swap(found[ch]);  // free as we go
-    }
+    result.i.resize(n);
+    result.j.resize(n);
+    result.distances.resize(n);
+    result.vectors.resize(3 * n);
+    result.shifts.resize(3 * n);
+    search.fill(result.i.data(), result.j.data(), result.distances.data(),
+                result.vectors.data(), result.shifts.data());
     return result;
 }
 

@@ -9,8 +9,6 @@
 
 namespace xanesnet {
 
-struct NeighbourList;
-
 /// One neighbour of a centre atom: atom j seen through the periodic image `shift`.
 struct Neighbour {
     int64_t j;
@@ -37,8 +35,7 @@ public:
     double cutoff() const { return cutoff_; }
 
 private:
-    friend NeighbourList neighbour_list(const double*, size_t, const double*, const bool*,
-                                        double, const int64_t*, size_t, int);
+    friend class NeighbourSearch;
 
     /// One binned atom: its position wrapped into the home cell (periodic axes), and index.
     struct Slot {
@@ -46,9 +43,20 @@ private:
         int64_t atom;
     };
 
-    /// Appends the neighbours of `centre` to `out` (does not clear it).
-    void append_neighbours(size_t centre, std::vector<Neighbour>& out) const;
-    void append_brute_force(size_t centre, std::vector<Neighbour>& out) const;
+    /// Calls visit(j, shift, vector, distance) for every neighbour of `centre`, always in the
+    /// same order. Defined (and only instantiated) in neighbours.cpp.
+    template <class Visit>
+    void for_each_neighbour(size_t centre, Visit&& visit) const;
+    /// Number of neighbours of `centre` (what for_each_neighbour visits), found faster.
+    size_t count_neighbours(size_t centre) const;
+    /// Calls segment(begin, end, t, q) for each run [begin, end) of slots_ to scan, seen through
+    /// the periodic image t, where q is the centre's wrapped position minus t·cell.
+    template <class Segment>
+    void for_each_segment(size_t centre, Segment&& segment) const;
+    /// Shift S = t + w_centre − w_j and vector D = r_j + S·cell − r_centre from the caller's
+    /// positions, and |D|.
+    void exact(size_t centre, size_t j, const int64_t* t, int32_t* S, double* D,
+               double& distance) const;
 
     const double* positions_;  // caller's array, not copied
     size_t n_atoms_;
@@ -56,7 +64,10 @@ private:
     bool pbc_[3];
     double cutoff_;
     bool brute_force_ = false;  // small molecule: scan every atom, nothing binned
-    double search2_ = 0.0;      // squared search radius (cutoff plus rounding slack)
+    // Squared distances on wrapped positions: below inner2_ a pair is certainly within the
+    // cutoff, at or above search2_ certainly not; in between the exact test decides.
+    double search2_ = 0.0;
+    double inner2_ = 0.0;
 
     // Bin coordinate of a point on axis a: u_a = (f_a − origin_a) · scale_a, where f are its
     // coordinates in the basis `basis_` (the cell, with non-periodic rows replaced by unit
@@ -70,6 +81,7 @@ private:
     std::vector<Slot> slots_;        // atoms sorted by bin
     std::vector<double> atom_u_;     // (n_atoms, 3) bin coordinates
     std::vector<int32_t> atom_wrap_; // (n_atoms, 3) image of the wrapped position: r = r' + w·cell
+    std::vector<size_t> atom_slot_;  // (n_atoms,) where each atom is in slots_
 };
 
 /// A full neighbour list in flat arrays (ase's "ijdDS").
@@ -78,6 +90,33 @@ struct NeighbourList {
     std::vector<int32_t> shifts;   // (n_pairs, 3)
     std::vector<double> distances; // (n_pairs,)
     std::vector<double> vectors;   // (n_pairs, 3)
+};
+
+/// Full neighbour list in two passes without intermediate buffers: the constructor builds the
+/// cell list and counts the neighbours of every centre, fill() writes them straight into
+/// caller-owned arrays (the Python binding fills NumPy arrays this way). Both passes use
+/// `n_threads` threads (0 = all available); pairs come grouped by centre in the order given.
+class NeighbourSearch {
+public:
+    /// Arguments as for neighbour_list(); `positions` and `centres` must outlive the object.
+    /// Throws std::invalid_argument as CellList does, or for a centre index out of range.
+    NeighbourSearch(const double* positions, size_t n_atoms, const double* cell, const bool* pbc,
+                    double cutoff, const int64_t* centres, size_t n_centres, int n_threads);
+
+    size_t n_pairs() const { return offsets_.back(); }
+
+    /// Writes every pair: i, j, distances (n_pairs,); vectors, shifts (n_pairs, 3) row-major.
+    void fill(int64_t* i, int64_t* j, double* distances, double* vectors,
+              int32_t* shifts) const;
+
+private:
+    size_t centre(size_t c) const { return centres_ ? static_cast<size_t>(centres_[c]) : c; }
+
+    CellList cells_;
+    const int64_t* centres_;
+    size_t n_centres_;
+    int threads_;
+    std::vector<size_t> offsets_;  // (n_centres + 1,) first pair of each centre
 };
 
 /// Neighbours of `centres` (all atoms when centres == nullptr), sorted by centre in the

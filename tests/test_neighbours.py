@@ -59,7 +59,7 @@ def test_random_molecules(n_atoms: int, zero_cell: bool) -> None:
     positions = rng.uniform(-1, 1, (n_atoms, 3)) * n_atoms ** (1 / 3) * 1.5
     cell = None if zero_cell else np.diag([3.0, 4.0, 5.0])  # ignored: pbc is False
     atoms = Atoms("C" * n_atoms, positions=positions, cell=cell, pbc=False)
-    for cutoff in (0.5, 2.0, 4.5, 50.0):
+    for cutoff in (0.5, 2.0, 4.5, 50.0 if n_atoms < 200 else 9.0):
         assert_same_as_ase(atoms, cutoff)
 
 

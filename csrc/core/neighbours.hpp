@@ -1,6 +1,8 @@
 // Neighbour search within a cutoff, for molecules and (partially) periodic triclinic cells.
 // Plain C++17; no Python headers. Matches ase.neighborlist.neighbor_list: the same pairs
-// (i, j, shift S), distances and vectors D = r_j + S·cell − r_i, with 0 < d < cutoff.
+// (i, j, shift S), distances and vectors D = r_j + S·cell − r_i, with d < cutoff (strict), the
+// centre itself at zero shift excluded (its periodic images are included). Shifts refer to the
+// positions as given (they need not lie inside the cell) and are zero along non-periodic axes.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +30,7 @@ public:
     CellList(const double* positions, size_t n_atoms, const double* cell, const bool* pbc,
              double cutoff);
 
-    /// Clears `out` and appends every neighbour of atom `centre` (0 < d < cutoff).
+    /// Clears `out` and appends every neighbour of atom `centre` (d < cutoff).
     void neighbours(size_t centre, std::vector<Neighbour>& out) const;
 
     size_t n_atoms() const { return n_atoms_; }
@@ -70,9 +72,9 @@ private:
     double inner2_ = 0.0;
 
     // Bin coordinate of a point on axis a: u_a = (f_a − origin_a) · scale_a, where f are its
-    // coordinates in the basis `basis_` (the cell, with non-periodic rows replaced by unit
-    // vectors orthogonal to the periodic ones), wrapped into [0, 1) on periodic axes.
-    double inverse_[9];      // basis_^{-1}: f = r · inverse_
+    // coordinates in a basis B (the cell, with non-periodic rows replaced by unit vectors
+    // orthogonal to the periodic ones), wrapped into [0, 1) on periodic axes.
+    double inverse_[9];      // B^{-1}: f = r · B^{-1}
     double origin_[3];       // bounding-box minimum on non-periodic axes, 0 on periodic ones
     double scale_[3];        // bins per unit of f
     double reach_[3];        // search radius in bin units

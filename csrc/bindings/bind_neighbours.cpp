@@ -2,7 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "neighbours.hpp"
@@ -33,24 +33,27 @@ py::tuple neighbour_list(CArray<double> positions, CArray<double> cell, CArray<b
             if (centre_ptr[c] < 0 || centre_ptr[c] >= n_atoms)
                 throw std::invalid_argument("centres: index out of range");
     }
-    xanesnet::NeighbourList nl;
+    // Count (GIL released), allocate uninitialised NumPy arrays, fill them in place.
+    std::unique_ptr<xanesnet::NeighbourSearch> search;
     {
         py::gil_scoped_release release;
-        nl = xanesnet::neighbour_list(positions.data(), static_cast<size_t>(n_atoms),
-                                      cell.data(), pbc.data(), cutoff, centre_ptr, n_centres,
-                                      n_threads);
+        search = std::make_unique<xanesnet::NeighbourSearch>(
+            positions.data(), static_cast<size_t>(n_atoms), cell.data(), pbc.data(), cutoff,
+            centre_ptr, n_centres, n_threads);
     }
-    const auto n_pairs = static_cast<py::ssize_t>(nl.i.size());
+    const auto n_pairs = static_cast<py::ssize_t>(search->n_pairs());
     py::array_t<int64_t> i(n_pairs), j(n_pairs);
     py::array_t<double> d(n_pairs);
     py::array_t<double> D({n_pairs, py::ssize_t(3)});
     py::array_t<int32_t> S({n_pairs, py::ssize_t(3)});
-    if (n_pairs) {
-        std::memcpy(i.mutable_data(), nl.i.data(), sizeof(int64_t) * n_pairs);
-        std::memcpy(j.mutable_data(), nl.j.data(), sizeof(int64_t) * n_pairs);
-        std::memcpy(d.mutable_data(), nl.distances.data(), sizeof(double) * n_pairs);
-        std::memcpy(D.mutable_data(), nl.vectors.data(), sizeof(double) * 3 * n_pairs);
-        std::memcpy(S.mutable_data(), nl.shifts.data(), sizeof(int32_t) * 3 * n_pairs);
+    {
+        int64_t* pi = i.mutable_data();
+        int64_t* pj = j.mutable_data();
+        double* pd = d.mutable_data();
+        double* pD = D.mutable_data();
+        int32_t* pS = S.mutable_data();
+        py::gil_scoped_release release;
+        search->fill(pi, pj, pd, pD, pS);
     }
     return py::make_tuple(i, j, d, D, S);
 }

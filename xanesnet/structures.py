@@ -13,9 +13,12 @@ standard xyz file; everything else goes through ``ase.io.iread`` or ``ase.db``.
 
 from __future__ import annotations
 
+import functools
 import glob
+import io
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -63,7 +66,7 @@ IndexInput = int | slice | str | None
 class _Source:
     """One thing to read: a file or a database (file or URL)."""
 
-    kind: str  # "file" or "db"
+    kind: str  # "xyz" (auto-detected .xyz), "xanesnet", "ase" or "db"
     location: str  # path or URL passed to the reader
     display: str  # shown in info["source"] and in messages (URL password removed)
     stem: str  # base of the ids
@@ -79,21 +82,26 @@ def _url_stem(url: str) -> str:
     return tail.split("?", 1)[0] or "db"
 
 
-def _is_db_file(path: Path, fmt: str | None) -> bool:
-    if fmt is not None:
-        return fmt == "db"
-    return path.suffix.lower() == ".db"
+def _file_source(path: str, fmt: str | None) -> _Source:
+    stem, suffix = os.path.splitext(os.path.basename(path))
+    suffix = suffix.lower()
+    if fmt is None:
+        kind = {".db": "db", ".xyz": "xyz"}.get(suffix, "ase")
+    else:
+        kind = fmt if fmt in ("db", "xanesnet") else "ase"
+    return _Source(kind, path, path, stem)
 
 
-def _in_folder(path: Path) -> bool:
-    if path.name.startswith(".") or not path.is_file():
-        return False
-    return path.suffix.lower() in FOLDER_SUFFIXES or path.name in FOLDER_NAMES
-
-
-def _file_source(path: Path, fmt: str | None) -> _Source:
-    kind = "db" if _is_db_file(path, fmt) else "file"
-    return _Source(kind, str(path), str(path), path.stem)
+def _folder_files(folder: str) -> list[str]:
+    with os.scandir(folder) as entries:
+        names = [
+            e.name
+            for e in entries
+            if not e.name.startswith(".")
+            and e.is_file()
+            and (os.path.splitext(e.name)[1].lower() in FOLDER_SUFFIXES or e.name in FOLDER_NAMES)
+        ]
+    return [os.path.join(folder, name) for name in sorted(names)]
 
 
 def _resolve_one(item: Any, fmt: str | None, out: list[_Source]) -> None:
@@ -106,24 +114,26 @@ def _resolve_one(item: Any, fmt: str | None, out: list[_Source]) -> None:
             f"read_structures: expected a path, glob pattern, database URL or a list of them, "
             f"got {type(item).__name__}"
         )
-    text = os.fspath(item)
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
+    text = os.fsdecode(os.fspath(item))
     match = _URL.match(text) if isinstance(item, str) else None
     if match and match.group("scheme").lower() in DB_SCHEMES:
         out.append(_Source("db", text, _redact_url(text), _url_stem(text)))
         return
-    path = Path(os.path.expanduser(text))
-    if path.is_dir():
-        files = sorted((p for p in path.iterdir() if _in_folder(p)), key=lambda p: p.name)
+    path = os.path.expanduser(text)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISDIR(mode):
+        files = _folder_files(path)
         if not files:
             raise ValueError(
                 f"{path}: folder holds no structure files (empty input); looked for "
                 f"{', '.join('*' + s for s in FOLDER_SUFFIXES)}, {', '.join(FOLDER_NAMES)}"
             )
-        out.extend(_file_source(p, fmt) for p in files)
+        out.extend(_file_source(f, fmt) for f in files)
         return
-    if path.is_file():
+    if mode:
         out.append(_file_source(path, fmt))
         return
     if isinstance(item, str) and _GLOB_CHARS.search(text):
@@ -266,13 +276,13 @@ def _select_frames(
 
 
 def _iter_file(source: _Source, fmt: str | None, index: int | slice | None) -> Iterator[Atoms]:
-    path = Path(source.location)
-    if fmt == "xanesnet":
+    path = source.location
+    if source.kind == "xanesnet":
         raw = _iter_xanesnet(path, detect=False)
-    elif fmt is None and path.suffix.lower() == ".xyz":
+    elif source.kind == "xyz":
         raw = _iter_xanesnet(path, detect=True)
     else:
-        if path.stat().st_size == 0:
+        if os.stat(path).st_size == 0:
             raise ValueError(f"{path}: line 1: empty file")
         raw = _iter_ase(path, fmt)
     # Look one frame ahead: the id is the bare stem only when the file holds one structure.
@@ -294,7 +304,7 @@ def _iter_file(source: _Source, fmt: str | None, index: int | slice | None) -> I
 # --------------------------------------------------------------------------------------------
 
 
-def _count(line: bytes, path: Path, lineno: int) -> int:
+def _count(line: bytes, path: str, lineno: int) -> int:
     try:
         n = int(line)
     except ValueError:
@@ -307,45 +317,84 @@ def _count(line: bytes, path: Path, lineno: int) -> int:
     return n
 
 
-def _iter_xanesnet(path: Path, *, detect: bool) -> Iterator[Atoms]:
+@functools.cache
+def _load_kernel() -> Any:
+    """The Numba frame parser (:mod:`xanesnet._xyz_kernel`), or None without Numba."""
+    try:
+        from xanesnet import _xyz_kernel
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+    return _xyz_kernel
+
+
+def _iter_xanesnet(path: str, *, detect: bool) -> Iterator[Atoms]:
     """Parse XANESNET xyz frames (``count``, ``comment``, ``count`` rows ``Z x y z``).
 
-    With ``detect``, a file whose first atom row starts with an element symbol is handed to
-    ASE instead (standard xyz / extxyz).
+    The file is read whole (one file holds one or a few structures). Frames go through the
+    Numba kernel; from the first frame it refuses on, the line-by-line parser takes over and
+    either reads it or raises an error naming the line. With ``detect``, a file whose first
+    atom row starts with an element symbol is handed to ASE (standard xyz / extxyz).
     """
-    lineno = 0  # number of the last line read (1-based)
     with open(path, "rb") as fh:
+        data = fh.read()
+    if not data:
+        raise ValueError(f"{path}: line 1: empty file")
+    kernel = _load_kernel()
+    offset, line = 0, 1
+    if kernel is not None:
+        buf = np.frombuffer(data, dtype=np.uint8)
         while True:
-            line = fh.readline()
-            lineno += 1
-            if not line:
-                if lineno == 1:
-                    raise ValueError(f"{path}: line 1: empty file")
-                return
-            if not line.strip():
-                continue  # blank lines between or after frames
-            n = _count(line, path, lineno)
-            comment = fh.readline()
-            lineno += 1
-            if not comment:
-                raise ValueError(
-                    f"{path}: line {lineno}: truncated file: expected a comment line and "
-                    f"{n} atom rows after the count on line {lineno - 1}, file ends"
-                )
-            rows = list(islice(fh, n))
-            if detect:
-                detect = False
-                if rows and _starts_with_symbol(rows[0]):
-                    break
-            first_row = lineno + 1
-            lineno += len(rows)
-            numbers, positions = _parse_rows(rows, n, path, first_row)
-            yield Atoms(
-                numbers=numbers,
-                positions=positions,
-                info={"comment": comment.decode(errors="replace").strip()},
+            status, numbers, positions, offset, line, c0, c1, _ = kernel.scan_frame(
+                buf, offset, line
             )
-    yield from _iter_ase(path, None)
+            if status == kernel.END:
+                return
+            if status != kernel.OK:
+                break  # BAD or SYMBOL: the line parser below decides
+            detect = False
+            comment = data[c0:c1].decode(errors="replace").strip()
+            yield Atoms(numbers=numbers, positions=positions, info={"comment": comment})
+            if offset >= len(data):
+                return
+    yield from _iter_xanesnet_lines(path, data, offset, line, detect=detect)
+
+
+def _iter_xanesnet_lines(
+    path: str, data: bytes, offset: int, first_line: int, *, detect: bool
+) -> Iterator[Atoms]:
+    """Line-by-line XANESNET xyz parser from byte ``offset`` (line ``first_line``)."""
+    fh = io.BytesIO(data)
+    fh.seek(offset)
+    lineno = first_line - 1  # number of the last line read (1-based)
+    while True:
+        line = fh.readline()
+        lineno += 1
+        if not line:
+            return
+        if not line.strip():
+            continue  # blank lines between or after frames
+        n = _count(line, path, lineno)
+        comment = fh.readline()
+        lineno += 1
+        if not comment:
+            raise ValueError(
+                f"{path}: line {lineno}: truncated file: expected a comment line and "
+                f"{n} atom rows after the count on line {lineno - 1}, file ends"
+            )
+        rows = list(islice(fh, n))
+        if detect:
+            detect = False
+            if rows and _starts_with_symbol(rows[0]):
+                yield from _iter_ase(path, None)
+                return
+        first_row = lineno + 1
+        lineno += len(rows)
+        numbers, positions = _parse_rows(rows, n, path, first_row)
+        yield Atoms(
+            numbers=numbers,
+            positions=positions,
+            info={"comment": comment.decode(errors="replace").strip()},
+        )
 
 
 def _starts_with_symbol(row: bytes) -> bool:
@@ -354,7 +403,7 @@ def _starts_with_symbol(row: bytes) -> bool:
 
 
 def _parse_rows(
-    rows: list[bytes], n: int, path: Path, first_row: int
+    rows: list[bytes], n: int, path: str, first_row: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fast path: one NumPy conversion; on any problem, a row-by-row pass finds the line."""
     if len(rows) == n:
@@ -374,7 +423,7 @@ def _parse_rows(
     raise AssertionError(f"{path}: rows rejected without a diagnosis")  # pragma: no cover
 
 
-def _diagnose_rows(rows: list[bytes], n: int, path: Path, first_row: int, *, symbols: bool) -> None:
+def _diagnose_rows(rows: list[bytes], n: int, path: str, first_row: int, *, symbols: bool) -> None:
     """Raise a ValueError naming the first bad row (XANESNET rows, or xyz rows if symbols)."""
     for k, raw in enumerate(rows):
         lineno = first_row + k
@@ -414,7 +463,7 @@ def _diagnose_rows(rows: list[bytes], n: int, path: Path, first_row: int, *, sym
         )
 
 
-def _check_element(field: bytes, path: Path, lineno: int, atom: int, *, symbols: bool) -> None:
+def _check_element(field: bytes, path: str, lineno: int, atom: int, *, symbols: bool) -> None:
     token = field.decode(errors="replace")
     if symbols and token[:1].isalpha():
         if token not in _SYMBOL_TO_Z or _SYMBOL_TO_Z[token] < 1:
@@ -448,7 +497,7 @@ def _check_element(field: bytes, path: Path, lineno: int, atom: int, *, symbols:
 # --------------------------------------------------------------------------------------------
 
 
-def _locate_xyz_error(path: Path) -> str | None:
+def _locate_xyz_error(path: str) -> str | None:
     """Scan a standard xyz/extxyz file for the first malformed line; message or None."""
     lineno = 0
     try:
@@ -481,13 +530,13 @@ def _locate_xyz_error(path: Path) -> str | None:
         return str(exc)
 
 
-def _xyz_like(path: Path, fmt: str | None) -> bool:
+def _xyz_like(path: str, fmt: str | None) -> bool:
     if fmt is not None:
         return fmt in ("xyz", "extxyz")
-    return path.suffix.lower() in (".xyz", ".extxyz")
+    return os.path.splitext(path)[1].lower() in (".xyz", ".extxyz")
 
 
-def _iter_ase(path: Path, fmt: str | None) -> Iterator[Atoms]:
+def _iter_ase(path: str, fmt: str | None) -> Iterator[Atoms]:
     """Frames from ``ase.io.iread``, validated; ASE errors re-raised as ValueError."""
     import ase.io
 
@@ -511,7 +560,7 @@ def _iter_ase(path: Path, fmt: str | None) -> Iterator[Atoms]:
         frame += 1
 
 
-def _validate_atoms(atoms: Atoms, label: str, xyz_path: Path | None) -> None:
+def _validate_atoms(atoms: Atoms, label: str, xyz_path: str | None) -> None:
     numbers = atoms.numbers
     problem = None
     if numbers.size == 0:
@@ -548,7 +597,7 @@ def _iter_db(source: _Source, select: str | int | None) -> Iterator[Atoms]:
     """Rows of an ASE database, fetched in pages of DB_PAGE_SIZE ordered by id."""
     import ase.db
 
-    if "://" not in source.location and not Path(source.location).is_file():
+    if "://" not in source.location and not os.path.isfile(source.location):
         # ase.db.connect would silently create an empty database.
         raise FileNotFoundError(f"{source.location}: no such database file")
     try:

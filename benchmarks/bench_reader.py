@@ -1,0 +1,150 @@
+"""Benchmark: XANESNET xyz reader of :mod:`xanesnet.structures` against ``ase.io.read``.
+
+ASE cannot read the XANESNET files (atomic numbers in column 1), so the ASE paths read a
+converted copy (standard xyz with element symbols, written to a temporary folder). Each
+repeat reads every structure of the folder; the table gives structures per second
+(min / median / max over repeats) and the ratio of medians against the fastest ASE path.
+
+    python benchmarks/bench_reader.py [--data DIR] [--repeats N] [--limit N] [--json FILE]
+
+DIR defaults to ``../shared/data/fe_k_edge/xanesnet_2022_preconv/xyz_train`` relative to the
+repository root (falling back to ``shared/data/...`` inside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import ase  # noqa: E402
+import ase.io  # noqa: E402
+
+from xanesnet.structures import read_structures  # noqa: E402
+
+SUBDIR = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
+
+
+def default_data() -> Path:
+    for base in (REPO.parent / "shared", REPO / "shared"):
+        if (base / SUBDIR).is_dir():
+            return base / SUBDIR
+    return REPO.parent / "shared" / SUBDIR
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "ase": ase.__version__,
+    }
+
+
+def rates(fn: Callable[[], int], repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = fn()
+        out.append(n / (time.perf_counter() - t0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="folder of XANESNET .xyz files")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N files")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args(argv)
+
+    data = args.data or default_data()
+    files = sorted(data.glob("*.xyz"))[: args.limit]
+    if not files:
+        raise SystemExit(f"no .xyz files in {data} (pass --data DIR)")
+
+    ours = list(read_structures(files))
+    # The fast (Numba) path must give exactly what float() gives on the text.
+    for atoms, src in zip(ours, files, strict=True):
+        rows = src.read_bytes().split(b"\n", 2)[2].split()
+        table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        assert np.array_equal(atoms.numbers, table[:, 0]), src
+        assert np.array_equal(atoms.positions, table[:, 1:]), src
+    with tempfile.TemporaryDirectory(prefix="xanesnet_bench_") as tmp:
+        converted = []
+        for atoms, src in zip(ours, files, strict=True):
+            dst = Path(tmp) / src.name
+            ase.io.write(dst, atoms, format="xyz")
+            converted.append(str(dst))
+        # The converted copy must hold the same structures.
+        for a, f in zip(ours, converted, strict=True):
+            b = ase.io.read(f, format="xyz")
+            assert np.array_equal(a.numbers, b.numbers), f
+            assert np.allclose(a.positions, b.positions, atol=1e-6), f
+
+        def run_ours() -> int:
+            return sum(1 for _ in read_structures(files))
+
+        def run_ase(fmt: str | None) -> Callable[[], int]:
+            def run() -> int:
+                return len([ase.io.read(f, format=fmt) for f in converted])
+
+            return run
+
+        runs = {
+            "xanesnet.structures.read_structures (XANESNET xyz)": run_ours,
+            'ase.io.read(format="xyz") (converted)': run_ase("xyz"),
+            'ase.io.read(format="extxyz") (converted)': run_ase("extxyz"),
+            "ase.io.read (format auto-detected, converted)": run_ase(None),
+        }
+        results = {}
+        for name, fn in runs.items():
+            fn()  # warm-up (imports, page cache)
+            results[name] = rates(fn, args.repeats)
+
+    ours_name = next(iter(runs))
+    best_ase = max(
+        (k for k in results if k != ours_name), key=lambda k: statistics.median(results[k])
+    )
+    ref = statistics.median(results[best_ase])
+    info = machine()
+    print(f"\n{len(files)} structures from {data}, {args.repeats} repeats\n")
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + "\n")
+    print("| reader | structures/s min | median | max | vs best ASE (median) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, r in results.items():
+        med = statistics.median(r)
+        print(f"| {name} | {min(r):,.0f} | {med:,.0f} | {max(r):,.0f} | {med / ref:.2f}x |")
+    print(f"\nbest ASE path: {best_ase}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"n": len(files), "data": str(data), "machine": info, "rates": results}, indent=2
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,8 @@ repeat reads every structure of the folder; the table gives structures per secon
     python benchmarks/bench_reader.py [--data DIR] [--repeats N] [--limit N] [--json FILE]
 
 DIR defaults to ``../shared/data/fe_k_edge/xanesnet_2022_preconv/xyz_train`` relative to the
-repository root (falling back to ``shared/data/...`` inside it).
+repository root (falling back to ``shared/data/...`` inside it, or ``$XANESNET_SHARED/data/...``
+when that variable is set).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ SUBDIR = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
 
 
 def default_data() -> Path:
-    for base in (REPO.parent / "shared", REPO / "shared"):
+    env = os.environ.get("XANESNET_SHARED")
+    for base in ([Path(env)] if env else []) + [REPO.parent / "shared", REPO / "shared"]:
         if (base / SUBDIR).is_dir():
             return base / SUBDIR
     return REPO.parent / "shared" / SUBDIR

@@ -153,9 +153,12 @@ def _parse_index(index: IndexInput) -> int | slice | None:
         from ase.io.formats import string2index
 
         try:
-            return string2index(index)
-        except ValueError as exc:
-            raise ValueError(f"index: cannot parse {index!r} as an int or slice") from exc
+            parsed = string2index(index)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, (int, slice)):
+            raise ValueError(f"index: cannot parse {index!r} as an int or slice")
+        return parsed
     raise TypeError(f"index: expected int, slice, str or None, got {type(index).__name__}")
 
 
@@ -593,6 +596,21 @@ def _page_selection(select: str | int | None, last_id: int) -> str | list[Any]:
     raise TypeError(f"select: expected a selection string or a row id, got {type(select)}")
 
 
+def _key_value_pairs(row: Any) -> dict[str, Any]:
+    """A row's key-value pairs as stored.
+
+    ``AtomsRow.key_value_pairs`` looks keys up as attributes, so a pair named like an
+    ``AtomsRow`` property (``charge``: total of the initial charges) comes back as the
+    property's value; the stored value is in the row's instance dict.
+    """
+    pairs = dict(row.key_value_pairs)
+    stored = vars(row)
+    for key in pairs:
+        if key in stored:
+            pairs[key] = stored[key]
+    return pairs
+
+
 def _iter_db(source: _Source, select: str | int | None) -> Iterator[Atoms]:
     """Rows of an ASE database, fetched in pages of DB_PAGE_SIZE ordered by id."""
     import ase.db
@@ -623,7 +641,7 @@ def _iter_db(source: _Source, select: str | int | None) -> Iterator[Atoms]:
             ) from exc
         for row in page:
             atoms = row.toatoms()
-            atoms.info.update(row.key_value_pairs)
+            atoms.info.update(_key_value_pairs(row))
             atoms.info["id"] = f"{source.stem}:{row.id}"
             atoms.info["source"] = source.display
             atoms.info["row_id"] = int(row.id)

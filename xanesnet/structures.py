@@ -21,10 +21,9 @@ import re
 import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from ase import Atoms
@@ -62,8 +61,7 @@ IndexInput = int | slice | str | None
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Source:
+class _Source(NamedTuple):
     """One thing to read: a file or a database (file or URL)."""
 
     kind: str  # "xyz" (auto-detected .xyz), "xanesnet", "ase" or "db"
@@ -330,6 +328,18 @@ def _load_kernel() -> Any:
     return _xyz_kernel
 
 
+def _read_bytes(path: str) -> bytes:
+    """Whole file contents (``os.read`` in 64 KiB chunks: cheaper than ``open().read()``)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def _iter_xanesnet(path: str, *, detect: bool) -> Iterator[Atoms]:
     """Parse XANESNET xyz frames (``count``, ``comment``, ``count`` rows ``Z x y z``).
 
@@ -338,8 +348,7 @@ def _iter_xanesnet(path: str, *, detect: bool) -> Iterator[Atoms]:
     either reads it or raises an error naming the line. With ``detect``, a file whose first
     atom row starts with an element symbol is handed to ASE (standard xyz / extxyz).
     """
-    with open(path, "rb") as fh:
-        data = fh.read()
+    data = _read_bytes(path)
     if not data:
         raise ValueError(f"{path}: line 1: empty file")
     kernel = _load_kernel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import ase.db
@@ -23,8 +24,7 @@ SHARED_XYZ = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
 @pytest.fixture(params=["numba", "python"])
 def parser(request, monkeypatch):
     """Run a test with the Numba fast path and with the pure-Python parser."""
-    if request.param == "python":
-        monkeypatch.setattr(structures, "_load_kernel", lambda: None)
+    monkeypatch.setattr(structures, "FAST_XYZ", request.param)
     return request.param
 
 
@@ -79,6 +79,28 @@ def test_numbers_parse_exactly_like_float(tmp_path, parser):
     (got,) = list(read_structures(path))
     expected = np.array([float(f) for f in fields]).reshape(-1, 3)
     assert got.positions.tobytes() == expected.tobytes()  # bit-exact, signs of zero included
+
+
+def test_fast_path_is_used_and_deferred(tmp_path, monkeypatch):
+    write_xanesnet_xyz(random_atoms(np.random.default_rng(5), 6), tmp_path / "f.xyz")
+
+    def no_python_parser(*args, **kwargs):
+        raise AssertionError("line parser used")
+
+    monkeypatch.setattr(structures, "_iter_xanesnet_lines", no_python_parser)
+    monkeypatch.setattr(structures, "FAST_XYZ", "numba")
+    assert len(next(read_structures(tmp_path / "f.xyz"))) == 6
+    monkeypatch.setattr(structures, "FAST_XYZ", "auto")
+    monkeypatch.setattr(structures, "KERNEL_AFTER_FRAMES", 0)
+    assert len(next(read_structures(tmp_path / "f.xyz"))) == 6
+    # "auto" before the threshold and without Numba imported: the Python parser does the work.
+    monkeypatch.setattr(structures, "KERNEL_AFTER_FRAMES", 10**9)
+    monkeypatch.delitem(sys.modules, "numba")
+    with pytest.raises(AssertionError, match="line parser used"):
+        next(read_structures(tmp_path / "f.xyz"))
+    monkeypatch.setattr(structures, "FAST_XYZ", "python")
+    with pytest.raises(AssertionError, match="line parser used"):
+        next(read_structures(tmp_path / "f.xyz"))
 
 
 def test_tabs_spaces_crlf_and_integral_float_z(tmp_path, parser):

@@ -219,7 +219,10 @@ def read_structures(
         * ``"comment"``: the comment line (XANESNET xyz).
         * metadata the format carries: extxyz comment-line keys, database key-value pairs,
           so ``"charge"`` / ``"spin"`` are there when the input provides them. ``"id"`` and
-          ``"source"`` from the input are overwritten.
+          ``"source"`` from the input are overwritten. A database key-value pair ``charge``
+          is returned as stored (ASE's ``AtomsRow.charge`` is the total of the initial
+          charges instead); in ``select`` strings ASE matches ``charge`` against that total
+          too, so filter on another key.
 
     Format detection for ``format=None``: ``.db`` files are databases; a ``.xyz`` file whose
     first atom row starts with an integer is XANESNET xyz (``Z x y z``, tab or space

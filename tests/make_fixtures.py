@@ -4,13 +4,18 @@
   (XANESNET .xyz), shipped inside the package for the README's main job and the tests.
 - ``tests/data/wacsf/wacsf_reference_values.json``: upstream wACSF vectors of three of them.
 
-Usage: ``python tests/make_fixtures.py [--shared ../shared]``.
+- ``tests/data/spectra/``: three raw and processed Fe spectra (``make_spectra_fixtures.py``).
+- ``tests/data/structures/``: small synthetic structures (``make_structure_fixtures.py``).
+
+Usage: ``python tests/make_fixtures.py [--shared ../shared]`` runs every generator.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     reference.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(fe / "wacsf_reference_values.json", reference / "wacsf_reference_values.json")
     print(f"wrote {len(sources)} example structures to {examples.relative_to(ROOT)}")
+    for script in ("make_spectra_fixtures.py", "make_structure_fixtures.py"):
+        command = [sys.executable, str(ROOT / "tests" / script)]
+        if script == "make_spectra_fixtures.py":
+            command += ["--shared", str(args.shared)]
+        subprocess.run(command, check=True)
     return 0
 
 

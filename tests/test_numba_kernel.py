@@ -230,9 +230,9 @@ def _bad_inputs():
         (dict(good, r_max=0.0), "r_max must be positive"),
         (dict(good, r_max=float("nan")), "r_max must be positive"),
         (dict(good, zetas=np.array([1.0, 0.0])), "zetas must be positive"),
-        (singular, "structure 0: periodic cell is singular"),
+        (singular, "structure 0: periodic lattice vector is zero"),
         (dict(good, cells=cells, pbc=np.array([[0, 0, 0], [1, 1, 1]], dtype=np.uint8)),
-         "structure 1: periodic cell is singular"),
+         "structure 1: periodic lattice vectors are singular"),
     ]  # fmt: skip
 
 

@@ -571,6 +571,38 @@ def _require_shape(a: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
             raise ValueError(f"{name}: wrong shape")
 
 
+_SINGULAR_TOL = 1e-10  # as the C++ CellList
+
+
+def _effective_cells(cells: np.ndarray, pbc: np.ndarray, check: np.ndarray) -> np.ndarray:
+    """Cells whose non-periodic rows are replaced by unit vectors orthogonal to the periodic
+    ones (images are only taken along periodic axes, so those rows only set the frame).
+
+    Raises ValueError, with the C++ core's messages, for a zero or dependent set of periodic
+    lattice vectors of a structure in ``check``.
+    """
+    out = np.array(cells, dtype=np.float64, copy=True)
+    for st in np.nonzero(check)[0]:
+        periodic = np.nonzero(pbc[st])[0]
+        vectors = cells[st][periodic]
+        norms = np.linalg.norm(vectors, axis=1)
+        if not np.all(norms > 0.0):
+            raise ValueError(f"structure {int(st)}: periodic lattice vector is zero")
+        if len(periodic) == 3:
+            ok = abs(_det3(cells[st][None])[0]) > _SINGULAR_TOL * np.prod(norms)
+        elif len(periodic) == 2:
+            ok = np.linalg.norm(np.cross(vectors[0], vectors[1])) > _SINGULAR_TOL * np.prod(norms)
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"structure {int(st)}: periodic lattice vectors are singular")
+        if len(periodic) < 3:
+            # orthonormal complement of the periodic vectors (from the SVD's null space)
+            _, _, vt = np.linalg.svd(vectors)
+            out[st][np.nonzero(~pbc[st].astype(bool))[0]] = vt[len(periodic) :]
+    return out
+
+
 def _det3(cells: np.ndarray) -> np.ndarray:
     """Determinants of (n, 3, 3) matrices, expanded as in the C++ code."""
     m = cells.reshape(-1, 9)
@@ -597,10 +629,7 @@ def _geometry(
     periodic = pbc.any(axis=1)
     needed = np.zeros(n_structures, dtype=bool)
     needed[site_structures] = True
-    volume = np.abs(_det3(cells))
-    bad = np.nonzero(periodic & needed & ~(volume > 1e-12))[0]
-    if bad.size:
-        raise ValueError(f"structure {int(bad[0])}: periodic cell is singular")
+    cells = _effective_cells(cells, pbc, periodic & needed)
     reach = np.zeros((n_structures, 3))
     frac = np.zeros_like(positions)
     use = periodic & needed

@@ -85,10 +85,19 @@ def test_killed_training_resumes_to_identical_weights(fixture_data, tmp_path):
 
     ckpt, log = tmp_path / "member.ckpt", tmp_path / "member.csv"
     with pytest.raises(Killed):
-        train_member(x[:80], y[:80], x[80:], y[80:], cfg, checkpoint=ckpt, log_csv=log,
-                     progress=kill_at_epoch_4)
-    resumed, history = train_member(x[:80], y[:80], x[80:], y[80:], cfg, checkpoint=ckpt,
-                                    log_csv=log)
+        train_member(
+            x[:80],
+            y[:80],
+            x[80:],
+            y[80:],
+            cfg,
+            checkpoint=ckpt,
+            log_csv=log,
+            progress=kill_at_epoch_4,
+        )
+    resumed, history = train_member(
+        x[:80], y[:80], x[80:], y[80:], cfg, checkpoint=ckpt, log_csv=log
+    )
     for pa, pb in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
     assert history.val_loss == ref_history.val_loss
@@ -116,8 +125,15 @@ def _ensemble(fixture_data, n_members=3):
 def test_export_round_trip_equals_eager(fixture_data, tmp_path, suffix, example_structures):
     config, x, ensemble = _ensemble(fixture_data)
     path = tmp_path / f"model{suffix}"
-    save_model(ensemble, path, descriptor=config, energies=ENERGIES, e0=7112.0, element="Fe",
-               extra={"validation_metrics": {"delta_mu_avg": 1.0}})
+    save_model(
+        ensemble,
+        path,
+        descriptor=config,
+        energies=ENERGIES,
+        e0=7112.0,
+        element="Fe",
+        extra={"validation_metrics": {"delta_mu_avg": 1.0}},
+    )
     model = load_model(path)
     with torch.no_grad():
         eager_mean, eager_spread = ensemble(torch.as_tensor(x, dtype=torch.float32))
@@ -138,8 +154,9 @@ def test_export_round_trip_equals_eager(fixture_data, tmp_path, suffix, example_
 
 def test_single_member_has_no_spread(fixture_data, tmp_path, example_structures):
     config, _, ensemble = _ensemble(fixture_data, n_members=1)
-    save_model(ensemble, tmp_path / "one.pt", descriptor=config, energies=ENERGIES, e0=7112.0,
-               element="Fe")
+    save_model(
+        ensemble, tmp_path / "one.pt", descriptor=config, energies=ENERGIES, e0=7112.0, element="Fe"
+    )
     assert load_model(tmp_path / "one.pt").predict(example_structures[:2]).spread is None
 
 
@@ -183,8 +200,14 @@ def _rewrite_metadata(source, target, mutate):
 def test_save_rejects_mismatched_descriptor(fixture_data, tmp_path):
     _, _, ensemble = _ensemble(fixture_data, n_members=1)
     with pytest.raises(ValueError, match="descriptor length does not match"):
-        save_model(ensemble, tmp_path / "m.pt", descriptor=WACSF(n_g2=8), energies=ENERGIES,
-                   e0=7112.0, element="Fe")
+        save_model(
+            ensemble,
+            tmp_path / "m.pt",
+            descriptor=WACSF(n_g2=8),
+            energies=ENERGIES,
+            e0=7112.0,
+            element="Fe",
+        )
 
 
 def test_kfold_partitions_every_sample():

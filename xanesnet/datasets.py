@@ -18,7 +18,13 @@ import numpy as np
 
 from xanesnet.descriptors.wacsf import WACSF
 
-__all__ = ["SpectrumDataset", "pair_files", "load_dataset", "cached_descriptors", "default_cache_dir"]
+__all__ = [
+    "SpectrumDataset",
+    "pair_files",
+    "load_dataset",
+    "cached_descriptors",
+    "default_cache_dir",
+]
 
 
 def default_cache_dir() -> Path:

@@ -24,7 +24,7 @@ import re
 import stat
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -180,6 +180,7 @@ def read_structures(
     format: str | None = None,
     select: str | int | None = None,
     index: IndexInput = None,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> Iterator[Atoms]:
     """Stream structures from files, folders, glob patterns or ASE databases.
 
@@ -206,6 +207,10 @@ def read_structures(
         index: frames to take from each multi-frame file, as an int, a slice or an ASE index
             string (``"-1"``, ``"::2"``). Negative indices hold that file's selected frames in
             memory. Not allowed with database inputs (use ``select``).
+        on_error: when given, an input that fails while being read (a malformed file, a bad
+            database row) is reported as ``on_error(item, error)`` and reading goes on with the
+            next file (structures already yielded from it stand); ``item`` names the file or
+            row. Without it, the first error is raised.
 
     Returns:
         An iterator of ``ase.Atoms`` (positions in Å). Each has in ``atoms.info``:
@@ -251,17 +256,25 @@ def read_structures(
         raise ValueError("index: not supported for database inputs; use select= instead")
     if select is not None and not has_db:
         raise ValueError("select: applies to database inputs only, and none were given")
-    return _iter_sources(sources, format, select, frames)
+    return _iter_sources(sources, format, select, frames, on_error)
 
 
 def _iter_sources(
-    sources: list[_Source], fmt: str | None, select: str | int | None, index: int | slice | None
+    sources: list[_Source],
+    fmt: str | None,
+    select: str | int | None,
+    index: int | slice | None,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> Iterator[Atoms]:
     for source in sources:
-        if source.kind == "db":
-            yield from _iter_db(source, select)
-        else:
-            yield from _iter_file(source, fmt, index)
+        stream = _iter_db(source, select) if source.kind == "db" else _iter_file(source, fmt, index)
+        if on_error is None:
+            yield from stream
+            continue
+        try:
+            yield from stream
+        except (ValueError, OSError) as exc:
+            on_error(source.display, exc)
 
 
 # --------------------------------------------------------------------------------------------

@@ -79,22 +79,37 @@ def _compute_chunk(
     """Descriptors of one chunk; structures that fail are isolated and recorded."""
     try:
         features, index = config.compute(chunk, absorber, backend=backend, n_threads=threads)
-        ids = [str(chunk[s].info.get("id", "")) for s in index[:, 0]]
-        return [features], ids, [index[:, 1]]
     except ValueError:
         if len(chunk) == 1:
             raise
-    out_features, out_ids, out_sites = [], [], []
-    for atoms in chunk:
+    else:
+        ids = [str(chunk[s].info.get("id", "")) for s in index[:, 0]]
+        return [features], ids, [index[:, 1]]
+    out: tuple[list[np.ndarray], list[str], list[np.ndarray]] = ([], [], [])
+    for atoms in chunk:  # one bad structure fails the batch: redo one by one
         try:
-            f, i, s = _compute_chunk(config, [atoms], absorber, backend, threads, failures)
+            part = _compute_chunk(config, [atoms], absorber, backend, threads, failures)
         except ValueError as exc:
             failures.append((str(atoms.info.get("id", "")), str(exc)))
             continue
-        out_features += f
-        out_ids += i
-        out_sites += s
-    return out_features, out_ids, out_sites
+        for collected, new in zip(out, part, strict=True):
+            collected += new
+    return out
+
+
+def _safe_chunk(
+    config: WACSF,
+    chunk: list[Any],
+    absorber: Any,
+    backend: str,
+    threads: int,
+    failures: list[tuple[str, str]],
+) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
+    try:
+        return _compute_chunk(config, chunk, absorber, backend, threads, failures)
+    except ValueError as exc:  # a chunk of one structure that failed
+        failures.append((str(chunk[0].info.get("id", "")), str(exc)))
+        return [], [], []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,16 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         for atoms in stream:
             chunk.append(atoms)
             if len(chunk) == args.chunk_size:
-                f, i, s = _compute_chunk(
-                    config, chunk, args.absorber, backend, args.threads, failures
-                )
+                f, i, s = _safe_chunk(config, chunk, args.absorber, backend, args.threads, failures)
                 features += f
                 ids += i
                 sites += s
                 n_structures += len(chunk)
                 chunk = []
         if chunk:
-            f, i, s = _compute_chunk(config, chunk, args.absorber, backend, args.threads, failures)
+            f, i, s = _safe_chunk(config, chunk, args.absorber, backend, args.threads, failures)
             features += f
             ids += i
             sites += s

@@ -18,19 +18,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet evaluate", description="Evaluate a model on (structure, spectrum) pairs."
     )
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model file (default: the shipped Fe K-edge model)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
+    )
     parser.add_argument("--xyz", type=Path, required=True, help="folder of NAME.xyz structures")
     parser.add_argument("--xanes", type=Path, required=True, help="folder of NAME.txt spectra")
-    parser.add_argument("--names", default=None, metavar="FILE[:KEY]",
-                        help="evaluate only these names: a text file (one per line) or a JSON "
-                        "split file with the list under KEY (e.g. split.json:validation)")
-    parser.add_argument("--norm", choices=("l1", "l2", "max"), default="l1",
-                        help="Δμ definition (default l1, see shared/spec/metrics.md)")
-    parser.add_argument("--peaks", choices=("all", "main"), default="all",
-                        help="peaks matched for ΔE and R² (default all)")
-    parser.add_argument("--post-broadening", action="store_true",
-                        help="also report Δμ after arctangent broadening of both spectra")
+    parser.add_argument(
+        "--names",
+        default=None,
+        metavar="FILE[:KEY]",
+        help="evaluate only these names: a text file (one per line) or a JSON "
+        "split file with the list under KEY (e.g. split.json:validation)",
+    )
+    parser.add_argument(
+        "--norm",
+        choices=("l1", "l2", "max"),
+        default="l1",
+        help="Δμ definition (default l1, see shared/spec/metrics.md)",
+    )
+    parser.add_argument(
+        "--peaks",
+        choices=("all", "main"),
+        default="all",
+        help="peaks matched for ΔE and R² (default all)",
+    )
+    parser.add_argument(
+        "--post-broadening",
+        action="store_true",
+        help="also report Δμ after arctangent broadening of both spectra",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write all figures as JSON")
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads (0 = all)")
     return parser
@@ -75,16 +91,29 @@ def run(args: argparse.Namespace) -> int:
         args.model = default_model_path("Fe", "K")
     model = load_model(args.model)
     names = read_names(args.names) if args.names else None
-    data = load_dataset(args.xyz, args.xanes, model.descriptor, names=names,
-                        energies=model.energies, n_threads=args.threads)
+    data = load_dataset(
+        args.xyz,
+        args.xanes,
+        model.descriptor,
+        names=names,
+        energies=model.energies,
+        n_threads=args.threads,
+    )
     prediction, _ = model.predict_features(data.features)
     broaden_fn = label = None
     if args.post_broadening:
         broadening = Broadening.arctan(float32_input=False)
         broaden_fn = partial(broaden, model.energies, e0=model.e0, broadening=broadening)
         label = broadening.label()
-    metrics = evaluate_spectra(model.energies, prediction, data.spectra, norm=args.norm,
-                               peaks=args.peaks, broaden=broaden_fn, broaden_label=label)
+    metrics = evaluate_spectra(
+        model.energies,
+        prediction,
+        data.spectra,
+        norm=args.norm,
+        peaks=args.peaks,
+        broaden=broaden_fn,
+        broaden_label=label,
+    )
     print(metrics.table_header())
     print(metrics.table_row(label=f"{model.element} {model.edge} ({len(data.names)} spectra)"))
     print(metrics.definitions_text())

@@ -39,7 +39,9 @@ def read_config(path: Path) -> dict[str, Any]:
         try:
             import yaml
         except ImportError as exc:
-            raise ValueError(f"{path}: YAML configurations need PyYAML (pip install pyyaml)") from exc
+            raise ValueError(
+                f"{path}: YAML configurations need PyYAML (pip install pyyaml)"
+            ) from exc
         data = yaml.safe_load(text)
     else:
         try:
@@ -78,8 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a spectrum model from (structure, spectrum) pairs and export it.",
     )
     parser.add_argument("config", type=Path, help="training configuration (.toml or .yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a configuration value (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration value (repeatable)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=None, help="model file to write")
     parser.add_argument("--workdir", type=Path, default=None, help="checkpoints and logs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
@@ -152,10 +159,13 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     progress = None if args.quiet else _progress_bar(train_config)
     started = time.perf_counter()
     ensemble, histories = train_ensemble(
-        train_set.features, train_set.spectra,
+        train_set.features,
+        train_set.spectra,
         None if val_set is None else val_set.features,
         None if val_set is None else val_set.spectra,
-        train_config, workdir=workdir, progress=progress,
+        train_config,
+        workdir=workdir,
+        progress=progress,
     )
     if progress is not None:
         progress.close()
@@ -176,9 +186,14 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         extra["validation_size"] = len(val_set.names)
         print(metrics.table_row(label="validation"))
     save_model(
-        ensemble, model_path, descriptor=descriptor, energies=dataset.energies,
-        e0=float(data.get("e0", dataset.energies[0] + 15.0)), element=str(data.get("element", "Fe")),
-        edge=str(data.get("edge", "K")), extra=extra,
+        ensemble,
+        model_path,
+        descriptor=descriptor,
+        energies=dataset.energies,
+        e0=float(data.get("e0", dataset.energies[0] + 15.0)),
+        element=str(data.get("element", "Fe")),
+        edge=str(data.get("edge", "K")),
+        extra=extra,
     )
     print(f"model written to {model_path}")
     return 0
@@ -199,8 +214,13 @@ class _progress_bar:  # noqa: N801 (used like a function)
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=self.config.epochs, desc=f"member {member}", unit="epoch",
-                                initial=epoch, file=sys.stderr)
+                self.bar = tqdm(
+                    total=self.config.epochs,
+                    desc=f"member {member}",
+                    unit="epoch",
+                    initial=epoch,
+                    file=sys.stderr,
+                )
             except ImportError:
                 self.bar = None
         text = f"train {train_loss:.4f}" + ("" if val_loss is None else f" val {val_loss:.4f}")

@@ -9,10 +9,12 @@ and exported programs are restricted formats, and the metadata is plain JSON.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,27 @@ __all__ = ["SCHEMA", "Prediction", "XanesModel", "save_model", "load_model", "fi
 
 SCHEMA = "xanesnet.model/1"
 METADATA_NAME = "xanesnet.json"
-_REQUIRED = ("schema", "descriptor", "energies", "e0", "element", "edge", "n_features",
-             "n_energies", "n_members", "xanesnet_version")
+_REQUIRED = (
+    "schema",
+    "descriptor",
+    "energies",
+    "e0",
+    "element",
+    "edge",
+    "n_features",
+    "n_energies",
+    "n_members",
+    "xanesnet_version",
+)
+
+
+@contextlib.contextmanager
+def _quiet_torchscript() -> Iterator[None]:
+    """TorchScript is deprecated upstream but is still the portable format we ship (see the
+    README); its deprecation warnings say nothing actionable to a user loading a model."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+        yield
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -47,7 +68,9 @@ def _check_metadata(meta: Any, path: Path) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path}: model metadata lacks {missing}")
     if meta["schema"] != SCHEMA:
-        raise ValueError(f"{path}: unsupported model schema {meta['schema']!r} (expected {SCHEMA!r})")
+        raise ValueError(
+            f"{path}: unsupported model schema {meta['schema']!r} (expected {SCHEMA!r})"
+        )
     energies = meta["energies"]
     if not isinstance(energies, list) or len(energies) != meta["n_energies"]:
         raise ValueError(f"{path}: metadata energies do not match n_energies")
@@ -106,8 +129,7 @@ def save_model(
     _check_metadata(meta, path)
     if descriptor.n_features != first.n_features:
         raise ValueError(
-            f"descriptor has {descriptor.n_features} features, the network takes "
-            f"{first.n_features}"
+            f"descriptor has {descriptor.n_features} features, the network takes {first.n_features}"
         )
     text = json.dumps(meta, sort_keys=True)
     ensemble = ensemble.eval()
@@ -119,8 +141,9 @@ def save_model(
         program = torch.export.export(ensemble, (example,), dynamic_shapes=({0: batch},))
         torch.export.save(program, tmp, extra_files={METADATA_NAME: text})
     else:
-        scripted = torch.jit.script(ensemble)
-        torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
+        with _quiet_torchscript():
+            scripted = torch.jit.script(ensemble)
+            torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
     os.replace(tmp, path)
     return meta
 
@@ -240,7 +263,8 @@ def load_model(path: str | os.PathLike) -> XanesModel:
             program = torch.export.load(path, extra_files=extra)
             module = program.module()
         else:
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with _quiet_torchscript():
+                module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError, OSError, KeyError) as exc:
         raise ValueError(f"{path}: not a xanesnet model file ({exc.__class__.__name__})") from exc
     text = extra[METADATA_NAME]

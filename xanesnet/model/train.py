@@ -68,7 +68,9 @@ class TrainConfig:
             object.__setattr__(self, "network", NetworkConfig.from_dict(self.network))
         for name in ("epochs", "batch_size", "n_members"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name}: expected a positive integer, got {getattr(self, name)!r}"
+                )
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"schedule: expected one of {_SCHEDULES}, got {self.schedule!r}")
         if self.loss not in _LOSSES:
@@ -76,7 +78,9 @@ class TrainConfig:
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
         if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience: expected a positive integer or None, got {self.patience!r}")
+            raise ValueError(
+                f"patience: expected a positive integer or None, got {self.patience!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -247,8 +251,13 @@ def train_member(
                     stale += 1
             if log_file is not None:
                 writer.writerow(
-                    [epoch, history.train_loss[-1], "" if val_loss is None else val_loss, lr,
-                     f"{time.perf_counter() - started:.3f}"]
+                    [
+                        epoch,
+                        history.train_loss[-1],
+                        "" if val_loss is None else val_loss,
+                        lr,
+                        f"{time.perf_counter() - started:.3f}",
+                    ]
                 )
                 log_file.flush()
             if checkpoint is not None:
@@ -304,8 +313,15 @@ def train_ensemble(
         if progress is not None:
             member_progress = lambda e, t, v, i=i: progress(i, e, t, v)  # noqa: E731
         model, history = train_member(
-            x_train, y_train, x_val, y_val, config,
-            seed=config.seed + i, checkpoint=ckpt, log_csv=log, progress=member_progress,
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            config,
+            seed=config.seed + i,
+            checkpoint=ckpt,
+            log_csv=log,
+            progress=member_progress,
         )
         members.append(model)
         histories.append(history)
@@ -354,7 +370,8 @@ def cross_validate(
         if progress is not None:
             fold_progress = lambda m, e, t, v, fold=fold: progress(fold, m, e, t, v)  # noqa: E731
         ensemble, _ = train_ensemble(
-            features[fit_idx], spectra[fit_idx],
+            features[fit_idx],
+            spectra[fit_idx],
             None if stop_idx is None else features[stop_idx],
             None if stop_idx is None else spectra[stop_idx],
             replace(config, seed=config.seed + 100 * fold),

@@ -1,0 +1,168 @@
+"""Command-line tools: main jobs run end to end; bad input is reported, not fatal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from helpers import EXAMPLES, TEST_DATA
+
+from xanesnet import WACSF
+from xanesnet.cli.main import main
+
+
+def test_main_lists_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("descriptors", "train", "evaluate", "convolve"):
+        assert command in out
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_descriptors_on_shipped_examples(tmp_path, example_structures):
+    out = tmp_path / "d.npz"
+    assert main(["descriptors", "--examples", "-o", str(out), "--quiet"]) == 0
+    with np.load(out) as data:
+        assert data["features"].shape == (100, 49)
+        assert list(data["ids"][:2]) == [p.stem for p in sorted(EXAMPLES.glob("*.xyz"))[:2]]
+        assert WACSF.from_json(str(data["config_json"])) == WACSF()
+        expected, _ = WACSF().compute(example_structures)
+        np.testing.assert_allclose(data["features"], expected, rtol=1e-12)
+        assert data["failed_ids"].size == 0
+
+
+def test_descriptors_records_bad_files_and_goes_on(tmp_path, capsys):
+    folder = tmp_path / "xyz"
+    folder.mkdir()
+    good = sorted(EXAMPLES.glob("*.xyz"))[:3]
+    for path in good:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.xyz").write_text("5\ncomment\n26 0 0 0\n8 1.9 0\n")
+    (folder / "overlap.xyz").write_text("3\nc\n26 0 0 0\n8 1.9 0 0\n8 1.9 0.01 0\n")
+    (folder / "nofe.xyz").write_text("2\nc\n8 0 0 0\n8 1.2 0 0\n")
+    out = tmp_path / "d.npz"
+    code = main(
+        ["descriptors", str(folder), "-o", str(out), "--absorber", "Fe", "--chunk-size", "2"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "3 structure(s) failed" in err
+    with np.load(out) as data:
+        assert sorted(data["ids"]) == sorted(p.stem for p in good)
+        reasons = dict(zip(data["failed_ids"], data["failed_reasons"], strict=True))
+    assert set(reasons) == {str(folder / "broken.xyz"), "overlap", "nofe"}
+    assert "line" in reasons[str(folder / "broken.xyz")]
+    assert "closer than 0.1" in reasons["overlap"]
+    assert "absorber element Fe is absent" in reasons["nofe"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["descriptors", "-o", "x.npz"], "no inputs"),
+        (["descriptors", "--examples", "-o", "x.npz", "--threads", "-2"], "--threads"),
+        (["descriptors", "--examples", "-o", "x.npz", "--chunk-size", "0"], "--chunk-size"),
+    ],
+)
+def test_descriptors_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_descriptors_missing_input(tmp_path, capsys):
+    code = main(["descriptors", str(tmp_path / "nowhere"), "-o", str(tmp_path / "d.npz")])
+    assert code == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def tiny_dataset(tmp_path):
+    """Three example structures with their processed spectra."""
+    xyz, xanes = tmp_path / "xyz", tmp_path / "xanes"
+    xyz.mkdir()
+    shutil.copytree(TEST_DATA / "spectra" / "processed", xanes)
+    for spectrum in xanes.glob("*.txt"):
+        shutil.copy(EXAMPLES / f"{spectrum.stem}.xyz", xyz)
+    names = sorted(p.stem for p in xanes.glob("*.txt"))
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": names[:2], "validation": names[2:]}))
+    config = tmp_path / "train.toml"
+    config.write_text(
+        """
+[data]
+xyz_dir = "xyz"
+xanes_dir = "xanes"
+split = "split.json"
+element = "Fe"
+edge = "K"
+e0 = 7112.0
+
+[descriptor]
+n_g2 = 8
+n_g4 = 8
+
+[training]
+epochs = 3
+batch_size = 2
+n_members = 2
+
+[training.network]
+hidden = [16]
+
+[output]
+model = "model.pt"
+workdir = "run"
+"""
+    )
+    return tmp_path, config, names
+
+
+def test_train_then_evaluate(tiny_dataset, capsys, monkeypatch):
+    folder, config, names = tiny_dataset
+    monkeypatch.setenv("XANESNET_CACHE", str(folder / "cache"))
+    assert main(["train", str(config), "--quiet", "--set", "training.epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert "model written to" in out and "validation" in out
+    from xanesnet.model import load_model
+
+    model = load_model(folder / "model.pt")
+    assert model.n_members == 2 and model.descriptor == WACSF(n_g2=8, n_g4=8)
+    assert model.metadata["training"]["epochs"] == 2
+    assert model.metadata["training_set_size"] == 2
+    assert (folder / "run" / "member_0.csv").exists()
+    assert list((folder / "cache").glob("wacsf-*.npz"))
+    report = folder / "metrics.json"
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(folder / "model.pt"),
+            "--xyz",
+            str(folder / "xyz"),
+            "--xanes",
+            str(folder / "xanes"),
+            "--json",
+            str(report),
+            "--post-broadening",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Fe K (3 spectra)" in printed and "l1" in printed
+    figures = json.loads(report.read_text())
+    assert figures["n_spectra"] == 3 and figures["delta_mu_avg"] > 0
+    assert figures["post_broadening_delta_mu_avg"] is not None
+
+
+def test_train_reports_bad_config(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[trainingg]\nepochs = 1\n")
+    assert main(["train", str(bad), "-o", str(tmp_path / "m.pt")]) == 2
+    assert "unknown sections ['trainingg']" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "none.toml")]) == 2
+    assert "configuration file not found" in capsys.readouterr().err

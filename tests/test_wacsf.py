@@ -215,3 +215,42 @@ def test_from_dict_rejects_unknown_keys():
     data["sigma"] = 1
     with pytest.raises(ValueError, match="unknown keys"):
         WACSF.from_dict(data)
+
+
+GROUPS = ("H", "C", "N", "O", "P,S,Se", "F,Cl,Br,I", "other")
+
+
+def test_element_channels_match_reference_and_backends(example_structures):
+    config = WACSF(r_min=0.0, n_g2=8, n_g4=16, zetas=(1, 2), g2_element_groups=GROUPS)
+    assert config.n_features == 1 + 8 + 16 + 7 * 8
+    structures = example_structures[:12]
+    cpp, _ = config.compute(structures, backend="cpp")
+    numba, _ = config.compute(structures, backend="numba")
+    np.testing.assert_allclose(numba, cpp, rtol=1e-12, atol=1e-300)
+    for row, atoms in zip(cpp, structures, strict=True):
+        expected = wacsf_numpy(config, atoms.positions, atoms.numbers)
+        np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-300)
+    # the channels partition the neighbours: with weights 1 they add up to the plain G2 of Z = 1
+    channels = cpp[:, 25:].reshape(len(structures), 7, 8).sum(axis=1)
+    unweighted, _ = WACSF(r_min=0.0, n_g2=8, n_g4=16, zetas=(1, 2), weight_scale=1.0).compute(
+        structures
+    )
+    assert not np.allclose(channels, unweighted[:, 1:9])  # Z-weighted differs...
+    ones = np.ones(119)
+    ones[0] = 0
+    assert np.allclose(config.group_weights.sum(axis=0)[1:], ones[1:])  # ...the groups cover all
+
+
+def test_element_channel_names_and_errors():
+    config = WACSF(n_g2=2, g2_element_groups=("O", "other"))
+    assert config.feature_names[-4:] == [
+        "G2[O;mu=1.50,eta=0.03125]",
+        "G2[O;mu=5.50,eta=0.03125]",
+        "G2[other;mu=1.50,eta=0.03125]",
+        "G2[other;mu=5.50,eta=0.03125]",
+    ]
+    assert WACSF.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown element symbol 'Xq'"):
+        WACSF(g2_element_groups=("O,Xq",))
+    with pytest.raises(ValueError, match="'other' may appear once"):
+        WACSF(g2_element_groups=("other", "other"))

@@ -24,7 +24,7 @@ def wacsf_numpy(
         absorber: index of the absorbing atom.
 
     Returns:
-        (config.n_descriptor_features,) float64 (charge/spin extras are not included).
+        (n_features,) float64: G1, G2, G4 and element channels (no charge/spin extras).
     """
     positions = np.asarray(positions, dtype=np.float64)
     numbers = np.asarray(numbers)
@@ -34,7 +34,8 @@ def wacsf_numpy(
     mask = (r > 0.0) & (r < r_max)
     mask[absorber] = False
     idx = np.nonzero(mask)[0]
-    out = np.zeros(config.n_descriptor_features)
+    n_groups = len(config.g2_element_groups)
+    out = np.zeros(config.n_descriptor_features + n_groups * config.n_g2)
     if idx.size == 0:
         return out
     rij = r[idx]
@@ -63,4 +64,8 @@ def wacsf_numpy(
                 ang = (1.0 + lam * cos_t) ** zeta
                 out[col] = 2.0 ** (1.0 - zeta) * (radial * ang)[upper].sum()
                 col += 1
+    gauss = np.exp(-g2_eta[:, None] * (rij[None, :] - g2_mu[:, None]) ** 2) * fc[None, :]
+    for weights in config.group_weights:
+        out[col : col + config.n_g2] = (weights[numbers[idx]][None, :] * gauss).sum(axis=1)
+        col += config.n_g2
     return out

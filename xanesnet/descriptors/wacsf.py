@@ -35,6 +35,35 @@ def _radial_grid(kind: str, r_min: float, r_max: float, n: int) -> tuple[np.ndar
     raise ValueError(f"parameterisation: expected 'shifted' or 'centred', got {kind!r}")
 
 
+def _group_weights(groups: tuple[str, ...]) -> np.ndarray:
+    """(len(groups), 119) indicator weights of element groups; see WACSF.g2_element_groups."""
+    from ase.data import atomic_numbers
+
+    weights = np.zeros((len(groups), 119))
+    claimed = np.zeros(119, dtype=bool)
+    other = []
+    for g, group in enumerate(groups):
+        if group.strip() == "other":
+            other.append(g)
+            continue
+        symbols = [s.strip() for s in group.split(",") if s.strip()]
+        if not symbols:
+            raise ValueError(f"g2_element_groups: empty group {group!r}")
+        for symbol in symbols:
+            if symbol not in atomic_numbers or atomic_numbers[symbol] == 0:
+                raise ValueError(
+                    f"g2_element_groups: unknown element symbol {symbol!r} in group {group!r}"
+                )
+            z = atomic_numbers[symbol]
+            weights[g, z] = 1.0
+            claimed[z] = True
+    if len(other) > 1:
+        raise ValueError("g2_element_groups: 'other' may appear once")
+    for g in other:
+        weights[g, 1:] = (~claimed[1:]).astype(float)
+    return weights
+
+
 @dataclass(frozen=True)
 class WACSF:
     """Weighted atom-centred symmetry functions (G1, G2, G4) around absorbing atoms.
@@ -57,6 +86,11 @@ class WACSF:
         rjk_cutoff: "zero" applies the cosine cutoff to r_jk and zeroes it beyond r_max (the
             physical choice); "raw" applies the bare cosine without zeroing (reproduces the
             NewcastleRSE XANESNET values).
+        g2_element_groups: element-resolved radial channels: for each group (a string of
+            comma-separated element symbols, e.g. "O" or "P,S,Se", or "other" for every
+            element in no other group) another ``n_g2`` G2 functions with weight 1 for the
+            group's elements and 0 for the rest. They tell ligand elements apart, which the
+            Z-weighted G2 cannot (C, N and O weigh almost the same), and follow G4.
         use_spin: append the structure's total spin, ``atoms.info["spin"]`` (or "S").
         use_charge: append the structure's charge, ``atoms.info["charge"]`` (or "q").
     """
@@ -71,6 +105,7 @@ class WACSF:
     g4_parameterisation: Parameterisation = "centred"
     weight_scale: float = 0.1
     rjk_cutoff: RjkCutoff = "zero"
+    g2_element_groups: tuple[str, ...] = ()
     use_spin: bool = False
     use_charge: bool = False
     _derived: dict[str, np.ndarray] = field(
@@ -80,6 +115,8 @@ class WACSF:
     def __post_init__(self) -> None:
         object.__setattr__(self, "lambdas", tuple(float(v) for v in self.lambdas))
         object.__setattr__(self, "zetas", tuple(float(v) for v in self.zetas))
+        object.__setattr__(self, "g2_element_groups", tuple(str(g) for g in self.g2_element_groups))
+        group_weights = _group_weights(self.g2_element_groups)
         if not (np.isfinite(self.r_max) and self.r_max > 0):
             raise ValueError(f"r_max: expected a positive cutoff in Å, got {self.r_max!r}")
         if not (np.isfinite(self.r_min) and 0 <= self.r_min < self.r_max):
@@ -107,6 +144,7 @@ class WACSF:
         g4_eta, g4_mu = _radial_grid(self.g4_parameterisation, self.r_min, self.r_max, self.n_g4)
         n_radial = self.n_g4 // n_angular
         self._derived.update(
+            group_weights=group_weights,
             g2_eta=g2_eta,
             g2_mu=g2_mu,
             g4_eta=np.ascontiguousarray(g4_eta[:n_radial]),
@@ -143,13 +181,23 @@ class WACSF:
 
     @property
     def n_descriptor_features(self) -> int:
-        """Number of G1 + G2 + G4 features (without spin/charge extras)."""
+        """Number of G1 + G2 + G4 features (without element channels and extras)."""
         return 1 + self.n_g2 + self.n_g4
+
+    @property
+    def group_weights(self) -> np.ndarray:
+        """(n_groups, 119) weight of each element by atomic number in each G2 channel."""
+        return self._derived["group_weights"]
 
     @property
     def n_features(self) -> int:
         """Length of one descriptor vector, extras included."""
-        return self.n_descriptor_features + int(self.use_spin) + int(self.use_charge)
+        return (
+            self.n_descriptor_features
+            + len(self.g2_element_groups) * self.n_g2
+            + int(self.use_spin)
+            + int(self.use_charge)
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -160,6 +208,10 @@ class WACSF:
             for lam in self.lambdas:
                 for zeta in self.zetas:
                     names.append(f"G4[mu={m:.2f},eta={e:.4g},lambda={lam:+g},zeta={zeta:g}]")
+        for group in self.g2_element_groups:
+            names += [
+                f"G2[{group};mu={m:.2f},eta={e:.4g}]" for e, m in zip(self.g2_eta, self.g2_mu)
+            ]
         if self.use_spin:
             names.append("S")
         if self.use_charge:
@@ -176,6 +228,7 @@ class WACSF:
         data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         data["lambdas"] = list(self.lambdas)
         data["zetas"] = list(self.zetas)
+        data["g2_element_groups"] = list(self.g2_element_groups)
         return {"schema": _SCHEMA, "kind": "wacsf", **data}
 
     @classmethod

@@ -59,7 +59,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_cpp_numba_and_torch_thread_pools_coexist():
+def test_cpp_numba_and_torch_thread_pools_coexist(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     completed = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(EXAMPLES)],
@@ -67,6 +67,7 @@ def test_cpp_numba_and_torch_thread_pools_coexist():
         text=True,
         timeout=600,
         env=env,
+        cwd=tmp_path,  # not the source tree: import the installed package
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "thread pools OK" in completed.stdout

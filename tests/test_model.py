@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import zipfile
 
 import numpy as np
@@ -231,3 +232,13 @@ def test_bad_training_config():
         TrainConfig.from_dict({"epochz": 3})
     with pytest.raises(ValueError, match="activation"):
         NetworkConfig(activation="swish2")
+
+
+def test_restore_best_false_keeps_last_epoch(fixture_data):
+    _, x, y = fixture_data
+    cfg = small_config(epochs=6, learning_rate=3e-2)
+    last, history = train_member(x[:80], y[:80], x[80:], y[80:], replace(cfg, restore_best=False))
+    plain, _ = train_member(x[:80], y[:80], None, None, cfg)  # same seed, no validation
+    assert history.best_epoch == 5 and len(history.val_loss) == 6
+    for pa, pb in zip(last.state_dict().values(), plain.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb)

@@ -29,13 +29,15 @@ ENERGIES = E0_V + np.linspace(-15.0, 60.0, 226)
 #: The recipe reported in the README (see docs there); overridable with --set.
 DEFAULT = {
     "training": {
-        "epochs": 400,
+        "epochs": 300,
         "batch_size": 32,
         "learning_rate": 1e-3,
+        "weight_decay": 0.05,
         "schedule": "onecycle",
-        "n_members": 5,
+        "loss": "huber",
+        "n_members": 3,
         "seed": 0,
-        "network": {"hidden": [512, 512], "activation": "relu", "dropout": 0.2},
+        "network": {"hidden": [512, 512], "activation": "silu", "dropout": 0.1},
     },
 }
 

@@ -48,6 +48,9 @@ class TrainConfig:
         seed: base random seed.
         input_noise: standard deviation of Gaussian noise added to standardised inputs
             during training (augmentation; 0 = off).
+        restore_best: end with the weights of the best validation epoch (True), or with the
+            last epoch's (False: the validation set then only monitors training, so metrics
+            measured on it stay unbiased).
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -62,6 +65,7 @@ class TrainConfig:
     n_members: int = 1
     seed: int = 0
     input_noise: float = 0.0
+    restore_best: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.network, dict):
@@ -279,7 +283,7 @@ def train_member(
     finally:
         if log_file is not None:
             log_file.close()
-    if best_state is not None:
+    if best_state is not None and config.restore_best:
         model.load_state_dict(best_state)
     else:
         history.best_epoch = len(history.train_loss) - 1

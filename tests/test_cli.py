@@ -166,3 +166,36 @@ def test_train_reports_bad_config(tmp_path, capsys):
     assert "unknown sections ['trainingg']" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "none.toml")]) == 2
     assert "configuration file not found" in capsys.readouterr().err
+
+
+def test_predict_with_shipped_model(tmp_path, example_structures):
+    out = tmp_path / "p.npz"
+    assert main(["predict", "--examples", "-o", str(out), "--quiet"]) == 0
+    from xanesnet import default_model
+
+    model = default_model("Fe", "K")
+    expected = model.predict(example_structures)
+    with np.load(out) as data:
+        assert data["spectra"].shape == (100, 226) and data["spectra"].dtype == np.float32
+        np.testing.assert_allclose(data["spectra"], expected.spectra, rtol=1e-5, atol=1e-7)
+        assert (data["spread"] > 0).any()
+        np.testing.assert_array_equal(data["energies"], model.energies)
+        assert json.loads(str(data["model_metadata"]))["element"] == "Fe"
+    csv = tmp_path / "p.csv"
+    assert main(["predict", str(EXAMPLES / "ACNCFE_C16H8FeO4.xyz"), "-o", str(csv), "--quiet"]) == 0
+    header, row = csv.read_text().splitlines()
+    assert header.startswith("id,site,7097.000") and row.startswith("ACNCFE_C16H8FeO4,0,")
+
+
+def test_shipped_model_is_self_describing():
+    from xanesnet import default_model
+
+    model = default_model("Fe", "K")
+    assert model.element == "Fe" and model.edge == "K" and model.e0 == 7112.0
+    assert len(model.energies) == 226 and model.energies[0] == pytest.approx(7097.0)
+    meta = model.metadata
+    for key in ("training_set_hash", "validation_metrics", "training", "xanesnet_version"):
+        assert key in meta
+    assert model.descriptor.g2_element_groups  # element-resolved channels
+    with pytest.raises(ValueError, match="no shipped model for the Co K-edge"):
+        default_model("Co", "K")

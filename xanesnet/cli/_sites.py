@@ -1,0 +1,120 @@
+"""Shared by the commands that work site by site: input arguments and a chunked, failure-
+tolerant stream of descriptors."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xanesnet.descriptors.dispatch import BACKENDS
+from xanesnet.descriptors.wacsf import WACSF
+
+
+def _absorber(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Inputs, absorber selection and compute options."""
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        help="structure files, folders of .xyz, glob patterns or ASE databases (.db)",
+    )
+    parser.add_argument(
+        "--examples",
+        action="store_true",
+        help="use the example Fe structures shipped with xanesnet",
+    )
+    parser.add_argument(
+        "--absorber",
+        type=_absorber,
+        default=0,
+        help="atom index in every structure (default 0, the XANESNET convention) or an element "
+        "symbol (every site of that element)",
+    )
+    parser.add_argument("--select", default=None, help="ASE database selection string")
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: best available")
+    parser.add_argument("--threads", type=int, default=0, help="0 = all cores (default)")
+    parser.add_argument("--chunk-size", type=int, default=4096, help="structures per batch")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def example_paths() -> list[Path]:
+    """The example Fe K-edge structures shipped inside the package."""
+    folder = Path(__file__).resolve().parents[1] / "examples" / "fe_k_edge"
+    return sorted(folder.glob("*.xyz"))
+
+
+def resolve_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Any]:
+    """Checked input list (exits with status 2 on bad arguments)."""
+    inputs: list[Any] = list(args.inputs)
+    if args.examples:
+        inputs += example_paths()
+    if not inputs:
+        parser.error("no inputs: give structure files/folders/databases, or --examples")
+    if args.chunk_size < 1:
+        parser.error(f"--chunk-size: expected a positive integer, got {args.chunk_size}")
+    if args.threads < 0:
+        parser.error(f"--threads: expected an integer >= 0, got {args.threads}")
+    return inputs
+
+
+@dataclass
+class SiteStream:
+    """Descriptors of every site of the inputs, chunk by chunk; failures are recorded.
+
+    Iterating yields ``(features (n, n_features), ids (n,), sites (n,))`` per chunk.
+    """
+
+    inputs: list[Any]
+    config: WACSF
+    absorber: Any = 0
+    select: str | None = None
+    backend: str | None = None
+    threads: int = 0
+    chunk_size: int = 4096
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    n_structures: int = 0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        from xanesnet.structures import read_structures
+
+        stream = read_structures(
+            self.inputs,
+            select=self.select,
+            on_error=lambda item, exc: self.failures.append((item, str(exc))),
+        )
+        chunk: list[Any] = []
+        for atoms in stream:
+            chunk.append(atoms)
+            if len(chunk) == self.chunk_size:
+                yield from self._compute(chunk)
+                chunk = []
+        if chunk:
+            yield from self._compute(chunk)
+
+    def _compute(self, chunk: list[Any]) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        self.n_structures += len(chunk)
+        try:
+            features, index = self.config.compute(
+                chunk, self.absorber, backend=self.backend, n_threads=self.threads
+            )
+        except ValueError as exc:
+            if len(chunk) == 1:
+                self.failures.append((str(chunk[0].info.get("id", "")), str(exc)))
+                return
+            self.n_structures -= len(chunk)
+            for atoms in chunk:  # one bad structure fails the batch: redo one by one
+                yield from self._compute([atoms])
+            return
+        ids = [str(chunk[s].info.get("id", "")) for s in index[:, 0]]
+        yield features, ids, index[:, 1]

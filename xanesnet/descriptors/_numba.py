@@ -119,6 +119,48 @@ def _cosine_cutoff(r: float, half_pi_over_rmax: float, zero_beyond: bool, r_max:
 # Neighbours of one centre
 
 
+@njit(cache=True, inline="always")
+def _add_if_within(
+    positions, a, j, s0, s1, s2, cell, rix, riy, riz, c2, cutoff, idx, vec, dist, keys, n
+):
+    """Appends atom ``a`` (index ``j`` in its structure) seen through image (s0, s1, s2) when
+    it lies within the cutoff of the centre at (rix, riy, riz); grows the buffers as needed.
+
+    Returns the (possibly new) buffers and the new count.
+    """
+    ox = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0]
+    oy = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1]
+    oz = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2]
+    vx = positions[a, 0] + ox - rix
+    vy = positions[a, 1] + oy - riy
+    vz = positions[a, 2] + oz - riz
+    d2 = vx * vx + vy * vy + vz * vz
+    if not d2 < c2:
+        return idx, vec, dist, keys, n
+    d = math.sqrt(d2)
+    if not d < cutoff:
+        return idx, vec, dist, keys, n
+    if n == idx.shape[0]:
+        capacity = 2 * n
+        idx2 = np.empty(capacity, dtype=np.int64)
+        vec2 = np.empty((capacity, 3))
+        dist2 = np.empty(capacity)
+        keys2 = np.empty(capacity, dtype=np.int64)
+        idx2[:n] = idx[:n]
+        vec2[:n] = vec[:n]
+        dist2[:n] = dist[:n]
+        keys2[:n] = keys[:n]
+        idx, vec, dist, keys = idx2, vec2, dist2, keys2
+    span = 2 * _SHIFT_BIAS + 1
+    idx[n] = j
+    vec[n, 0] = vx
+    vec[n, 1] = vy
+    vec[n, 2] = vz
+    dist[n] = d
+    keys[n] = ((s0 + _SHIFT_BIAS) * span + (s1 + _SHIFT_BIAS)) * span + (s2 + _SHIFT_BIAS)
+    return idx, vec, dist, keys, n + 1
+
+
 @njit(cache=True)
 def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutoff):
     """Neighbours of atom ``centre`` of the structure starting at ``begin``.
@@ -138,7 +180,6 @@ def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutof
     periodic = pbc[0] != 0 or pbc[1] != 0 or pbc[2] != 0
     lo = np.zeros(3, dtype=np.int64)
     hi = np.zeros(3, dtype=np.int64)
-    span = 2 * _SHIFT_BIAS + 1
     for j in range(n_atoms):
         a = begin + j
         if periodic:
@@ -154,38 +195,25 @@ def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutof
                     zero_shift = s0 == 0 and s1 == 0 and s2 == 0
                     if zero_shift and j == centre:
                         continue
-                    ox = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0]
-                    oy = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1]
-                    oz = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2]
-                    vx = positions[a, 0] + ox - rix
-                    vy = positions[a, 1] + oy - riy
-                    vz = positions[a, 2] + oz - riz
-                    d2 = vx * vx + vy * vy + vz * vz
-                    if not d2 < c2:
-                        continue
-                    d = math.sqrt(d2)
-                    if not d < cutoff:
-                        continue
-                    if n == capacity:
-                        capacity *= 2
-                        idx2 = np.empty(capacity, dtype=np.int64)
-                        vec2 = np.empty((capacity, 3))
-                        dist2 = np.empty(capacity)
-                        keys2 = np.empty(capacity, dtype=np.int64)
-                        idx2[:n] = idx[:n]
-                        vec2[:n] = vec[:n]
-                        dist2[:n] = dist[:n]
-                        keys2[:n] = keys[:n]
-                        idx, vec, dist, keys = idx2, vec2, dist2, keys2
-                    idx[n] = j
-                    vec[n, 0] = vx
-                    vec[n, 1] = vy
-                    vec[n, 2] = vz
-                    dist[n] = d
-                    keys[n] = ((s0 + _SHIFT_BIAS) * span + (s1 + _SHIFT_BIAS)) * span + (
-                        s2 + _SHIFT_BIAS
+                    idx, vec, dist, keys, n = _add_if_within(
+                        positions,
+                        a,
+                        j,
+                        s0,
+                        s1,
+                        s2,
+                        cell,
+                        rix,
+                        riy,
+                        riz,
+                        c2,
+                        cutoff,
+                        idx,
+                        vec,
+                        dist,
+                        keys,
+                        n,
                     )
-                    n += 1
     if not periodic:
         return idx[:n], vec[:n], dist[:n]
     # atoms were visited outer, shifts inner; a stable sort by shift gives (shift, atom) order
@@ -271,7 +299,6 @@ def _neighbours_binned(
     i = begin + centre
     rix, riy, riz = positions[i, 0], positions[i, 1], positions[i, 2]
     c2 = cutoff * cutoff
-    span = 2 * _SHIFT_BIAS + 1
     b_lo = np.zeros(3, dtype=np.int64)
     b_hi = np.zeros(3, dtype=np.int64)
     for ax in range(3):
@@ -297,38 +324,25 @@ def _neighbours_binned(
                     if j == centre and s0 == 0 and s1 == 0 and s2 == 0:
                         continue
                     a = begin + j
-                    ox = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0]
-                    oy = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1]
-                    oz = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2]
-                    vx = positions[a, 0] + ox - rix
-                    vy = positions[a, 1] + oy - riy
-                    vz = positions[a, 2] + oz - riz
-                    d2 = vx * vx + vy * vy + vz * vz
-                    if not d2 < c2:
-                        continue
-                    d = math.sqrt(d2)
-                    if not d < cutoff:
-                        continue
-                    if n == capacity:
-                        capacity *= 2
-                        idx2 = np.empty(capacity, dtype=np.int64)
-                        vec2 = np.empty((capacity, 3))
-                        dist2 = np.empty(capacity)
-                        keys2 = np.empty(capacity, dtype=np.int64)
-                        idx2[:n] = idx[:n]
-                        vec2[:n] = vec[:n]
-                        dist2[:n] = dist[:n]
-                        keys2[:n] = keys[:n]
-                        idx, vec, dist, keys = idx2, vec2, dist2, keys2
-                    idx[n] = j
-                    vec[n, 0] = vx
-                    vec[n, 1] = vy
-                    vec[n, 2] = vz
-                    dist[n] = d
-                    keys[n] = ((s0 + _SHIFT_BIAS) * span + (s1 + _SHIFT_BIAS)) * span + (
-                        s2 + _SHIFT_BIAS
+                    idx, vec, dist, keys, n = _add_if_within(
+                        positions,
+                        a,
+                        j,
+                        s0,
+                        s1,
+                        s2,
+                        cell,
+                        rix,
+                        riy,
+                        riz,
+                        c2,
+                        cutoff,
+                        idx,
+                        vec,
+                        dist,
+                        keys,
+                        n,
                     )
-                    n += 1
     # order by (shift, atom) as the C++ search: by atom, then stably by shift
     by_atom = np.argsort(idx[:n], kind="mergesort")
     by_shift = np.argsort(keys[:n][by_atom], kind="mergesort")

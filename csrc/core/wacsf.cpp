@@ -25,6 +25,12 @@
 #define XANESNET_CLONES
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define XANESNET_RESTRICT __restrict__
+#else
+#define XANESNET_RESTRICT
+#endif
+
 namespace xanesnet {
 
 namespace {
@@ -91,26 +97,29 @@ void radial_terms(size_t n, size_t n_padded, const double* r, const double* w, d
 /// Flat arrays over all unordered neighbour pairs (j < k). Returns the smallest r_jk and its
 /// pair index.
 XANESNET_CLONES
-double build_pairs(size_t n, const double* x, const double* y, const double* z, const double* r,
-                   const double* wfc, double half_pi_over_rmax, bool zero_beyond, double r_max,
-                   double* rj, double* rk, double* rjk, double* sum_sq, double* cos_t,
-                   double* weight, size_t* min_pair) {
+double build_pairs(size_t n, const double* XANESNET_RESTRICT x, const double* XANESNET_RESTRICT y,
+                   const double* XANESNET_RESTRICT z, const double* XANESNET_RESTRICT r,
+                   const double* XANESNET_RESTRICT wfc, double half_pi_over_rmax,
+                   bool zero_beyond, double r_max, double* XANESNET_RESTRICT rj,
+                   double* XANESNET_RESTRICT rk, double* XANESNET_RESTRICT rjk,
+                   double* XANESNET_RESTRICT sum_sq, double* XANESNET_RESTRICT cos_t,
+                   double* XANESNET_RESTRICT weight, size_t* min_pair) {
     size_t p0 = 0;
     double min_d = 1e300;
     for (size_t j = 0; j + 1 < n; ++j) {
         const double xj = x[j], yj = y[j], zj = z[j], r_j = r[j], wj = wfc[j];
         const size_t count = n - j - 1;
-        double* rj_ = rj + p0;
-        double* rk_ = rk + p0;
-        double* rjk_ = rjk + p0;
-        double* sq_ = sum_sq + p0;
-        double* cos_ = cos_t + p0;
-        double* wt_ = weight + p0;
-        const double* xk = x + j + 1;
-        const double* yk = y + j + 1;
-        const double* zk = z + j + 1;
-        const double* rk_in = r + j + 1;
-        const double* wk = wfc + j + 1;
+        double* XANESNET_RESTRICT rj_ = rj + p0;
+        double* XANESNET_RESTRICT rk_ = rk + p0;
+        double* XANESNET_RESTRICT rjk_ = rjk + p0;
+        double* XANESNET_RESTRICT sq_ = sum_sq + p0;
+        double* XANESNET_RESTRICT cos_ = cos_t + p0;
+        double* XANESNET_RESTRICT wt_ = weight + p0;
+        const double* XANESNET_RESTRICT xk = x + j + 1;
+        const double* XANESNET_RESTRICT yk = y + j + 1;
+        const double* XANESNET_RESTRICT zk = z + j + 1;
+        const double* XANESNET_RESTRICT rk_in = r + j + 1;
+        const double* XANESNET_RESTRICT wk = wfc + j + 1;
         for (size_t q = 0; q < count; ++q) {
             double dx = xk[q] - xj, dy = yk[q] - yj, dz = zk[q] - zj;
             double d2 = dx * dx + dy * dy + dz * dz;

@@ -94,8 +94,8 @@ void radial_terms(size_t n, size_t n_padded, const double* r, const double* w, d
     }
 }
 
-/// Flat arrays over all unordered neighbour pairs (j < k). Returns the smallest r_jk and its
-/// pair index.
+/// Flat arrays over all unordered neighbour pairs (j < k). Returns the smallest r_jk, and
+/// its (first) pair index when it is below min_distance.
 XANESNET_CLONES
 double build_pairs(size_t n, const double* XANESNET_RESTRICT x, const double* XANESNET_RESTRICT y,
                    const double* XANESNET_RESTRICT z, const double* XANESNET_RESTRICT r,
@@ -103,7 +103,7 @@ double build_pairs(size_t n, const double* XANESNET_RESTRICT x, const double* XA
                    bool zero_beyond, double r_max, double* XANESNET_RESTRICT rj,
                    double* XANESNET_RESTRICT rk, double* XANESNET_RESTRICT rjk,
                    double* XANESNET_RESTRICT sum_sq, double* XANESNET_RESTRICT cos_t,
-                   double* XANESNET_RESTRICT weight, size_t* min_pair) {
+                   double* XANESNET_RESTRICT weight, double min_distance, size_t* min_pair) {
     size_t p0 = 0;
     double min_d = 1e300;
     for (size_t j = 0; j + 1 < n; ++j) {
@@ -131,12 +131,23 @@ double build_pairs(size_t n, const double* XANESNET_RESTRICT x, const double* XA
             cos_[q] = (xk[q] * xj + yk[q] * yj + zk[q] * zj) / (rk_in[q] * r_j);
             wt_[q] = wj * wk[q] * fastmath::cosine_cutoff(d, half_pi_over_rmax, zero_beyond, r_max);
         }
-        for (size_t q = 0; q < count; ++q)
-            if (rjk_[q] < min_d) {
-                min_d = rjk_[q];
-                *min_pair = p0 + q;
-            }
         p0 += count;
+    }
+    // smallest r_jk: lane-wise minimum (vectorised), then its index only when it matters
+    double lanes[kLanes];
+    for (size_t l = 0; l < kLanes; ++l) lanes[l] = 1e300;
+    size_t p = 0;
+    for (; p + kLanes <= p0; p += kLanes)
+        for (size_t l = 0; l < kLanes; ++l)
+            lanes[l] = rjk[p + l] < lanes[l] ? rjk[p + l] : lanes[l];
+    for (size_t l = 0; p + l < p0; ++l) lanes[l] = rjk[p + l] < lanes[l] ? rjk[p + l] : lanes[l];
+    for (size_t l = 0; l < kLanes; ++l) min_d = lanes[l] < min_d ? lanes[l] : min_d;
+    if (min_d < min_distance) {
+        for (size_t q = 0; q < p0; ++q)
+            if (rjk[q] == min_d) {
+                *min_pair = q;
+                break;
+            }
     }
     return min_d;
 }
@@ -267,7 +278,7 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
     const double min_pair_d = build_pairs(
         n, ws.x.data(), ws.y.data(), ws.z.data(), ws.r.data(), ws.wfc.data(), half_pi_over_rmax,
         !p.rjk_raw_cosine, p.r_max, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
-        ws.cos_t.data(), ws.weight.data(), &min_pair);
+        ws.cos_t.data(), ws.weight.data(), p.min_distance, &min_pair);
 
     if (min_centre < p.min_distance || min_pair_d < p.min_distance) {
         std::fill(out, out + n_features, 0.0);

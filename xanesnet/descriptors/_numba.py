@@ -445,6 +445,8 @@ def _one_site(
                 min_k = k
                 min_with_centre = False
             fcjk = _cosine_cutoff(d, half_pi_over_rmax, zero_beyond, r_max)
+            if fcjk == 0.0:  # r_jk beyond the cutoff: the pair adds exactly nothing
+                continue
             cos_t = (vec[k, 0] * xj + vec[k, 1] * yj + vec[k, 2] * zj) / (dist[k] * rj)
             for li in range(n_lambdas):
                 b = 1.0 + lambdas[li] * cos_t

@@ -32,7 +32,7 @@ py::tuple wacsf_batch(CArray<double> positions, CArray<int32_t> numbers,
                       CArray<double> element_weights, double r_max, CArray<double> g2_eta,
                       CArray<double> g2_mu, CArray<double> g4_eta, CArray<double> g4_mu,
                       CArray<double> lambdas, CArray<double> zetas, bool rjk_raw_cosine,
-                      double min_distance, int n_threads) {
+                      double min_distance, int n_threads, CArray<double> channel_weights) {
     const py::ssize_t n_structures = atom_offsets.size() - 1;
     if (n_structures < 0) throw std::invalid_argument("atom_offsets: must not be empty");
     require_shape(positions, "positions", {-1, 3});
@@ -73,6 +73,11 @@ py::tuple wacsf_batch(CArray<double> positions, CArray<int32_t> numbers,
     p.n_zetas = static_cast<size_t>(zetas.size());
     p.element_weights = element_weights.data();
     p.n_elements = static_cast<size_t>(element_weights.size());
+    if (channel_weights.size() > 0) {
+        require_shape(channel_weights, "channel_weights", {-1, element_weights.size()});
+        p.channel_weights = channel_weights.data();
+        p.n_channels = static_cast<size_t>(channel_weights.shape(0));
+    }
     p.rjk_raw_cosine = rjk_raw_cosine;
     p.min_distance = min_distance;
 
@@ -101,7 +106,7 @@ void bind_wacsf(py::module_& m) {
           py::arg("site_atoms"), py::arg("element_weights"), py::arg("r_max"), py::arg("g2_eta"),
           py::arg("g2_mu"), py::arg("g4_eta"), py::arg("g4_mu"), py::arg("lambdas"),
           py::arg("zetas"), py::arg("rjk_raw_cosine"), py::arg("min_distance"),
-          py::arg("n_threads"),
+          py::arg("n_threads"), py::arg("channel_weights") = py::array_t<double>(),
           "wACSF of a packed batch of sites -> (features (n_sites, n_features) float64, "
           "status (n_sites,) int32, close_pair (n_sites, 2) int64, close_distance (n_sites,)).");
 }

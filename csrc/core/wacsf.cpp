@@ -43,6 +43,7 @@ inline size_t padded(size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 struct Workspace {
     std::vector<Neighbour> found;
     std::vector<double> x, y, z, r, wfc, fc, w;  // (n,) per neighbour
+    std::vector<double> channel_w, gauss;        // (n_channels, n), (n,) for channel G2
     // (n_pairs_padded,) per unordered neighbour pair; padding entries have weight 0
     std::vector<double> rj, rk, rjk, sum_sq, cos_t, weight;
     std::vector<double> ang;  // (n_combos, n_pairs_padded) weight · (1 + λ cos θ)^ζ
@@ -91,6 +92,30 @@ void radial_terms(size_t n, size_t n_padded, const double* r, const double* w, d
         double s = 0.0;
         for (size_t l = 0; l < kLanes; ++l) s += part[l];
         out[1 + m] = s;
+    }
+}
+
+/// G2 of the extra channels: out[c * n_g2 + m] = Σ_q cw[c, q] · fc_q · exp(−η_m (r_q − μ_m)²),
+/// with cw the per-neighbour channel weights (n_channels, n_padded; zero in the padding).
+XANESNET_CLONES
+void channel_terms(size_t n_padded, const double* r, const double* fc, const double* cw,
+                   size_t n_channels, const double* g2_eta, const double* g2_mu, size_t n_g2,
+                   double* gauss, double* out) {
+    for (size_t m = 0; m < n_g2; ++m) {
+        const double eta = g2_eta[m], mu = g2_mu[m];
+        for (size_t q = 0; q < n_padded; ++q) {
+            const double t = r[q] - mu;
+            gauss[q] = fc[q] * fastmath::exp_neg(-eta * t * t);
+        }
+        for (size_t c = 0; c < n_channels; ++c) {
+            const double* w = cw + c * n_padded;
+            double part[kLanes] = {};
+            for (size_t q = 0; q < n_padded; q += kLanes)
+                for (size_t l = 0; l < kLanes; ++l) part[l] += w[q + l] * gauss[q + l];
+            double s = 0.0;
+            for (size_t l = 0; l < kLanes; ++l) s += part[l];
+            out[c * n_g2 + m] = s;
+        }
     }
 }
 
@@ -255,6 +280,11 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
     const size_t n_pairs = n * (n - 1) / 2;
     const size_t n_pairs_padded = padded(n_pairs);
     ws.resize(n, n_pairs_padded, n_combos);
+    const size_t n_padded = padded(n);
+    if (p.n_channels) {
+        ws.channel_w.assign(p.n_channels * n_padded, 0.0);
+        ws.gauss.resize(n_padded);
+    }
 
     const double half_pi_over_rmax = 1.5707963267948966 / p.r_max;
     double min_centre = 1e300;
@@ -266,7 +296,10 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
         ws.z[q] = nb.vector[2];
         ws.r[q] = nb.distance;
         const int32_t Z = numbers[nb.j];
-        ws.w[q] = (Z >= 0 && static_cast<size_t>(Z) < p.n_elements) ? p.element_weights[Z] : 0.0;
+        const bool known = Z >= 0 && static_cast<size_t>(Z) < p.n_elements;
+        ws.w[q] = known ? p.element_weights[Z] : 0.0;
+        for (size_t c = 0; c < p.n_channels; ++c)
+            ws.channel_w[c * n_padded + q] = known ? p.channel_weights[c * p.n_elements + Z] : 0.0;
         if (nb.distance < min_centre) {
             min_centre = nb.distance;
             min_q = q;
@@ -274,6 +307,10 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
     }
     radial_terms(n, padded(n), ws.r.data(), ws.w.data(), ws.fc.data(), ws.wfc.data(), half_pi_over_rmax,
                  p.r_max, p.g2_eta, p.g2_mu, p.n_g2, out);
+    if (p.n_channels)
+        channel_terms(n_padded, ws.r.data(), ws.fc.data(), ws.channel_w.data(), p.n_channels,
+                      p.g2_eta, p.g2_mu, p.n_g2, ws.gauss.data(),
+                      out + 1 + p.n_g2 + p.n_g4_radial * n_combos);
     size_t min_pair = 0;
     const double min_pair_d = build_pairs(
         n, ws.x.data(), ws.y.data(), ws.z.data(), ws.r.data(), ws.wfc.data(), half_pi_over_rmax,

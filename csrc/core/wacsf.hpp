@@ -22,10 +22,16 @@ struct WacsfParams {
     size_t n_zetas = 0;
     const double* element_weights = nullptr;  // (n_elements,) weight by atomic number
     size_t n_elements = 0;
+    // Extra G2-only channels (e.g. element-resolved): (n_channels, n_elements) weights; their
+    // n_channels × n_g2 values follow G4 in the output.
+    const double* channel_weights = nullptr;
+    size_t n_channels = 0;
     bool rjk_raw_cosine = false;  // true: cosine cutoff on r_jk not zeroed beyond r_max
     double min_distance = 0.1;    // Å; closer atoms in a site's sphere are an error
 
-    size_t n_features() const { return 1 + n_g2 + n_g4_radial * n_lambdas * n_zetas; }
+    size_t n_features() const {
+        return 1 + n_g2 + n_g4_radial * n_lambdas * n_zetas + n_channels * n_g2;
+    }
 };
 
 /// A batch of structures packed end to end. Cells are row-major (3, 3), rows = lattice vectors.

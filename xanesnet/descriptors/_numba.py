@@ -363,6 +363,7 @@ def _one_site(
     begin,
     centre,
     element_weights,
+    channel_weights,
     r_max,
     g2_eta,
     g2_mu,
@@ -486,6 +487,17 @@ def _one_site(
     for m in range(n_radial):
         for c in range(n_combos):
             out[base + m * n_combos + c] = prefactor[c % n_zetas] * g4[c, m]
+    base += n_radial * n_combos
+    n_el = channel_weights.shape[1]
+    for ch in range(channel_weights.shape[0]):
+        for m in range(n_g2):
+            s = 0.0
+            for q in range(n):
+                z = numbers[begin + idx[q]]
+                wq = channel_weights[ch, z] if 0 <= z < n_el else 0.0
+                t = dist[q] - g2_mu[m]
+                s += wq * math.exp(-g2_eta[m] * t * t) * fc[q]
+            out[base + ch * n_g2 + m] = s
     return _SITE_OK, 0.0
 
 
@@ -509,6 +521,7 @@ def _batch(
     site_structures,
     site_atoms,
     element_weights,
+    channel_weights,
     r_max,
     g2_eta,
     g2_mu,
@@ -552,6 +565,7 @@ def _batch(
             begin,
             centre,
             element_weights,
+            channel_weights,
             r_max,
             g2_eta,
             g2_mu,
@@ -714,6 +728,7 @@ def wacsf_batch(
     rjk_raw_cosine: bool,
     min_distance: float,
     n_threads: int,
+    channel_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """wACSF of a packed batch of sites (the Numba twin of ``xanesnet._core.wacsf_batch``).
 
@@ -735,9 +750,12 @@ def wacsf_batch(
         rjk_raw_cosine: apply the cosine cutoff to r_jk without zeroing it beyond r_max.
         min_distance: atoms of a site's sphere closer than this (Å) fail the site.
         n_threads: threads to use; 0 = all (``numba.config.NUMBA_NUM_THREADS``).
+        channel_weights: (n_channels, n_elements) weights of extra G2-only channels (their
+            n_channels·n_g2 values follow G4); None or empty for none.
 
     Returns:
-        features (n_sites, 1 + n_g2 + n_g4_radial·n_lambdas·n_zetas) float64, status (n_sites,)
+        features (n_sites, 1 + n_g2 + n_g4_radial·n_lambdas·n_zetas + n_channels·n_g2) float64,
+        status (n_sites,)
         int32 (0 ok, 1 atoms too close; its row is zero), close_pair (n_sites, 2) int64 (the
         closest pair's atom indices within the structure, centre first when it is one of them;
         -1 for sites that are ok), close_distance (n_sites,) float64 (0 for sites that are ok).
@@ -773,6 +791,10 @@ def wacsf_batch(
     _require_shape(site_atoms, "site_atoms", (site_structures.size,))
     _require_shape(g2_mu, "g2_mu", (g2_eta.size,))
     _require_shape(g4_mu, "g4_mu", (g4_eta.size,))
+    if channel_weights is None or np.size(channel_weights) == 0:
+        channel_weights = np.zeros((0, element_weights.size))
+    channel_weights = _array(channel_weights, np.float64)
+    _require_shape(channel_weights, "channel_weights", (-1, element_weights.size))
     offsets = atom_offsets.reshape(-1)
     if offsets[0] != 0 or offsets[n_structures] != positions.shape[0]:
         raise ValueError("atom_offsets: must start at 0 and end at n_atoms")
@@ -812,7 +834,12 @@ def wacsf_batch(
     bins = _cell_lists(frac, offsets, pbc, reach, needed)
 
     n_sites = site_structures.size
-    n_features = 1 + g2_eta.size + g4_eta.size * lambdas.size * zetas.size
+    n_features = (
+        1
+        + g2_eta.size
+        + g4_eta.size * lambdas.size * zetas.size
+        + channel_weights.shape[0] * g2_eta.size
+    )
     features = np.zeros((n_sites, n_features))
     status = np.zeros(n_sites, dtype=np.int32)
     close_pair = np.full((n_sites, 2), -1, dtype=np.int64)
@@ -837,6 +864,7 @@ def wacsf_batch(
             site_structures,
             site_atoms,
             element_weights,
+            channel_weights,
             r_max,
             g2_eta,
             g2_mu,

@@ -87,41 +87,27 @@ def run_kernel(
         close_distance (n_sites,) float64 Å.
     """
     kernel = _LOADERS[_check_backend(backend)]()
-    n_threads = _check_threads(n_threads)
-
-    def call(weights: np.ndarray, g4_eta: np.ndarray, g4_mu: np.ndarray) -> tuple:
-        return kernel(
-            batch.positions,
-            batch.numbers,
-            batch.atom_offsets,
-            batch.cells,
-            batch.pbc,
-            batch.site_structures,
-            batch.site_atoms,
-            weights,
-            float(config.r_max),
-            np.asarray(config.g2_eta),
-            np.asarray(config.g2_mu),
-            g4_eta,
-            g4_mu,
-            np.asarray(config.lambdas, dtype=np.float64),
-            np.asarray(config.zetas, dtype=np.float64),
-            config.rjk_cutoff == "raw",
-            MIN_DISTANCE,
-            n_threads,
-        )
-
-    features, status, close_pair, close_distance = call(
-        config.element_weights(), np.asarray(config.g4_eta), np.asarray(config.g4_mu)
+    return kernel(
+        batch.positions,
+        batch.numbers,
+        batch.atom_offsets,
+        batch.cells,
+        batch.pbc,
+        batch.site_structures,
+        batch.site_atoms,
+        config.element_weights(),
+        float(config.r_max),
+        np.asarray(config.g2_eta),
+        np.asarray(config.g2_mu),
+        np.asarray(config.g4_eta),
+        np.asarray(config.g4_mu),
+        np.asarray(config.lambdas, dtype=np.float64),
+        np.asarray(config.zetas, dtype=np.float64),
+        config.rjk_cutoff == "raw",
+        MIN_DISTANCE,
+        _check_threads(n_threads),
+        channel_weights=np.ascontiguousarray(config.group_weights),
     )
-    if config.g2_element_groups:
-        # Element channels: the same kernel with indicator weights and no G4 (G2 only).
-        no_g4 = np.zeros(0)
-        blocks = [features]
-        for weights in config.group_weights:
-            blocks.append(call(np.ascontiguousarray(weights), no_g4, no_g4)[0][:, 1:])
-        features = np.concatenate(blocks, axis=1)
-    return features, status, close_pair, close_distance
 
 
 def site_error(batch: PackedBatch, site: int, close_pair: np.ndarray, distance: float) -> str:

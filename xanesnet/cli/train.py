@@ -156,7 +156,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         f"{train_config.n_members} member(s) x {train_config.epochs} epochs",
         file=sys.stderr,
     )
-    progress = None if args.quiet else _progress_bar(train_config)
+    progress = None if args.quiet else _ProgressBar(train_config)
     started = time.perf_counter()
     ensemble, histories = train_ensemble(
         train_set.features,
@@ -199,7 +199,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-class _progress_bar:  # noqa: N801 (used like a function)
+class _ProgressBar:
     """One line per member, updated each epoch (tqdm when installed)."""
 
     def __init__(self, config: Any) -> None:

@@ -39,8 +39,13 @@ def test_shipped_model_reproduces_its_validation_metrics():
     data = shared_data_dir() / "fe_k_edge" / "xanesnet_2022_preconv"
     model = default_model("Fe", "K")
     split = json.loads((ROOT / "scripts" / "fe_k_edge" / "split.json").read_text())
-    dataset = load_dataset(data / "xyz_train", data / "xanes_train", model.descriptor,
-                           names=split["validation"], energies=model.energies)
+    dataset = load_dataset(
+        data / "xyz_train",
+        data / "xanes_train",
+        model.descriptor,
+        names=split["validation"],
+        energies=model.energies,
+    )
     prediction, spread = model.predict_features(dataset.features)
     metrics = evaluate_spectra(model.energies, prediction, dataset.spectra)
     stored = model.metadata["validation_metrics"]

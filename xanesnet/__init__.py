@@ -18,6 +18,8 @@ __all__ = [
     "default_backend",
     "default_model",
     "load_model",
+    "predict_batch",
+    "read_predictions",
     "read_structures",
     "write_xanesnet_xyz",
 ]
@@ -35,3 +37,17 @@ def default_model(element: str = "Fe", edge: str = "K"):  # noqa: ANN201
     from xanesnet.model.pretrained import default_model as _default
 
     return _default(element, edge)
+
+
+def predict_batch(inputs, output, **options):  # noqa: ANN001, ANN201 (typed in xanesnet.predict)
+    """Streaming, resumable batch prediction (see :func:`xanesnet.predict.predict_batch`)."""
+    from xanesnet.predict import predict_batch as _predict_batch
+
+    return _predict_batch(inputs, output, **options)
+
+
+def read_predictions(path):  # noqa: ANN001, ANN201 (typed in xanesnet.store)
+    """Read a batch output folder (see :func:`xanesnet.store.read_predictions`)."""
+    from xanesnet.store import read_predictions as _read
+
+    return _read(path)

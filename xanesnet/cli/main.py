@@ -8,6 +8,8 @@ import sys
 #: command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("xanesnet.cli.predict", "predict spectra with a model (default: shipped Fe K)"),
+    "batch": ("xanesnet.cli.batch", "streaming, resumable prediction (also: xanesnet-batch)"),
+    "merge": ("xanesnet.cli.merge", "join the shard outputs of a batch job"),
     "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
     "train": ("xanesnet.cli.train", "train a spectrum model and export it"),
     "evaluate": ("xanesnet.cli.evaluate", "published metrics of a model on a data set"),

@@ -181,6 +181,17 @@ class XanesModel:
         self.element = str(metadata["element"])
         self.edge = str(metadata["edge"])
         self.n_members = int(metadata["n_members"])
+        self.device = "cpu"
+
+    def to(self, device: str) -> XanesModel:
+        """Run the network on ``device`` ("cpu" or "cuda"); descriptors stay on the CPU."""
+        if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device: {device!r} requested but torch sees no CUDA device")
+        self.module = self.module.to(device)
+        self.device = str(device)
+        return self
 
     def __repr__(self) -> str:
         return (
@@ -212,9 +223,9 @@ class XanesModel:
                 chunk = torch.as_tensor(features[start : start + batch_size], dtype=torch.float32)
                 if chunk.shape[0] == 0:
                     break
-                mean, spread = self.module(chunk)
-                means.append(mean.numpy())
-                spreads.append(spread.numpy())
+                mean, spread = self.module(chunk.to(self.device))
+                means.append(mean.cpu().numpy())
+                spreads.append(spread.cpu().numpy())
         n_e = len(self.energies)
         mean = np.concatenate(means).astype(np.float64) if means else np.empty((0, n_e))
         spread = np.concatenate(spreads).astype(np.float64) if spreads else np.empty((0, n_e))

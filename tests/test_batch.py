@@ -1,0 +1,141 @@
+"""Batch prediction: output loses nothing, survives SIGKILL, resumes, shards and merges."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+from helpers import EXAMPLES
+
+from xanesnet import default_model, predict_batch, read_predictions
+from xanesnet.cli.main import main
+
+
+def _assert_same(a, b):
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_array_equal(a.sites, b.sites)
+    np.testing.assert_array_equal(a.spectra, b.spectra)
+    np.testing.assert_array_equal(a.spread, b.spread)
+    assert a.errors == b.errors
+
+
+def test_batch_output_matches_model_and_is_plain_hdf5(tmp_path, example_structures):
+    summary = predict_batch(EXAMPLES, tmp_path / "out", chunk_size=16, progress=False)
+    assert (summary.sites, summary.structures, summary.failed) == (100, 100, 0)
+    result = read_predictions(tmp_path / "out")
+    expected = default_model().predict(example_structures, absorber="Fe")
+    np.testing.assert_allclose(result.spectra, expected.spectra, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(result.spread, expected.spread, rtol=1e-4, atol=1e-7)
+    assert list(result.ids[:2]) == [p.stem for p in sorted(EXAMPLES.glob("*.xyz"))[:2]]
+    assert result.metadata["job"]["model"]["element"] == "Fe"
+    with h5py.File(tmp_path / "out" / "predictions.h5", "r") as f:  # no xanesnet needed
+        assert f["spectra"].shape == (100, 226)
+        np.testing.assert_array_equal(f["spectra"][()], result.spectra)
+        np.testing.assert_array_equal(f["energies"][()], result.energies)
+        assert f["ids"].asstr()[0] == result.ids[0]
+
+
+def test_failures_are_recorded_and_the_job_goes_on(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted(EXAMPLES.glob("*.xyz"))[:5]:
+        shutil.copy(path, inputs)
+    (inputs / "truncated.xyz").write_text("4\nc\n26 0 0 0\n8 1.9 0 0\n")
+    (inputs / "nofe.xyz").write_text("2\nc\n8 0 0 0\n8 1.2 0 0\n")
+    (inputs / "nan.xyz").write_text("2\nc\n26 0 0 0\n8 nan 0 0\n")
+    code = main(["batch", str(inputs), "-o", str(tmp_path / "out"), "--chunk-size", "3",
+                 "--quiet"])
+    assert code == 1
+    result = read_predictions(tmp_path / "out")
+    assert len(result.ids) == 5
+    reasons = dict(result.errors)
+    assert len(reasons) == 3
+    assert any("truncated.xyz" in k for k in reasons)
+    assert "absorber element Fe is absent" in reasons["nofe"]
+    assert any("nan.xyz" in k and "line" in v for k, v in reasons.items())
+    assert main(["batch", str(inputs), "-o", str(tmp_path / "strict"), "--strict",
+                 "--quiet"]) == 2
+    assert "(--strict)" in capsys.readouterr().err
+
+
+def test_finished_output_is_left_alone_and_other_jobs_refused(tmp_path):
+    out = tmp_path / "out"
+    predict_batch(EXAMPLES, out, chunk_size=50, progress=False)
+    stamp = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = predict_batch(EXAMPLES, out, chunk_size=50, progress=False)
+    assert again.chunks_written == 0 and again.sites == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamp
+    with pytest.raises(ValueError, match="different job"):
+        predict_batch(EXAMPLES, out, chunk_size=10, progress=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a xanesnet prediction output"):
+        predict_batch(EXAMPLES, tmp_path / "junk", progress=False)
+
+
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
+    inputs = [str(EXAMPLES)] * 8  # 800 structures
+    reference = tmp_path / "reference"
+    predict_batch(inputs, reference, chunk_size=2, progress=False)
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "xanesnet.cli.batch", *inputs, "-o", str(killed),
+               "--chunk-size", "2", "--quiet"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=dict(os.environ))
+    manifest = killed / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if len(json.loads(manifest.read_text())["chunks"]) >= 20:
+                break
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    partial = read_predictions(killed)  # readable at once
+    assert 0 < len(partial.ids) < 800 and not partial.metadata["complete"]
+    resumed = subprocess.run(command, cwd=tmp_path, env=dict(os.environ), timeout=300)
+    assert resumed.returncode == 0
+    _assert_same(read_predictions(killed), read_predictions(reference))
+
+
+def test_shards_merge_to_the_single_process_output(tmp_path):
+    single = tmp_path / "single"
+    predict_batch(EXAMPLES, single, chunk_size=7, progress=False)
+    shards = []
+    for i in range(3):
+        shard = tmp_path / f"shard{i}"
+        assert main(["batch", str(EXAMPLES), "-o", str(shard), "--chunk-size", "7",
+                     "--shard", f"{i}/3", "--quiet"]) == 0
+        shards.append(str(shard))
+    assert main(["merge", *shards, "-o", str(tmp_path / "merged")]) == 0
+    _assert_same(read_predictions(tmp_path / "merged"), read_predictions(single))
+    assert main(["merge", shards[0], "-o", str(tmp_path / "merged")]) == 2  # exists
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["batch", "-o", "x"], "no inputs"),
+        (["batch", "--examples", "-o", "x", "--shard", "3/2"], "--shard"),
+        (["batch", "--examples", "-o", "x", "--chunk-size", "0"], "--chunk-size"),
+        (["batch", "--examples", "-o", "x", "--device", "tpu"], "device"),
+    ],
+)
+def test_batch_bad_arguments(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    assert message in capsys.readouterr().err

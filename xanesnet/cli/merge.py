@@ -1,0 +1,29 @@
+"""``xanesnet merge OUT1 OUT2 ... -o OUT``: join the shard outputs of one batch job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="xanesnet merge", description="Join finished shard outputs (--shard I/N) into one."
+    )
+    parser.add_argument("outputs", nargs="+", type=Path, help="shard output folders")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="merged output folder")
+    args = parser.parse_args(argv)
+    from xanesnet.store import merge_outputs
+
+    try:
+        merge_outputs(args.outputs, args.output)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"xanesnet merge: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"merged {len(args.outputs)} outputs -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

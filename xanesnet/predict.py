@@ -1,0 +1,291 @@
+"""Streaming batch prediction: structures in, spectra out, for as many sites as there are.
+
+Reading runs in a background thread that fills a bounded queue of chunks; descriptors (C++,
+threads, GIL released) and the network (torch) run on each chunk in turn; every chunk is then
+committed atomically to the output (:mod:`xanesnet.store`). Memory stays bounded by a few
+chunks whatever the input size. Re-running the same job resumes it; a finished job is left as
+it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xanesnet.descriptors.wacsf import WACSF
+
+__all__ = ["BatchSummary", "compute_sites", "predict_batch", "parse_shard"]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch job did (this run only; earlier runs' chunks count as skipped)."""
+
+    output: Path
+    sites: int
+    structures: int
+    failed: int
+    chunks_written: int
+    chunks_skipped: int
+    seconds: float
+
+    @property
+    def sites_per_second(self) -> float:
+        return self.sites / self.seconds if self.seconds > 0 else float("inf")
+
+    def line(self) -> str:
+        return (
+            f"{self.sites} sites from {self.structures} structures, {self.failed} failed, "
+            f"{self.chunks_written} chunk(s) written, {self.chunks_skipped} already done; "
+            f"{self.seconds:.1f} s, {self.sites_per_second:,.0f} sites/s -> {self.output}"
+        )
+
+
+def compute_sites(
+    config: WACSF,
+    structures: Sequence[Any],
+    absorber: Any,
+    *,
+    backend: str | None = None,
+    n_threads: int = 0,
+) -> tuple[np.ndarray, list[str], np.ndarray, list[tuple[str, str]]]:
+    """Descriptors of every site of ``structures``; structures that fail are set aside.
+
+    The whole list is computed in one call; only if that fails is it redone one structure at
+    a time to find the culprits.
+
+    Returns:
+        features (n_sites, n_features), ids (n_sites,), sites (n_sites,) and the
+        (id, reason) of each structure that failed.
+    """
+    try:
+        features, index = config.compute(structures, absorber, backend=backend, n_threads=n_threads)
+    except ValueError as exc:
+        if len(structures) == 1:
+            return (
+                np.empty((0, config.n_features)),
+                [],
+                np.empty(0, dtype=np.int64),
+                [(str(structures[0].info.get("id", "")), str(exc))],
+            )
+    else:
+        ids = [str(structures[s].info.get("id", "")) for s in index[:, 0]]
+        return features, ids, index[:, 1], []
+    parts = [
+        compute_sites(config, [atoms], absorber, backend=backend, n_threads=n_threads)
+        for atoms in structures
+    ]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        [i for p in parts for i in p[1]],
+        np.concatenate([p[2] for p in parts]),
+        [e for p in parts for e in p[3]],
+    )
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` (0 <= I < N) -> (I, N); None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError as exc:
+        raise ValueError(f"--shard: expected I/N such as 0/4, got {text!r}") from exc
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard: expected 0 <= I < N, got {text!r}")
+    return i, n
+
+
+def _chunks(
+    inputs: list[Any], select: str | None, chunk_size: int, errors: list[tuple[str, str]]
+) -> Iterator[tuple[int, list[Any], list[tuple[str, str]]]]:
+    """(chunk index, structures, read errors met while collecting them), in input order."""
+    from xanesnet.structures import read_structures
+
+    stream = read_structures(
+        inputs, select=select, on_error=lambda i, e: errors.append((i, str(e)))
+    )
+    chunk: list[Any] = []
+    index = 0
+    for atoms in stream:
+        chunk.append(atoms)
+        if len(chunk) == chunk_size:
+            yield index, chunk, errors[:]
+            errors.clear()
+            chunk = []
+            index += 1
+    if chunk or errors:
+        yield index, chunk, errors[:]
+        errors.clear()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def predict_batch(
+    inputs: str | os.PathLike | Sequence[Any],
+    output: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    absorber: int | str | None = None,
+    select: str | None = None,
+    chunk_size: int = 4096,
+    n_threads: int = 0,
+    backend: str | None = None,
+    device: str = "cpu",
+    shard: tuple[int, int] | str | None = None,
+    strict: bool = False,
+    progress: bool = True,
+) -> BatchSummary:
+    """Predict the spectra of every absorbing site of the inputs into an output folder.
+
+    Args:
+        inputs: files (any ASE format, multi-frame extxyz), folders of .xyz, globs, ASE
+            databases (``.db``, ``postgresql://``); one or a list.
+        output: output folder (see :mod:`xanesnet.store`); re-running resumes it.
+        model: model file (default: the shipped model for Fe K-edge).
+        absorber: element symbol (every site of it) or atom index; default the model's element.
+        select: ASE database selection.
+        chunk_size: structures per chunk (the unit of work, of commit and of resume).
+        n_threads: descriptor threads (0 = all cores).
+        backend: descriptor backend ("cpp" or "numba"; default the best available).
+        device: "cpu" or "cuda" for the network.
+        shard: ``(I, N)`` or ``"I/N"``: process only chunks k with k mod N == I.
+        strict: raise on the first failed structure instead of recording it.
+        progress: show a progress bar (stderr).
+
+    Returns:
+        A :class:`BatchSummary`; failures are in the output's error tables.
+    """
+    from xanesnet.model.export import load_model
+    from xanesnet.model.pretrained import default_model_path
+    from xanesnet.store import PredictionStore
+
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size}")
+    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    model_path = Path(model) if model is not None else default_model_path("Fe", "K")
+    loaded = load_model(model_path)
+    loaded.to(device)
+    if absorber is None:
+        absorber = loaded.element
+    input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    from xanesnet import __version__
+
+    job = {
+        "model_sha256": _file_digest(model_path),
+        "model": {k: loaded.metadata[k] for k in ("element", "edge", "n_members", "descriptor")},
+        "inputs": [str(p) for p in input_list],
+        "select": select,
+        "absorber": absorber,
+        "chunk_size": int(chunk_size),
+        "shard": list(shard) if shard else None,
+        "xanesnet_version": __version__,
+    }
+    store = PredictionStore(output, job, loaded.energies, has_spread=loaded.n_members > 1)
+    started = time.perf_counter()
+    if store.complete:
+        return BatchSummary(Path(output), 0, 0, 0, 0, len(store.committed), 0.0)
+    done = store.committed
+
+    # Reading in a background thread, bounded queue: memory stays flat.
+    work: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for item in _chunks(input_list, select, chunk_size, []):
+                index = item[0]
+                if index in done or (shard and index % shard[1] != shard[0]):
+                    work.put(("skip", index))
+                    continue
+                while not stop.is_set():
+                    try:
+                        work.put(("chunk", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # surfaced in the main thread
+            failure.append(exc)
+        finally:
+            work.put(("end", None))
+
+    reader = threading.Thread(target=produce, name="xanesnet-reader", daemon=True)
+    reader.start()
+    bar = _progress(progress)
+    sites = structures = failed = written = skipped = 0
+    try:
+        while True:
+            kind, item = work.get()
+            if kind == "end":
+                break
+            if kind == "skip":
+                skipped += 1
+                continue
+            index, chunk, read_errors = item
+            features, ids, site_index, errors = (
+                compute_sites(
+                    loaded.descriptor, chunk, absorber, backend=backend, n_threads=n_threads
+                )
+                if chunk
+                else (np.empty((0, loaded.descriptor.n_features)), [], np.empty(0, int), [])
+            )
+            errors = read_errors + errors
+            if strict and errors:
+                raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
+            mean, spread = loaded.predict_features(features)
+            store.commit(
+                index,
+                ids,
+                site_index,
+                mean,
+                spread if store.has_spread else None,
+                errors,
+                len(chunk),
+            )
+            sites += len(ids)
+            structures += len(chunk)
+            failed += len(errors)
+            written += 1
+            if bar is not None:
+                bar.update(len(ids))
+                bar.set_postfix_str(f"failed {failed}")
+    finally:
+        stop.set()
+        if bar is not None:
+            bar.close()
+    reader.join()
+    if failure:
+        raise failure[0]
+    store.finish()
+    return BatchSummary(
+        Path(output), sites, structures, failed, written, skipped, time.perf_counter() - started
+    )
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(unit="site", unit_scale=True, desc="predicting", file=sys.stderr, smoothing=0.1)

@@ -51,8 +51,7 @@ def test_failures_are_recorded_and_the_job_goes_on(tmp_path, capsys):
     (inputs / "truncated.xyz").write_text("4\nc\n26 0 0 0\n8 1.9 0 0\n")
     (inputs / "nofe.xyz").write_text("2\nc\n8 0 0 0\n8 1.2 0 0\n")
     (inputs / "nan.xyz").write_text("2\nc\n26 0 0 0\n8 nan 0 0\n")
-    code = main(["batch", str(inputs), "-o", str(tmp_path / "out"), "--chunk-size", "3",
-                 "--quiet"])
+    code = main(["batch", str(inputs), "-o", str(tmp_path / "out"), "--chunk-size", "3", "--quiet"])
     assert code == 1
     result = read_predictions(tmp_path / "out")
     assert len(result.ids) == 5
@@ -61,8 +60,7 @@ def test_failures_are_recorded_and_the_job_goes_on(tmp_path, capsys):
     assert any("truncated.xyz" in k for k in reasons)
     assert "absorber element Fe is absent" in reasons["nofe"]
     assert any("nan.xyz" in k and "line" in v for k, v in reasons.items())
-    assert main(["batch", str(inputs), "-o", str(tmp_path / "strict"), "--strict",
-                 "--quiet"]) == 2
+    assert main(["batch", str(inputs), "-o", str(tmp_path / "strict"), "--strict", "--quiet"]) == 2
     assert "(--strict)" in capsys.readouterr().err
 
 
@@ -86,8 +84,17 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     predict_batch(inputs, reference, chunk_size=2, progress=False)
     killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "xanesnet.cli.batch", *inputs, "-o", str(killed),
-               "--chunk-size", "2", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "xanesnet.cli.batch",
+        *inputs,
+        "-o",
+        str(killed),
+        "--chunk-size",
+        "2",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, cwd=tmp_path, env=dict(os.environ))
     manifest = killed / "manifest.json"
     deadline = time.monotonic() + 120
@@ -114,8 +121,22 @@ def test_shards_merge_to_the_single_process_output(tmp_path):
     shards = []
     for i in range(3):
         shard = tmp_path / f"shard{i}"
-        assert main(["batch", str(EXAMPLES), "-o", str(shard), "--chunk-size", "7",
-                     "--shard", f"{i}/3", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "batch",
+                    str(EXAMPLES),
+                    "-o",
+                    str(shard),
+                    "--chunk-size",
+                    "7",
+                    "--shard",
+                    f"{i}/3",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         shards.append(str(shard))
     assert main(["merge", *shards, "-o", str(tmp_path / "merged")]) == 0
     _assert_same(read_predictions(tmp_path / "merged"), read_predictions(single))

@@ -160,3 +160,27 @@ def test_batch_bad_arguments(argv, message, capsys, tmp_path, monkeypatch):
         code = exc.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_dask_local_cluster_gives_the_single_process_output(tmp_path):
+    pytest.importorskip("distributed")
+    single = tmp_path / "single"
+    predict_batch([EXAMPLES] * 2, single, chunk_size=20, progress=False)
+    assert (
+        main(
+            [
+                "batch",
+                str(EXAMPLES),
+                str(EXAMPLES),
+                "-o",
+                str(tmp_path / "dask"),
+                "--chunk-size",
+                "20",
+                "--dask",
+                "local:2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    _assert_same(read_predictions(tmp_path / "dask"), read_predictions(single))

@@ -151,6 +151,7 @@ def predict_batch(
     shard: tuple[int, int] | str | None = None,
     strict: bool = False,
     progress: bool = True,
+    dask: str | None = None,
 ) -> BatchSummary:
     """Predict the spectra of every absorbing site of the inputs into an output folder.
 
@@ -168,6 +169,10 @@ def predict_batch(
         shard: ``(I, N)`` or ``"I/N"``: process only chunks k with k mod N == I.
         strict: raise on the first failed structure instead of recording it.
         progress: show a progress bar (stderr).
+        dask: run chunks on Dask workers: ``"local"`` / ``"local:N"`` starts a
+            ``distributed.LocalCluster`` (N worker processes, loopback only), anything else is
+            the address of a running scheduler (``tcp://host:8786``). Output is identical to
+            the single-process run; commits stay in this process.
 
     Returns:
         A :class:`BatchSummary`; failures are in the output's error tables.
@@ -202,6 +207,26 @@ def predict_batch(
     if store.complete:
         return BatchSummary(Path(output), 0, 0, 0, 0, len(store.committed), 0.0)
     done = store.committed
+
+    if dask is not None:
+        return _predict_dask(
+            dask,
+            store,
+            loaded,
+            model_path,
+            job["model_sha256"],
+            input_list,
+            select,
+            chunk_size,
+            absorber,
+            backend,
+            n_threads,
+            shard,
+            strict,
+            progress,
+            Path(output),
+            started,
+        )
 
     # Reading in a background thread, bounded queue: memory stays flat.
     work: queue.Queue = queue.Queue(maxsize=2)
@@ -278,6 +303,135 @@ def predict_batch(
     store.finish()
     return BatchSummary(
         Path(output), sites, structures, failed, written, skipped, time.perf_counter() - started
+    )
+
+
+_WORKER_MODELS: dict[str, Any] = {}
+
+
+def _worker_predict(
+    model_path: str,
+    model_sha256: str,
+    chunk: list[Any],
+    absorber: Any,
+    backend: str | None,
+    n_threads: int,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """One chunk on a Dask worker (the model is loaded once per worker process)."""
+    from xanesnet.model.export import load_model
+
+    model = _WORKER_MODELS.get(model_sha256)
+    if model is None:
+        model = _WORKER_MODELS[model_sha256] = load_model(model_path)
+    features, ids, sites, errors = compute_sites(
+        model.descriptor, chunk, absorber, backend=backend, n_threads=n_threads
+    )
+    mean, spread = model.predict_features(features)
+    return ids, sites, mean, spread, errors
+
+
+def _dask_client(spec: str) -> tuple[Any, Any]:
+    """(client, cluster or None) for "local", "local:N" or a scheduler address."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ValueError("--dask needs dask.distributed (pip install 'dask[distributed]')") from exc
+    if spec == "local" or spec.startswith("local:"):
+        workers = int(spec.split(":", 1)[1]) if ":" in spec else (os.cpu_count() or 1)
+        if workers < 1:
+            raise ValueError(f"--dask: expected local:N with N >= 1, got {spec!r}")
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        return Client(cluster), cluster
+    return Client(spec), None
+
+
+def _predict_dask(
+    spec: str,
+    store: Any,
+    loaded: Any,
+    model_path: Path,
+    model_sha256: str,
+    inputs: list[Any],
+    select: str | None,
+    chunk_size: int,
+    absorber: Any,
+    backend: str | None,
+    n_threads: int,
+    shard: tuple[int, int] | None,
+    strict: bool,
+    progress: bool,
+    output: Path,
+    started: float,
+) -> BatchSummary:
+    from distributed import wait
+
+    client, cluster = _dask_client(spec)
+    bar = _progress(progress)
+    done = store.committed
+    in_flight: dict[Any, tuple[int, list[tuple[str, str]], int]] = {}
+    limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+    totals = {"sites": 0, "structures": 0, "failed": 0, "written": 0, "skipped": 0}
+
+    def commit(future: Any) -> None:
+        index, read_errors, n_structures = in_flight.pop(future)
+        ids, sites, mean, spread, errors = future.result()
+        errors = read_errors + errors
+        if strict and errors:
+            raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
+        store.commit(
+            index, ids, sites, mean, spread if store.has_spread else None, errors, n_structures
+        )
+        totals["sites"] += len(ids)
+        totals["structures"] += n_structures
+        totals["failed"] += len(errors)
+        totals["written"] += 1
+        if bar is not None:
+            bar.update(len(ids))
+
+    try:
+        for index, chunk, read_errors in _chunks(inputs, select, chunk_size, []):
+            if index in done or (shard and index % shard[1] != shard[0]):
+                totals["skipped"] += 1
+                continue
+            future = client.submit(
+                _worker_predict,
+                str(model_path),
+                model_sha256,
+                chunk,
+                absorber,
+                backend,
+                n_threads,
+                pure=False,
+            )
+            in_flight[future] = (index, read_errors, len(chunk))
+            while len(in_flight) >= limit:  # bounded: memory stays flat
+                finished = wait(list(in_flight), return_when="FIRST_COMPLETED").done
+                for future in finished:
+                    commit(future)
+        while in_flight:
+            for future in wait(list(in_flight), return_when="FIRST_COMPLETED").done:
+                commit(future)
+    finally:
+        if bar is not None:
+            bar.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    store.finish()
+    return BatchSummary(
+        output,
+        totals["sites"],
+        totals["structures"],
+        totals["failed"],
+        totals["written"],
+        totals["skipped"],
+        time.perf_counter() - started,
     )
 
 

@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="process only the I-th of N deterministic slices (job arrays)",
     )
+    parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="local[:N]|ADDRESS",
+        help="run chunks on Dask workers: a local cluster of N processes, or "
+        "the address of a running scheduler",
+    )
     parser.add_argument("--strict", action="store_true", help="stop at the first failure")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return parser

@@ -96,18 +96,22 @@ def stages(source: Path, chunk: int) -> dict[str, float]:
     return {"read": read, "descriptors": descriptors, "network": network}
 
 
-def naive(source: Path, n: int) -> float:
-    """ase.io.read one structure at a time + NumPy descriptors + torch on one sample."""
+def naive(frames_file: Path, n: int, work: Path) -> float:
+    """ase.io.read one structure file at a time + NumPy descriptors + torch on one sample."""
     import ase.io
     import torch
 
     from xanesnet import default_model
     from xanesnet.descriptors.reference import wacsf_numpy
 
+    folder = work / "naive"
+    folder.mkdir()
+    for i, atoms in enumerate(ase.io.iread(frames_file, index=f":{n}", format="extxyz")):
+        ase.io.write(folder / f"s{i:05d}.xyz", atoms, format="xyz")
     model = default_model()
     t = time.perf_counter()
-    for i in range(n):
-        atoms = ase.io.read(source, index=i, format="extxyz")
+    for path in sorted(folder.glob("*.xyz")):
+        atoms = ase.io.read(path, format="xyz")
         x = wacsf_numpy(model.descriptor, atoms.positions, atoms.numbers)
         with torch.no_grad():
             model.module(torch.as_tensor(x[None], dtype=torch.float32))
@@ -162,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in s.items():
         print(f"| {key} | {value:.2f} | {args.n / value:,.0f} |")
     print(f"| sum | {total:.2f} | {args.n / total:,.0f} |")
-    rate = naive(inputs["extxyz (multi-frame)"], args.naive)
+    rate = naive(inputs["extxyz (multi-frame)"], args.naive, work)
     best = rates["xanesnet xyz folder"]
     print(
         f"\nStraightforward way (ase.io.read per structure + NumPy wACSF + torch on one sample, "
         f"{args.naive} structures): {rate:,.0f} sites/s; xanesnet-batch on the xyz folder is "
-        f"{best / rate:.0f}x faster (target >= 20x)."
+        f"{best / rate:.0f}x faster (target >= 20x). The NumPy descriptor here is the shipped "
+        "model's (321 features, zeta up to 8), about 4x the work of the default 49 features."
     )
     shutil.rmtree(work, ignore_errors=True)
     return 0

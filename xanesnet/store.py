@@ -150,7 +150,7 @@ class PredictionStore:
                 "spectra",
                 data=np.asarray(spectra, dtype=np.float32).reshape(-1, n_e),
                 compression="gzip",
-                compression_opts=4,
+                compression_opts=1,
                 shuffle=True,
             )
             if self.has_spread:
@@ -158,7 +158,7 @@ class PredictionStore:
                     "spread",
                     data=np.asarray(spread, dtype=np.float32).reshape(-1, n_e),
                     compression="gzip",
-                    compression_opts=4,
+                    compression_opts=1,
                     shuffle=True,
                 )
             f.create_dataset(

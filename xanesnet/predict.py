@@ -144,7 +144,7 @@ def predict_batch(
     model: str | os.PathLike | None = None,
     absorber: int | str | None = None,
     select: str | None = None,
-    chunk_size: int = 4096,
+    chunk_size: int = 1024,
     n_threads: int = 0,
     backend: str | None = None,
     device: str = "cpu",

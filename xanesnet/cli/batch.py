@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "an atom index (XANESNET one-site convention)",
     )
     parser.add_argument("--select", default=None, help="ASE database selection string")
-    parser.add_argument("--chunk-size", type=int, default=4096, help="structures per chunk")
+    parser.add_argument("--chunk-size", type=int, default=1024, help="structures per chunk")
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads; 0 = all")
     parser.add_argument("--backend", choices=BACKENDS, default=None)
     parser.add_argument("--device", default="cpu", help="network device: cpu or cuda")

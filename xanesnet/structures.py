@@ -665,6 +665,72 @@ def _key_value_pairs(row: Any) -> dict[str, Any]:
     return pairs
 
 
+def _sqlite_pages(path: str) -> Iterator[list[tuple[Any, ...]]] | None:
+    """Pages of (id, unique_id, numbers, positions, cell, pbc, key_value_pairs) read straight
+    from an ASE SQLite file, or None when its layout is not the one this reader knows."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        version = connection.execute(
+            "SELECT value FROM information WHERE name = 'version'"
+        ).fetchone()
+        if version is None or int(version[0]) < 6:
+            connection.close()
+            return None
+    except (sqlite3.Error, ValueError):
+        return None
+
+    def pages() -> Iterator[list[tuple[Any, ...]]]:
+        last_id = 0
+        try:
+            while True:
+                page = connection.execute(
+                    "SELECT id, unique_id, numbers, positions, cell, pbc, key_value_pairs "
+                    "FROM systems WHERE id > ? ORDER BY id LIMIT ?",
+                    (last_id, DB_PAGE_SIZE),
+                ).fetchall()
+                if page:
+                    yield page
+                if len(page) < DB_PAGE_SIZE:
+                    return
+                last_id = int(page[-1][0])
+        finally:
+            connection.close()
+
+    return pages()
+
+
+def _iter_sqlite_bulk(source: _Source, pages: Iterator[list[tuple[Any, ...]]]) -> Iterator[Atoms]:
+    """Rows of an ASE SQLite file decoded in bulk (geometry and key-value pairs; the per-row
+    path of ase.db is several times slower). Equal to ase.db's rows (tested)."""
+    import json
+
+    pbc_bits = np.array([1, 2, 4])
+    for page in pages:
+        for row_id, unique_id, numbers, positions, cell, pbc, pairs in page:
+            z = np.frombuffer(numbers, np.int32).astype(np.int64) if numbers else np.zeros(0, int)
+            r = (
+                np.frombuffer(positions, np.float64).reshape(-1, 3)
+                if positions
+                else np.zeros((0, 3))
+            )
+            atoms = Atoms(
+                numbers=z,
+                positions=r,
+                cell=np.frombuffer(cell, np.float64).reshape(3, 3) if cell else np.zeros((3, 3)),
+                pbc=(int(pbc or 0) & pbc_bits).astype(bool),
+            )
+            if pairs and pairs != "{}":
+                atoms.info.update(json.loads(pairs))
+            atoms.info["id"] = f"{source.stem}:{row_id}"
+            atoms.info["source"] = source.display
+            atoms.info["row_id"] = int(row_id)
+            atoms.info["unique_id"] = unique_id
+            _validate_atoms(atoms, f"{source.display}: row {row_id}", None)
+            yield atoms
+
+
 def _iter_db(source: _Source, select: str | int | None) -> Iterator[Atoms]:
     """Rows of an ASE database, fetched in pages of DB_PAGE_SIZE ordered by id."""
     import ase.db
@@ -672,6 +738,11 @@ def _iter_db(source: _Source, select: str | int | None) -> Iterator[Atoms]:
     if "://" not in source.location and not os.path.isfile(source.location):
         # ase.db.connect would silently create an empty database.
         raise FileNotFoundError(f"{source.location}: no such database file")
+    if "://" not in source.location and select in (None, ""):
+        pages = _sqlite_pages(source.location)
+        if pages is not None:
+            yield from _iter_sqlite_bulk(source, pages)
+            return
     try:
         backend = "extract_from_name" if "://" in source.location else "db"
         db = ase.db.connect(source.location, type=backend)

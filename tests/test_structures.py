@@ -247,13 +247,33 @@ def test_db_is_streamed_in_pages(tmp_path, monkeypatch):
             yield row
 
     monkeypatch.setattr(ase.db.sqlite.SQLite3Database, "select", counting_select)
-    stream = read_structures(path)
+    stream = read_structures(path, select="natoms>0")  # a selection: the ase.db path
     first = next(stream)
     assert first.info["id"] == "big:1"
     assert len(fetched) <= 4  # one page, not the whole table
     rest = [a.info["row_id"] for a in stream]
     assert rest == list(range(2, 51))
     assert fetched == list(range(1, 51))  # every row fetched exactly once
+
+
+def test_bulk_db_reader_is_streamed_in_pages(tmp_path, monkeypatch):
+    path = tmp_path / "big.db"
+    make_db(path, 50)
+    monkeypatch.setattr(structures, "DB_PAGE_SIZE", 4)
+    fetched = []
+    original = structures._sqlite_pages
+
+    def counting_pages(location):
+        for page in original(location):
+            fetched.extend(row[0] for row in page)
+            yield page
+
+    monkeypatch.setattr(structures, "_sqlite_pages", counting_pages)
+    stream = read_structures(path)
+    assert next(stream).info["id"] == "big:1"
+    assert len(fetched) <= 4  # one page, not the whole table
+    assert [a.info["row_id"] for a in stream] == list(range(2, 51))
+    assert fetched == list(range(1, 51))
 
 
 def test_files_are_read_lazily(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "FORMATS",
+    "image_path",
     "ENERGY_LABEL",
     "plot_spectra",
     "plot_delta_mu_histogram",
@@ -32,7 +33,8 @@ MU_LABEL = "μ (normalised)"
 _DPI = 100
 
 
-def _check_path(path: str | os.PathLike) -> Path:
+def image_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; ValueError unless its suffix is a supported format."""
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in FORMATS:
@@ -75,11 +77,13 @@ def _draw_spectrum(
     color: Any,
     label: str | None,
 ) -> None:
-    """One structure on ``ax``: predicted line, optional ±spread band and dashed reference."""
-    pred_label = "predicted" if label is None else f"{label} predicted"
-    ax.plot(energies, predicted, color=color, lw=1.5, label=pred_label)
+    """One structure on ``ax``: predicted line, optional ±spread band and dashed reference.
+
+    With ``label`` only the predicted line is named (the line styles get their own legend);
+    without, each element is named by what it is.
+    """
+    ax.plot(energies, predicted, color=color, lw=1.5, label=label or "predicted")
     if spread is not None:
-        band = "± spread" if label is None else f"{label} ± spread"
         ax.fill_between(
             energies,
             predicted - spread,
@@ -87,11 +91,26 @@ def _draw_spectrum(
             color=color,
             alpha=0.25,
             lw=0,
-            label=band,
+            label=None if label else "mean ± spread",
         )
     if reference is not None:
-        ref_label = "reference" if label is None else f"{label} reference"
-        ax.plot(energies, reference, color=color, lw=1.2, ls="--", label=ref_label)
+        ax.plot(
+            energies, reference, color=color, lw=1.2, ls="--", label=None if label else "reference"
+        )
+
+
+def _style_legend(ax: Any, reference: bool, spread: bool) -> None:
+    """A second legend saying what solid, dashed and the band mean (several structures)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color="0.3", lw=1.5, label="predicted")]
+    if spread:
+        handles.append(Patch(color="0.3", alpha=0.25, lw=0, label="mean ± spread"))
+    if reference:
+        handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--", label="reference"))
+    legend = ax.legend(handles=handles, loc="lower right", fontsize="small")
+    ax.add_artist(legend)
 
 
 def plot_spectra(
@@ -119,7 +138,7 @@ def plot_spectra(
     Returns:
         The Figure (already written to ``path``).
     """
-    out = _check_path(path)
+    out = image_path(path)
     e = np.asarray(energies_rel, dtype=np.float64).ravel()
     pred = _as_2d(predicted, "predicted", e.size)
     ref = None if reference is None else _as_2d(reference, "reference", e.size)
@@ -148,7 +167,9 @@ def plot_spectra(
     ax.set_xlabel(ENERGY_LABEL)
     ax.set_ylabel(MU_LABEL)
     ax.set_xlim(e[0], e[-1])
-    ax.legend(fontsize="small", ncols=1 if n <= 4 else 2)
+    if labels[0] is not None:
+        _style_legend(ax, ref is not None, spr is not None)
+    ax.legend(loc="upper right", fontsize="small", ncols=1 if n <= 6 else 2)
     if title:
         ax.set_title(title)
     _save(fig, out)
@@ -175,7 +196,7 @@ def plot_delta_mu_histogram(
     """
     from xanesnet.metrics import skewness
 
-    out = _check_path(path)
+    out = image_path(path)
     values = np.asarray(delta_mu_values, dtype=np.float64).ravel()
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -245,7 +266,7 @@ def plot_best_median_worst(
     Returns:
         The Figure (already written to ``path``), with three axes: best, median, worst.
     """
-    out = _check_path(path)
+    out = image_path(path)
     e = np.asarray(energies_rel, dtype=np.float64).ravel()
     pred = _as_2d(predicted, "predicted", e.size)
     ref = _as_2d(reference, "reference", e.size)

@@ -1,0 +1,260 @@
+"""``xanesnet plot``: figures of predicted spectra.
+
+Two modes:
+
+* ``xanesnet plot --model M --xyz DIR --xanes DIR [--names FILE[:KEY]] [--ids ...] -o OUTDIR``
+  evaluates a model (default: the shipped Fe K-edge model) on (structure, spectrum) pairs and
+  writes ``spectra.EXT`` (the given ids, or the first 4), ``delta_mu_hist.EXT`` and
+  ``best_median_worst.EXT`` into ``OUTDIR``.
+* ``xanesnet plot OUT --ids ID ... -o FILE.png`` plots spectra straight from a
+  ``xanesnet-batch`` output folder, with the ensemble spread band when the output has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+N_DEFAULT_SPECTRA = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xanesnet plot",
+        description="Plot predicted spectra: evaluate a model on a data set (--xyz/--xanes) "
+        "or read a xanesnet-batch output folder (OUT).",
+    )
+    parser.add_argument(
+        "output_dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="a xanesnet-batch output folder to plot from (mode 2)",
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
+    )
+    parser.add_argument("--xyz", type=Path, default=None, help="folder of NAME.xyz structures")
+    parser.add_argument("--xanes", type=Path, default=None, help="folder of NAME.txt spectra")
+    parser.add_argument(
+        "--names",
+        default=None,
+        metavar="FILE[:KEY]",
+        help="use only these names: a text file (one per line) or a JSON split file with the "
+        "list under KEY (e.g. split.json:validation)",
+    )
+    parser.add_argument(
+        "--ids",
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="structures to plot (mode 1 default: the first 4; mode 2: required)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="mode 1: output folder; mode 2: output image (.png or .svg)",
+    )
+    parser.add_argument(
+        "--format",
+        default=None,
+        help="mode 1: image format, png (default) or svg",
+    )
+    parser.add_argument(
+        "--e0",
+        type=float,
+        default=None,
+        help="mode 2: edge energy in eV (default: the model's E0, when the output's model is "
+        "a shipped one)",
+    )
+    parser.add_argument("--threads", type=int, default=0, help="descriptor threads (0 = all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.output_dir is not None:
+            if args.xyz is not None or args.xanes is not None:
+                raise ValueError("give either an output folder OUT or --xyz/--xanes, not both")
+            return run_batch_output(args)
+        if args.xyz is None or args.xanes is None:
+            raise ValueError("give a xanesnet-batch output folder OUT, or both --xyz and --xanes")
+        return run_dataset(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"xanesnet plot: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _missing_ids_message(missing: list[str], available: Any) -> str:
+    shown = list(dict.fromkeys(str(a) for a in available))
+    preview = ", ".join(shown[:5]) + (f", ... ({len(shown)} in all)" if len(shown) > 5 else "")
+    return f"--ids: not found: {', '.join(missing)} (available: {preview or 'none'})"
+
+
+def _require_folder(path: Path, option: str) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(f"{option}: folder not found: {path}")
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    """Mode 1: evaluate a model on a data set and write the three figures."""
+    from xanesnet.cli.evaluate import read_names
+    from xanesnet.datasets import load_dataset
+    from xanesnet.metrics import delta_mu
+    from xanesnet.model.export import load_model
+    from xanesnet.plotting import (
+        FORMATS,
+        plot_best_median_worst,
+        plot_delta_mu_histogram,
+        plot_spectra,
+    )
+
+    fmt = (args.format or "png").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"--format: unsupported {args.format!r} (choose {' or '.join(FORMATS)})")
+    _require_folder(args.xyz, "--xyz")
+    _require_folder(args.xanes, "--xanes")
+    if args.output.exists() and not args.output.is_dir():
+        raise ValueError(f"-o: {args.output} exists and is not a folder")
+    if args.model is None:
+        from xanesnet.model.pretrained import default_model_path
+
+        args.model = default_model_path("Fe", "K")
+    elif not args.model.is_file():
+        raise FileNotFoundError(f"--model: file not found: {args.model}")
+    model = load_model(args.model)
+    names = read_names(args.names) if args.names else None
+    data = load_dataset(
+        args.xyz,
+        args.xanes,
+        model.descriptor,
+        names=names,
+        energies=model.energies,
+        n_threads=args.threads,
+    )
+    if len(data.names) == 0:
+        raise ValueError(f"no structure in {args.xyz} has a spectrum in {args.xanes}")
+    index = {name: i for i, name in enumerate(data.names)}
+    if args.ids:
+        missing = [i for i in args.ids if i not in index]
+        if missing:
+            raise ValueError(_missing_ids_message(missing, data.names))
+        chosen = [index[i] for i in args.ids]
+    else:
+        chosen = list(range(min(N_DEFAULT_SPECTRA, len(data.names))))
+    mean, spread = model.predict_features(data.features)
+    mean = np.asarray(mean, dtype=np.float64)
+    spread = np.asarray(spread, dtype=np.float64) if model.n_members > 1 else None
+    dmu = np.atleast_1d(delta_mu(mean, data.spectra))
+    e_rel = np.asarray(model.energies, dtype=np.float64) - model.e0
+    label = f"{model.element} {model.edge}-edge, {len(data.names)} spectra"
+    args.output.mkdir(parents=True, exist_ok=True)
+    written = []
+    path = args.output / f"spectra.{fmt}"
+    plot_spectra(
+        e_rel,
+        mean[chosen],
+        data.spectra[chosen],
+        None if spread is None else spread[chosen],
+        [data.names[i] for i in chosen],
+        path=path,
+        title=f"{model.element} {model.edge}-edge: predicted vs reference",
+    )
+    written.append(path)
+    path = args.output / f"delta_mu_hist.{fmt}"
+    plot_delta_mu_histogram(dmu, path=path, title=label)
+    written.append(path)
+    path = args.output / f"best_median_worst.{fmt}"
+    plot_best_median_worst(
+        e_rel, mean, data.spectra, dmu, list(data.names), path=path, spread=spread, title=label
+    )
+    written.append(path)
+    print(
+        f"{len(data.names)} spectra, Δμ avg {float(np.nanmean(dmu)):.2f} % "
+        f"(model {args.model.name})"
+    )
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+def _edge_energy(metadata: dict[str, Any]) -> float | None:
+    """E0 of the model that made a batch output: recorded, or that of the shipped model."""
+    job = metadata.get("job", {})
+    model = job.get("model", {})
+    for source in (metadata, job, model):
+        if isinstance(source, dict) and isinstance(source.get("e0"), (int, float)):
+            return float(source["e0"])
+    element, edge = model.get("element"), model.get("edge")
+    if not element or not edge:
+        return None
+    from xanesnet.model.export import file_sha256
+    from xanesnet.model.pretrained import default_model_path
+
+    try:
+        path = default_model_path(element, edge)
+    except ValueError:
+        return None
+    if job.get("model_sha256") not in (None, file_sha256(path)):
+        return None
+    from xanesnet.model.export import load_model
+
+    return float(load_model(path).e0)
+
+
+def run_batch_output(args: argparse.Namespace) -> int:
+    """Mode 2: plot spectra of a xanesnet-batch output folder."""
+    from xanesnet.plotting import image_path, plot_spectra
+    from xanesnet.store import read_predictions
+
+    if args.format is not None:
+        raise ValueError("--format is for --xyz/--xanes mode; here the suffix of -o decides")
+    if args.names is not None or args.model is not None:
+        raise ValueError("--names and --model are for --xyz/--xanes mode")
+    _require_folder(args.output_dir, "OUT")
+    if not args.ids:
+        raise ValueError("--ids: give the structure ids to plot from a batch output")
+    out = image_path(args.output)
+    predictions = read_predictions(args.output_dir)
+    ids = np.asarray(predictions.ids).astype(str)
+    missing = [i for i in args.ids if i not in set(ids)]
+    if missing:
+        raise ValueError(_missing_ids_message(missing, ids))
+    rows: list[int] = []
+    labels: list[str] = []
+    for wanted in args.ids:
+        hits = np.flatnonzero(ids == wanted)
+        rows += [int(r) for r in hits]
+        if len(hits) == 1:
+            labels.append(wanted)
+        else:
+            labels += [f"{wanted} (atom {int(predictions.sites[r])})" for r in hits]
+    e0 = args.e0 if args.e0 is not None else _edge_energy(predictions.metadata)
+    energies = np.asarray(predictions.energies, dtype=np.float64)
+    spread = None if predictions.spread is None else predictions.spread[rows]
+    fig = plot_spectra(
+        energies - (e0 or 0.0),
+        predictions.spectra[rows],
+        None,
+        spread,
+        labels,
+        path=out,
+        title=f"predicted spectra from {args.output_dir.name}",
+    )
+    if e0 is None:
+        # the edge energy is unknown: show absolute energies rather than a wrong offset
+        fig.axes[0].set_xlabel("E (eV)")
+        fig.savefig(out, format=out.suffix.lower().lstrip("."))
+        print("xanesnet plot: note: E0 unknown (give --e0); absolute energies shown")
+    print(f"wrote {out}")
+    return 0

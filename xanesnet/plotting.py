@@ -1,0 +1,292 @@
+"""Figures of predicted XANES spectra: spectra, Δμ histogram, best/median/worst panels.
+
+Every function draws on its own :class:`matplotlib.figure.Figure` with the Agg canvas (no
+pyplot global state, no ``matplotlib.use``), writes it to ``path`` (PNG or SVG, chosen by the
+file suffix) and returns the Figure so callers and tests can inspect it.
+
+Energies are relative to the edge, E − E0 in eV; spectra are μ in the units of the data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FORMATS",
+    "image_path",
+    "ENERGY_LABEL",
+    "plot_spectra",
+    "plot_delta_mu_histogram",
+    "plot_best_median_worst",
+    "best_median_worst",
+]
+
+#: output formats, by file suffix
+FORMATS = ("png", "svg")
+ENERGY_LABEL = "E − E0 (eV)"
+MU_LABEL = "μ (normalised)"
+_DPI = 100
+
+
+def image_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; ValueError unless its suffix is a supported format."""
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"{path}: unsupported image format {path.suffix or '(none)'!r} "
+            f"(use {', '.join('.' + f for f in FORMATS)})"
+        )
+    return path
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format=path.suffix.lower().lstrip("."), dpi=_DPI)
+
+
+def _as_2d(values: Any, name: str, n_e: int) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != n_e:
+        raise ValueError(f"{name}: expected shape (n, {n_e}) or ({n_e},), got {arr.shape}")
+    return arr
+
+
+def _draw_spectrum(
+    ax: Any,
+    energies: np.ndarray,
+    predicted: np.ndarray,
+    reference: np.ndarray | None,
+    spread: np.ndarray | None,
+    color: Any,
+    label: str | None,
+) -> None:
+    """One structure on ``ax``: predicted line, optional ±spread band and dashed reference.
+
+    With ``label`` only the predicted line is named (the line styles get their own legend);
+    without, each element is named by what it is.
+    """
+    ax.plot(energies, predicted, color=color, lw=1.5, label=label or "predicted")
+    if spread is not None:
+        ax.fill_between(
+            energies,
+            predicted - spread,
+            predicted + spread,
+            color=color,
+            alpha=0.25,
+            lw=0,
+            label=None if label else "mean ± spread",
+        )
+    if reference is not None:
+        ax.plot(
+            energies, reference, color=color, lw=1.2, ls="--", label=None if label else "reference"
+        )
+
+
+def _style_legend(ax: Any, reference: bool, spread: bool) -> None:
+    """A second legend saying what solid, dashed and the band mean (several structures)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color="0.3", lw=1.5, label="predicted")]
+    if spread:
+        handles.append(Patch(color="0.3", alpha=0.25, lw=0, label="mean ± spread"))
+    if reference:
+        handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--", label="reference"))
+    legend = ax.legend(handles=handles, loc="lower right", fontsize="small")
+    ax.add_artist(legend)
+
+
+def plot_spectra(
+    energies_rel: Any,
+    predicted: Any,
+    reference: Any | None = None,
+    spread: Any | None = None,
+    labels: Sequence[str] | None = None,
+    *,
+    path: str | os.PathLike,
+    title: str | None = None,
+) -> Any:
+    """Predicted (and optionally reference) spectra of a few structures on one axis.
+
+    Args:
+        energies_rel: (n_e,) energies relative to the edge, E − E0 in eV.
+        predicted: (n, n_e) or (n_e,) predicted μ (the ensemble mean for an ensemble).
+        reference: same shape as ``predicted``: reference μ, drawn dashed; or None.
+        spread: same shape: ensemble spread (one standard deviation), drawn as a mean ± spread
+            band; or None.
+        labels: n names for the legend (default "#0", "#1", ...; none for one spectrum).
+        path: output image, ``.png`` or ``.svg``.
+        title: optional figure title.
+
+    Returns:
+        The Figure (already written to ``path``).
+    """
+    out = image_path(path)
+    e = np.asarray(energies_rel, dtype=np.float64).ravel()
+    pred = _as_2d(predicted, "predicted", e.size)
+    ref = None if reference is None else _as_2d(reference, "reference", e.size)
+    spr = None if spread is None else _as_2d(spread, "spread", e.size)
+    for name, arr in (("reference", ref), ("spread", spr)):
+        if arr is not None and arr.shape != pred.shape:
+            raise ValueError(f"{name}: shape {arr.shape} differs from predicted {pred.shape}")
+    n = pred.shape[0]
+    if labels is None:
+        labels = [f"#{i}" for i in range(n)] if n > 1 else [None]  # type: ignore[list-item]
+    if len(labels) != n:
+        raise ValueError(f"labels: expected {n} names, got {len(labels)}")
+    fig = _new_figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    colors = [f"C{i % 10}" for i in range(n)]
+    for i in range(n):
+        _draw_spectrum(
+            ax,
+            e,
+            pred[i],
+            None if ref is None else ref[i],
+            None if spr is None else spr[i],
+            colors[i],
+            labels[i],
+        )
+    ax.set_xlabel(ENERGY_LABEL)
+    ax.set_ylabel(MU_LABEL)
+    ax.set_xlim(e[0], e[-1])
+    if labels[0] is not None:
+        _style_legend(ax, ref is not None, spr is not None)
+    ax.legend(loc="upper right", fontsize="small", ncols=1 if n <= 6 else 2)
+    if title:
+        ax.set_title(title)
+    _save(fig, out)
+    return fig
+
+
+def plot_delta_mu_histogram(
+    delta_mu_values: Any,
+    *,
+    path: str | os.PathLike,
+    bins: int | str = "auto",
+    title: str | None = None,
+) -> Any:
+    """Histogram of Δμ (%) over a set, with the average (vertical line) and skew annotated.
+
+    Args:
+        delta_mu_values: Δμ of each spectrum, in percent (see :func:`xanesnet.metrics.delta_mu`).
+        path: output image, ``.png`` or ``.svg``.
+        bins: passed to ``Axes.hist``.
+        title: optional figure title.
+
+    Returns:
+        The Figure (already written to ``path``).
+    """
+    from xanesnet.metrics import skewness
+
+    out = image_path(path)
+    values = np.asarray(delta_mu_values, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("delta_mu_values: no finite values to plot")
+    average = float(values.mean())
+    skew = skewness(values)
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    ax.hist(values, bins=bins, color="C0", alpha=0.8, edgecolor="white", lw=0.5)
+    ax.axvline(average, color="C3", lw=1.5, ls="--", label=f"average {average:.2f} %")
+    ax.set_xlabel("Δμ (%)")
+    ax.set_ylabel("number of spectra")
+    ax.text(
+        0.97,
+        0.95,
+        f"n = {values.size}\nΔμ avg = {average:.2f} %\nmedian = {np.median(values):.2f} %\n"
+        f"skew = {skew:.2f}",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+    )
+    ax.legend(loc="center right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    _save(fig, out)
+    return fig
+
+
+def best_median_worst(delta_mu_values: Any) -> tuple[int, int, int]:
+    """Indices of the spectra with the lowest, the median and the highest Δμ.
+
+    The median is the element of rank ``n // 2`` in ascending order (an actual spectrum, not
+    an average of two); non-finite values are never picked.
+    """
+    values = np.asarray(delta_mu_values, dtype=np.float64).ravel()
+    finite = np.flatnonzero(np.isfinite(values))
+    if finite.size == 0:
+        raise ValueError("delta_mu_values: no finite values")
+    order = finite[np.argsort(values[finite], kind="stable")]
+    return int(order[0]), int(order[order.size // 2]), int(order[-1])
+
+
+def plot_best_median_worst(
+    energies_rel: Any,
+    predicted: Any,
+    reference: Any,
+    delta_mu: Any,
+    ids: Sequence[str],
+    *,
+    path: str | os.PathLike,
+    spread: Any | None = None,
+    title: str | None = None,
+) -> Any:
+    """Three panels side by side: the best, median and worst predicted spectrum by Δμ.
+
+    Args:
+        energies_rel: (n_e,) energies relative to the edge, E − E0 in eV.
+        predicted, reference: (n, n_e) predicted and reference μ.
+        delta_mu: (n,) Δμ of each spectrum, percent.
+        ids: n structure names (panel titles).
+        path: output image, ``.png`` or ``.svg``.
+        spread: (n, n_e) ensemble spread, drawn as a mean ± spread band; or None.
+        title: optional figure title.
+
+    Returns:
+        The Figure (already written to ``path``), with three axes: best, median, worst.
+    """
+    out = image_path(path)
+    e = np.asarray(energies_rel, dtype=np.float64).ravel()
+    pred = _as_2d(predicted, "predicted", e.size)
+    ref = _as_2d(reference, "reference", e.size)
+    spr = None if spread is None else _as_2d(spread, "spread", e.size)
+    dmu = np.asarray(delta_mu, dtype=np.float64).ravel()
+    n = pred.shape[0]
+    if ref.shape != pred.shape or (spr is not None and spr.shape != pred.shape):
+        raise ValueError("predicted, reference and spread must have the same shape")
+    if dmu.size != n or len(ids) != n:
+        raise ValueError(f"delta_mu and ids: expected {n} values, got {dmu.size} and {len(ids)}")
+    fig = _new_figure(13.0, 4.0)
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, kind, i in zip(axes, ("best", "median", "worst"), best_median_worst(dmu), strict=True):
+        _draw_spectrum(ax, e, pred[i], ref[i], None if spr is None else spr[i], "C0", None)
+        ax.set_title(f"{kind}: {ids[i]}\nΔμ = {dmu[i]:.2f} %", fontsize="medium")
+        ax.set_xlabel(ENERGY_LABEL)
+        ax.set_xlim(e[0], e[-1])
+    axes[0].set_ylabel(MU_LABEL)
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    _save(fig, out)
+    return fig

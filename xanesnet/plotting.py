@@ -29,7 +29,7 @@ __all__ = [
 #: output formats, by file suffix
 FORMATS = ("png", "svg")
 ENERGY_LABEL = "E − E0 (eV)"
-MU_LABEL = "μ (normalised)"
+MU_LABEL = "μ (arb. units)"
 _DPI = 100
 
 

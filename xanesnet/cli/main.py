@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
     "train": ("xanesnet.cli.train", "train a spectrum model and export it"),
     "evaluate": ("xanesnet.cli.evaluate", "published metrics of a model on a data set"),
+    "importance": ("xanesnet.cli.importance", "permutation feature importance per energy window"),
     "convolve": ("xanesnet.cli.convolve", "broaden raw FDMNES spectra onto an energy grid"),
 }
 

@@ -283,15 +283,25 @@ def g2_groups(table: Sequence[FeatureInfo]) -> list[str]:
 
 
 def weighted_mean_mu(
-    result: ImportanceResult, table: Sequence[FeatureInfo], window: int, group: str = ""
+    result: ImportanceResult, table: Sequence[FeatureInfo], window: int, group: str | None = ""
 ) -> float:
-    """Importance-weighted mean radial centre μ (Å) of a G2 block in one window.
+    """Importance-weighted mean radial centre μ (Å) of G2 features in one window.
 
-    Negative importances (noise) count as zero. NaN when no G2 feature has positive weight.
+    ``group`` picks the block: ``""`` the plain Z-weighted G2 block, a group name one
+    per-group channel, ``None`` the per-group channels summed over groups at each μ.
+    Negative importances (noise) count as zero. NaN when no feature has positive weight.
     """
-    idx = g2_block(table, group)
+    if group is None:
+        groups = g2_groups(table)
+        if not groups:
+            return float("nan")
+        idx = g2_block(table, groups[0])
+        w = sum(result.mean[g2_block(table, g), window] for g in groups)
+    else:
+        idx = g2_block(table, group)
+        w = result.mean[idx, window]
     mu = np.array([table[i].mu for i in idx])
-    w = np.clip(result.mean[idx, window], 0.0, None)
+    w = np.clip(w, 0.0, None)
     return float(np.sum(w * mu) / np.sum(w)) if np.sum(w) > 0 else float("nan")
 
 

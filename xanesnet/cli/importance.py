@@ -161,18 +161,22 @@ def run(args: argparse.Namespace) -> int:
         )
         for j in result.ranking(w)[:_TOP]:
             print(f"  {j:4d} {table[j].name:<40} {result.mean[j, w]:+.4g} ± {result.std[j, w]:.2g}")
-    mus = [weighted_mean_mu(result, table, w) for w in range(len(windows))]
-    print("\nimportance-weighted mean μ of the Z-weighted G2 block:")
-    for window, mu in zip(windows, mus):
-        print(f"  {window.label:<20} {mu:.2f} Å")
-    if len(windows) >= 2:
-        lo_w = min(range(len(windows)), key=lambda i: windows[i].lo)
-        hi_w = max(range(len(windows)), key=lambda i: windows[i].lo)
-        holds = mus[hi_w] < mus[lo_w]
-        print(
-            f"published finding (high-energy window weighs features closer to the absorber "
-            f"than the near-edge window): {'HOLDS' if holds else 'DOES NOT HOLD'} "
-            f"({mus[hi_w]:.2f} Å vs {mus[lo_w]:.2f} Å)"
-        )
+    blocks = [("Z-weighted G2 block", "")]
+    if model.descriptor.g2_element_groups:
+        blocks.append(("per-group G2 summed over groups", None))
+    print("\nimportance-weighted mean μ of G2 (negative importances as zero):")
+    lo_w = min(range(len(windows)), key=lambda i: windows[i].lo)
+    hi_w = max(range(len(windows)), key=lambda i: windows[i].lo)
+    for block, group in blocks:
+        mus = [weighted_mean_mu(result, table, w, group) for w in range(len(windows))]
+        cells = ", ".join(f"{window.label} {mu:.2f} Å" for window, mu in zip(windows, mus))
+        print(f"  {block}: {cells}")
+        if len(windows) >= 2:
+            holds = mus[hi_w] < mus[lo_w]
+            print(
+                f"    published finding (highest window weighs G2 closer to the absorber than "
+                f"the lowest): {'HOLDS' if holds else 'DOES NOT HOLD'} "
+                f"({mus[hi_w]:.2f} Å vs {mus[lo_w]:.2f} Å)"
+            )
     print(f"\nwrote {args.out}/importance.csv, g2_importance.png, pair_distribution.png")
     return 0

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("xanesnet.cli.train", "train a spectrum model and export it"),
     "evaluate": ("xanesnet.cli.evaluate", "published metrics of a model on a data set"),
     "plot": ("xanesnet.cli.plot", "figures: predicted vs reference spectra, Δμ histogram"),
+    "importance": ("xanesnet.cli.importance", "permutation feature importance per energy window"),
     "convolve": ("xanesnet.cli.convolve", "broaden raw FDMNES spectra onto an energy grid"),
 }
 

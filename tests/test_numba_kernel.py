@@ -15,7 +15,7 @@ from ase import Atoms
 
 numba = pytest.importorskip("numba")
 
-from xanesnet.descriptors import _numba  # noqa: E402
+from xanesnet.descriptors import _numba, _numba_neighbours  # noqa: E402
 from xanesnet.descriptors.packing import MIN_DISTANCE, pack_structures  # noqa: E402
 from xanesnet.descriptors.reference import wacsf_numpy  # noqa: E402
 from xanesnet.descriptors.wacsf import WACSF  # noqa: E402
@@ -127,7 +127,7 @@ def periodic_cases() -> list[tuple[str, Atoms]]:
 @pytest.mark.parametrize("case", periodic_cases(), ids=lambda c: c[0])
 def test_periodic_images_match_brute_force(case, config, cell_list, monkeypatch):
     _, atoms = case
-    monkeypatch.setattr(_numba, "CELL_LIST_MIN_ATOMS", 0 if cell_list else 10**9)
+    monkeypatch.setattr(_numba_neighbours, "CELL_LIST_MIN_ATOMS", 0 if cell_list else 10**9)
     batch = pack_structures([atoms], "Fe")
     features, status, close_pair, close_distance = _numba.wacsf_batch(**kernel_args(config, batch))
     assert status.dtype == np.int32 and close_pair.dtype == np.int64
@@ -295,9 +295,9 @@ def test_cell_list_equals_scan_on_large_cells(monkeypatch):
     skew.positions[::5] += skew.cell[1] * 2  # unwrapped atoms
     batch = pack_structures([slab, skew], "Fe")
     args = kernel_args(SMALL_ZETAS, batch)
-    monkeypatch.setattr(_numba, "CELL_LIST_MIN_ATOMS", 10**9)
+    monkeypatch.setattr(_numba_neighbours, "CELL_LIST_MIN_ATOMS", 10**9)
     scan = _numba.wacsf_batch(**args)
-    monkeypatch.setattr(_numba, "CELL_LIST_MIN_ATOMS", 0)
+    monkeypatch.setattr(_numba_neighbours, "CELL_LIST_MIN_ATOMS", 0)
     binned = _numba.wacsf_batch(**args)
     assert np.all(scan[1] == 0)
     for a, b in zip(scan, binned, strict=True):

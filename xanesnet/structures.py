@@ -594,11 +594,23 @@ def _xyz_like(path: str, fmt: str | None) -> bool:
 
 
 def _iter_ase(path: str, fmt: str | None) -> Iterator[Atoms]:
-    """Frames from ``ase.io.iread``, validated; ASE errors re-raised as ValueError."""
+    """Frames from ``ase.io.iread``, validated; ASE errors re-raised as ValueError. Plain
+    extended XYZ goes through the fast reader of :mod:`xanesnet._extxyz` (same result)."""
     import ase.io
 
-    frames = ase.io.iread(str(path), index=":", format=fmt)
     frame = 0
+    if fmt in (None, "extxyz") and str(path).lower().endswith((".xyz", ".extxyz")):
+        from xanesnet._extxyz import NotPlain, iter_plain_extxyz
+
+        try:
+            for atoms in iter_plain_extxyz(str(path)):
+                _validate_atoms(atoms, f"{path}: frame {frame}", path)
+                yield atoms
+                frame += 1
+            return
+        except NotPlain as exc:
+            frame = exc.frame  # the rest through ase.io
+    frames = ase.io.iread(str(path), index=f"{frame}:", format=fmt)
     while True:
         try:
             atoms = next(frames)

@@ -1,0 +1,86 @@
+"""A fast reader for the plain form of extended XYZ: ``Properties=species:S:1:pos:R:3``, an
+optional ``Lattice``/``pbc`` and scalar info keys. Anything else (extra per-atom columns,
+calculator results such as energy or forces) is left to ``ase.io``, which this reader matches
+exactly on the files it accepts (tested)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers
+
+__all__ = ["NotPlain", "iter_plain_extxyz"]
+
+_PROPERTIES = "species:S:1:pos:R:3"
+# keys that ase.io turns into calculator results or per-structure arrays, not atoms.info
+_NOT_INFO = {
+    "energy",
+    "free_energy",
+    "stress",
+    "virial",
+    "forces",
+    "magmom",
+    "magmoms",
+    "dipole",
+    "charges",
+    "energies",
+    "stresses",
+    "calculator",
+}
+
+
+class NotPlain(Exception):
+    """Frame ``frame`` is not in the plain form: read it (and the rest) with ase.io."""
+
+    def __init__(self, frame: int) -> None:
+        super().__init__(frame)
+        self.frame = frame
+
+
+def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
+    """Frames of an extended XYZ file in the plain form; raises :class:`NotPlain` at the first
+    frame that is not (nothing of that frame has been yielded)."""
+    from ase.io.extxyz import key_val_str_to_dict
+
+    with open(path) as handle:
+        lines = handle.read().splitlines()
+    frame = 0
+    i = 0
+    n_lines = len(lines)
+    while i < n_lines:
+        if not lines[i].strip():
+            if all(not line.strip() for line in lines[i:]):
+                return
+            raise NotPlain(frame)
+        try:
+            n = int(lines[i])
+            info = key_val_str_to_dict(lines[i + 1])
+        except (ValueError, IndexError, KeyError):
+            raise NotPlain(frame) from None
+        if info.get("Properties") != _PROPERTIES or i + 2 + n > n_lines or _NOT_INFO & set(info):
+            raise NotPlain(frame)
+        tokens = " ".join(lines[i + 2 : i + 2 + n]).split()
+        if len(tokens) != 4 * n:
+            raise NotPlain(frame)
+        table = np.array(tokens, dtype=object).reshape(n, 4)
+        try:
+            numbers = np.array([atomic_numbers[s] for s in table[:, 0]], dtype=np.int64)
+            positions = table[:, 1:].astype(np.float64)
+        except (KeyError, ValueError):
+            raise NotPlain(frame) from None
+        lattice = info.pop("Lattice", None)
+        pbc = info.pop("pbc", None)
+        info.pop("Properties")
+        if lattice is not None:
+            cell = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
+            pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
+        else:
+            cell = np.zeros((3, 3))
+            pbc = np.array([False] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
+        atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+        atoms.info.update(info)
+        yield atoms
+        frame += 1
+        i += 2 + n

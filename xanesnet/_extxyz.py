@@ -6,6 +6,7 @@ exactly on the files it accepts (tested)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 import numpy as np
 from ase import Atoms
@@ -40,47 +41,47 @@ class NotPlain(Exception):
 
 
 def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
-    """Frames of an extended XYZ file in the plain form; raises :class:`NotPlain` at the first
-    frame that is not (nothing of that frame has been yielded)."""
+    """Frames of an extended XYZ file in the plain form, streamed frame by frame; raises
+    :class:`NotPlain` at the first frame that is not (nothing of that frame has been yielded)."""
     from ase.io.extxyz import key_val_str_to_dict
 
-    with open(path) as handle:
-        lines = handle.read().splitlines()
     frame = 0
-    i = 0
-    n_lines = len(lines)
-    while i < n_lines:
-        if not lines[i].strip():
-            if all(not line.strip() for line in lines[i:]):
+    with open(path) as handle:
+        while True:
+            count = handle.readline()
+            if not count:
                 return
-            raise NotPlain(frame)
-        try:
-            n = int(lines[i])
-            info = key_val_str_to_dict(lines[i + 1])
-        except (ValueError, IndexError, KeyError):
-            raise NotPlain(frame) from None
-        if info.get("Properties") != _PROPERTIES or i + 2 + n > n_lines or _NOT_INFO & set(info):
-            raise NotPlain(frame)
-        tokens = " ".join(lines[i + 2 : i + 2 + n]).split()
-        if len(tokens) != 4 * n:
-            raise NotPlain(frame)
-        table = np.array(tokens, dtype=object).reshape(n, 4)
-        try:
-            numbers = np.array([atomic_numbers[s] for s in table[:, 0]], dtype=np.int64)
-            positions = table[:, 1:].astype(np.float64)
-        except (KeyError, ValueError):
-            raise NotPlain(frame) from None
-        lattice = info.pop("Lattice", None)
-        pbc = info.pop("pbc", None)
-        info.pop("Properties")
-        if lattice is not None:
-            cell = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
-            pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
-        else:
-            cell = np.zeros((3, 3))
-            pbc = np.array([False] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
-        atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
-        atoms.info.update(info)
-        yield atoms
-        frame += 1
-        i += 2 + n
+            if not count.strip():
+                if all(not line.strip() for line in handle):
+                    return
+                raise NotPlain(frame)
+            try:
+                n = int(count)
+                info = key_val_str_to_dict(handle.readline())
+            except (ValueError, KeyError):
+                raise NotPlain(frame) from None
+            if info.get("Properties") != _PROPERTIES or _NOT_INFO & set(info):
+                raise NotPlain(frame)
+            rows = list(islice(handle, n))
+            tokens = " ".join(rows).split()
+            if len(rows) != n or len(tokens) != 4 * n:
+                raise NotPlain(frame)
+            table = np.array(tokens, dtype=object).reshape(n, 4)
+            try:
+                numbers = np.array([atomic_numbers[s] for s in table[:, 0]], dtype=np.int64)
+                positions = table[:, 1:].astype(np.float64)
+            except (KeyError, ValueError):
+                raise NotPlain(frame) from None
+            lattice = info.pop("Lattice", None)
+            pbc = info.pop("pbc", None)
+            info.pop("Properties")
+            if lattice is not None:
+                cell = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
+                pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
+            else:
+                cell = np.zeros((3, 3))
+                pbc = np.array([False] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
+            atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+            atoms.info.update(info)
+            yield atoms
+            frame += 1

@@ -52,24 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_names(spec: str) -> list[str]:
-    """Names from ``FILE`` (one per line) or ``FILE.json:KEY``."""
-    path_text, _, key = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
-    path = Path(path_text)
-    if not path.is_file():
-        raise FileNotFoundError(f"--names: file not found: {path}")
-    if path.suffix == ".json":
-        data = json.loads(path.read_text())
-        if key:
-            if key not in data:
-                raise ValueError(f"--names: {path} has no list {key!r} (has {sorted(data)})")
-            data = data[key]
-        if not isinstance(data, list):
-            raise ValueError(f"--names: {path} does not hold a list of names")
-        return [str(n) for n in data]
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -80,24 +62,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xanesnet.datasets import load_dataset
+    from xanesnet.cli._dataset import load_model_and_dataset
     from xanesnet.metrics import evaluate_spectra
-    from xanesnet.model.export import load_model
     from xanesnet.spectra import Broadening, broaden
 
-    if args.model is None:
-        from xanesnet.model.pretrained import default_model_path
-
-        args.model = default_model_path("Fe", "K")
-    model = load_model(args.model)
-    names = read_names(args.names) if args.names else None
-    data = load_dataset(
-        args.xyz,
-        args.xanes,
-        model.descriptor,
-        names=names,
-        energies=model.energies,
-        n_threads=args.threads,
+    model, data = load_model_and_dataset(
+        args.model, args.xyz, args.xanes, args.names, n_threads=args.threads
     )
     prediction, _ = model.predict_features(data.features)
     broaden_fn = label = None
@@ -118,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
     print(metrics.table_row(label=f"{model.element} {model.edge} ({len(data.names)} spectra)"))
     print(metrics.definitions_text())
     if args.json is not None:
-        record = {"model": str(args.model), "n_spectra": len(data.names), **metrics.to_dict()}
+        record = {"model": str(model.path), "n_spectra": len(data.names), **metrics.to_dict()}
         args.json.write_text(json.dumps(record, indent=2, default=float))
     return 0

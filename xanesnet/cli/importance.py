@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xanesnet.cli.evaluate import read_names
+    from xanesnet.cli._dataset import load_model_and_dataset
     from xanesnet.importance import (
         absorber_distances,
         feature_table,
@@ -84,34 +84,18 @@ def run(args: argparse.Namespace) -> int:
         weighted_mean_mu,
         write_csv,
     )
+    from xanesnet.structures import read_structures
 
     windows = parse_windows(args.windows)
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.model is None:
-        from xanesnet.model.pretrained import default_model_path
-
-        args.model = default_model_path("Fe", "K")
-    if not args.model.is_file():
-        raise FileNotFoundError(f"--model: file not found: {args.model}")
-    for flag, folder in (("--xyz", args.xyz), ("--xanes", args.xanes)):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{flag}: folder not found: {folder}")
-
-    from xanesnet.datasets import load_dataset
-    from xanesnet.model.export import load_model
-    from xanesnet.structures import read_structures
-
-    model = load_model(args.model)
-    names = read_names(args.names) if args.names else None
-    data = load_dataset(
+    model, data = load_model_and_dataset(
+        args.model,
         args.xyz,
         args.xanes,
-        model.descriptor,
-        names=names,
-        energies=model.energies,
-        cache_dir=args.cache_dir,
+        args.names,
         n_threads=args.threads,
+        cache_dir=args.cache_dir,
     )
     print(f"{len(data.names)} spectra, {data.features.shape[1]} features, {len(windows)} windows")
 

@@ -108,10 +108,8 @@ def _require_folder(path: Path, option: str) -> None:
 
 def run_dataset(args: argparse.Namespace) -> int:
     """Mode 1: evaluate a model on a data set and write the three figures."""
-    from xanesnet.cli.evaluate import read_names
-    from xanesnet.datasets import load_dataset
+    from xanesnet.cli._dataset import load_model_and_dataset
     from xanesnet.metrics import delta_mu
-    from xanesnet.model.export import load_model
     from xanesnet.plotting import (
         FORMATS,
         plot_best_median_worst,
@@ -122,25 +120,10 @@ def run_dataset(args: argparse.Namespace) -> int:
     fmt = (args.format or "png").lower()
     if fmt not in FORMATS:
         raise ValueError(f"--format: unsupported {args.format!r} (choose {' or '.join(FORMATS)})")
-    _require_folder(args.xyz, "--xyz")
-    _require_folder(args.xanes, "--xanes")
     if args.output.exists() and not args.output.is_dir():
         raise ValueError(f"-o: {args.output} exists and is not a folder")
-    if args.model is None:
-        from xanesnet.model.pretrained import default_model_path
-
-        args.model = default_model_path("Fe", "K")
-    elif not args.model.is_file():
-        raise FileNotFoundError(f"--model: file not found: {args.model}")
-    model = load_model(args.model)
-    names = read_names(args.names) if args.names else None
-    data = load_dataset(
-        args.xyz,
-        args.xanes,
-        model.descriptor,
-        names=names,
-        energies=model.energies,
-        n_threads=args.threads,
+    model, data = load_model_and_dataset(
+        args.model, args.xyz, args.xanes, args.names, n_threads=args.threads
     )
     if len(data.names) == 0:
         raise ValueError(f"no structure in {args.xyz} has a spectrum in {args.xanes}")
@@ -181,7 +164,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     written.append(path)
     print(
         f"{len(data.names)} spectra, Δμ avg {float(np.nanmean(dmu)):.2f} % "
-        f"(model {args.model.name})"
+        f"(model {model.path.name})"
     )
     for p in written:
         print(f"wrote {p}")

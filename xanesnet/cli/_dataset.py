@@ -1,0 +1,65 @@
+"""Shared by the commands that evaluate a model on (structure, spectrum) pairs
+(``evaluate``, ``importance``, ``plot``): name lists and loading model + data set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def read_names(spec: str) -> list[str]:
+    """Names from ``FILE`` (one per line) or ``FILE.json:KEY``."""
+    path_text, _, key = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
+    path = Path(path_text)
+    if not path.is_file():
+        raise FileNotFoundError(f"--names: file not found: {path}")
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if key:
+            if key not in data:
+                raise ValueError(f"--names: {path} has no list {key!r} (has {sorted(data)})")
+            data = data[key]
+        if not isinstance(data, list):
+            raise ValueError(f"--names: {path} does not hold a list of names")
+        return [str(n) for n in data]
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_model_and_dataset(
+    model: Path | None,
+    xyz: Path,
+    xanes: Path,
+    names: str | None = None,
+    *,
+    n_threads: int = 0,
+    cache_dir: Path | None = None,
+) -> tuple[Any, Any]:
+    """(XanesModel, SpectrumDataset on the model's grid and descriptor), after checking the
+    arguments; ``model=None`` is the shipped Fe K-edge model.
+
+    Raises:
+        FileNotFoundError / ValueError naming the option at fault.
+    """
+    from xanesnet.datasets import load_dataset
+    from xanesnet.model.export import load_model
+    from xanesnet.model.pretrained import default_model_path
+
+    for option, folder in (("--xyz", xyz), ("--xanes", xanes)):
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{option}: folder not found: {folder}")
+    if model is None:
+        model = default_model_path("Fe", "K")
+    elif not Path(model).is_file():
+        raise FileNotFoundError(f"--model: file not found: {model}")
+    loaded = load_model(model)
+    data = load_dataset(
+        xyz,
+        xanes,
+        loaded.descriptor,
+        names=read_names(names) if names else None,
+        energies=loaded.energies,
+        n_threads=n_threads,
+        cache_dir=cache_dir,
+    )
+    return loaded, data

@@ -3,9 +3,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--model``, ``--xyz``, ``--xanes`` and ``--names`` (the data set a model is run on)."""
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
+    )
+    parser.add_argument("--xyz", type=Path, required=required, help="folder of NAME.xyz structures")
+    parser.add_argument("--xanes", type=Path, required=required, help="folder of NAME.txt spectra")
+    parser.add_argument(
+        "--names",
+        default=None,
+        metavar="FILE[:KEY]",
+        help="use only these names: a text file (one per line) or a JSON split file with the "
+        "list under KEY (e.g. split.json:validation)",
+    )
 
 
 def read_names(spec: str) -> list[str]:

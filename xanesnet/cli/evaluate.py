@@ -13,23 +13,14 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from xanesnet.cli._dataset import add_dataset_arguments
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet evaluate", description="Evaluate a model on (structure, spectrum) pairs."
     )
-    parser.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
-    )
-    parser.add_argument("--xyz", type=Path, required=True, help="folder of NAME.xyz structures")
-    parser.add_argument("--xanes", type=Path, required=True, help="folder of NAME.txt spectra")
-    parser.add_argument(
-        "--names",
-        default=None,
-        metavar="FILE[:KEY]",
-        help="evaluate only these names: a text file (one per line) or a JSON "
-        "split file with the list under KEY (e.g. split.json:validation)",
-    )
+    add_dataset_arguments(parser)
     parser.add_argument(
         "--norm",
         choices=("l1", "l2", "max"),

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from xanesnet.cli._dataset import add_dataset_arguments
+
 _TOP = 5
 
 
@@ -21,18 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xanesnet importance",
         description="Permutation feature importance of a model per energy window.",
     )
-    parser.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
-    )
-    parser.add_argument("--xyz", type=Path, required=True, help="folder of NAME.xyz structures")
-    parser.add_argument("--xanes", type=Path, required=True, help="folder of NAME.txt spectra")
-    parser.add_argument(
-        "--names",
-        default=None,
-        metavar="FILE[:KEY]",
-        help="use only these names: a text file (one per line) or a JSON split file with "
-        "the list under KEY (e.g. split.json:validation)",
-    )
+    add_dataset_arguments(parser)
     parser.add_argument(
         "--windows",
         default="-3:3,50:56",

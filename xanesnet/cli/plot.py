@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from xanesnet.cli._dataset import add_dataset_arguments
+
 N_DEFAULT_SPECTRA = 4
 
 
@@ -36,18 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="a xanesnet-batch output folder to plot from (mode 2)",
     )
-    parser.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
-    )
-    parser.add_argument("--xyz", type=Path, default=None, help="folder of NAME.xyz structures")
-    parser.add_argument("--xanes", type=Path, default=None, help="folder of NAME.txt spectra")
-    parser.add_argument(
-        "--names",
-        default=None,
-        metavar="FILE[:KEY]",
-        help="use only these names: a text file (one per line) or a JSON split file with the "
-        "list under KEY (e.g. split.json:validation)",
-    )
+    add_dataset_arguments(parser, required=False)
     parser.add_argument(
         "--ids",
         nargs="+",

@@ -221,7 +221,7 @@ def test_kfold_partitions_every_sample():
 
 
 def test_ensemble_needs_members():
-    with pytest.raises(ValueError, match="at least one member"):
+    with pytest.raises(ValueError, match="at least one network"):
         SpectrumEnsemble([])
 
 

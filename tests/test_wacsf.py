@@ -254,3 +254,46 @@ def test_element_channel_names_and_errors():
         WACSF(g2_element_groups=("O,Xq",))
     with pytest.raises(ValueError, match="'other' may appear once"):
         WACSF(g2_element_groups=("other", "other"))
+
+
+def test_extra_g2_grids_match_reference_and_backends(example_structures):
+    config = WACSF(
+        r_min=0.0,
+        n_g2=8,
+        n_g4=16,
+        zetas=(1, 2),
+        g2_element_groups=GROUPS,
+        g2_extra_grids=((1.0, 3.5, 6),),
+    )
+    assert config.n_g2_total == 14 and config.n_features == 1 + 14 + 16 + 7 * 14
+    np.testing.assert_allclose(config.g2_mu[8:], np.linspace(1.5, 3.0, 6))
+    np.testing.assert_allclose(config.g2_eta[8:], 1 / (2 * 0.3**2))
+    assert config.feature_names[9] == "G2[mu=1.50,eta=5.556]"
+    assert WACSF.from_json(config.to_json()) == config
+    structures = example_structures[:12]
+    cpp, _ = config.compute(structures, backend="cpp")
+    numba, _ = config.compute(structures, backend="numba")
+    np.testing.assert_allclose(numba, cpp, rtol=1e-12, atol=1e-300)
+    for row, atoms in zip(cpp, structures, strict=True):
+        expected = wacsf_numpy(config, atoms.positions, atoms.numbers)
+        np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-300)
+    # the main-grid features are unchanged by the extra grid
+    plain, _ = WACSF(r_min=0.0, n_g2=8, n_g4=16, zetas=(1, 2), g2_element_groups=GROUPS).compute(
+        structures
+    )
+    np.testing.assert_array_equal(cpp[:, :9], plain[:, :9])
+    np.testing.assert_array_equal(cpp[:, 15:31], plain[:, 9:25])
+
+
+@pytest.mark.parametrize(
+    ("grids", "message"),
+    [
+        (((1.0, 7.0, 4),), "beyond r_max"),
+        (((3.0, 1.0, 4),), "r_lo < r_hi"),
+        (((1.0, 3.0, 0),), "positive integer"),
+        (((1.0, 3.0),), "triples"),
+    ],
+)
+def test_bad_extra_grids(grids, message):
+    with pytest.raises(ValueError, match=message):
+        WACSF(g2_extra_grids=grids)

@@ -202,7 +202,7 @@ def predict_batch(
         "shard": list(shard) if shard else None,
         "xanesnet_version": __version__,
     }
-    store = PredictionStore(output, job, loaded.energies, has_spread=loaded.n_members > 1)
+    store = PredictionStore(output, job, loaded.energies, has_spread=loaded.has_spread)
     started = time.perf_counter()
     if store.complete:
         return BatchSummary(Path(output), 0, 0, 0, 0, len(store.committed), 0.0)

@@ -128,7 +128,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         chosen = list(range(min(N_DEFAULT_SPECTRA, len(data.names))))
     mean, spread = model.predict_features(data.features)
     mean = np.asarray(mean, dtype=np.float64)
-    spread = np.asarray(spread, dtype=np.float64) if model.n_members > 1 else None
+    spread = np.asarray(spread, dtype=np.float64) if model.has_spread else None
     dmu = np.atleast_1d(delta_mu(mean, data.spectra))
     e_rel = np.asarray(model.energies, dtype=np.float64) - model.e0
     label = f"{model.element} {model.edge}-edge, {len(data.names)} spectra"

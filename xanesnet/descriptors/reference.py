@@ -35,7 +35,7 @@ def wacsf_numpy(
     mask[absorber] = False
     idx = np.nonzero(mask)[0]
     n_groups = len(config.g2_element_groups)
-    out = np.zeros(config.n_descriptor_features + n_groups * config.n_g2)
+    out = np.zeros(config.n_descriptor_features + n_groups * config.n_g2_total)
     if idx.size == 0:
         return out
     rij = r[idx]
@@ -43,7 +43,7 @@ def wacsf_numpy(
     fc = 0.5 * (np.cos(np.pi * rij / r_max) + 1.0)
     out[0] = fc.sum()
     g2_eta, g2_mu = config.g2_eta, config.g2_mu
-    out[1 : 1 + config.n_g2] = (
+    out[1 : 1 + config.n_g2_total] = (
         w[None, :] * np.exp(-g2_eta[:, None] * (rij[None, :] - g2_mu[:, None]) ** 2) * fc[None, :]
     ).sum(axis=1)
 
@@ -54,7 +54,7 @@ def wacsf_numpy(
     if config.rjk_cutoff == "zero":
         fc_jk = np.where(rjk < r_max, fc_jk, 0.0)
     upper = np.triu(np.ones((idx.size, idx.size), dtype=bool), k=1)
-    col = 1 + config.n_g2
+    col = 1 + config.n_g2_total
     for eta, mu in zip(config.g4_eta, config.g4_mu):
         e_ij = np.exp(-eta * (rij - mu) ** 2) * fc
         e_jk = np.exp(-eta * (rjk - mu) ** 2) * fc_jk
@@ -66,6 +66,6 @@ def wacsf_numpy(
                 col += 1
     gauss = np.exp(-g2_eta[:, None] * (rij[None, :] - g2_mu[:, None]) ** 2) * fc[None, :]
     for weights in config.group_weights:
-        out[col : col + config.n_g2] = (weights[numbers[idx]][None, :] * gauss).sum(axis=1)
-        col += config.n_g2
+        out[col : col + config.n_g2_total] = (weights[numbers[idx]][None, :] * gauss).sum(axis=1)
+        col += config.n_g2_total
     return out

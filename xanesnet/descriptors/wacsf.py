@@ -64,6 +64,27 @@ def _group_weights(groups: tuple[str, ...]) -> np.ndarray:
     return weights
 
 
+def _extra_grids(grids: Any) -> tuple[tuple[float, float, int], ...]:
+    """Validated ``g2_extra_grids``: a sequence of (r_lo Å, r_hi Å, n) triples."""
+    out = []
+    for grid in grids:
+        try:
+            r_lo, r_hi, n = grid
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"g2_extra_grids: expected (r_lo, r_hi, n) triples, got {grid!r}"
+            ) from None
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"g2_extra_grids: n must be a positive integer, got {grid!r}")
+        r_lo, r_hi = float(r_lo), float(r_hi)
+        if not (np.isfinite(r_lo) and np.isfinite(r_hi) and 0 <= r_lo < r_hi):
+            raise ValueError(f"g2_extra_grids: expected 0 <= r_lo < r_hi, got {grid!r}")
+        out.append((r_lo, r_hi, int(n)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class WACSF:
     """Weighted atom-centred symmetry functions (G1, G2, G4) around absorbing atoms.
@@ -91,6 +112,11 @@ class WACSF:
             element in no other group) another ``n_g2`` G2 functions with weight 1 for the
             group's elements and 0 for the rest. They tell ligand elements apart, which the
             Z-weighted G2 cannot (C, N and O weigh almost the same), and follow G4.
+        g2_extra_grids: more G2 radial functions, each ``(r_lo, r_hi, n)`` a grid of ``n``
+            Gaussians built like the main one on [r_lo, r_hi] Å (same parameterisation, same
+            cutoff ``r_max``). They follow the ``n_g2`` main functions in every G2 channel, the
+            Z-weighted one and each element group, e.g. ``((1.0, 3.5, 24),)`` adds a fine grid
+            over the first coordination shells.
         use_spin: append the structure's total spin, ``atoms.info["spin"]`` (or "S").
         use_charge: append the structure's charge, ``atoms.info["charge"]`` (or "q").
     """
@@ -106,6 +132,7 @@ class WACSF:
     weight_scale: float = 0.1
     rjk_cutoff: RjkCutoff = "zero"
     g2_element_groups: tuple[str, ...] = ()
+    g2_extra_grids: tuple[tuple[float, float, int], ...] = ()
     use_spin: bool = False
     use_charge: bool = False
     _derived: dict[str, np.ndarray] = field(
@@ -116,6 +143,7 @@ class WACSF:
         object.__setattr__(self, "lambdas", tuple(float(v) for v in self.lambdas))
         object.__setattr__(self, "zetas", tuple(float(v) for v in self.zetas))
         object.__setattr__(self, "g2_element_groups", tuple(str(g) for g in self.g2_element_groups))
+        object.__setattr__(self, "g2_extra_grids", _extra_grids(self.g2_extra_grids))
         group_weights = _group_weights(self.g2_element_groups)
         if not (np.isfinite(self.r_max) and self.r_max > 0):
             raise ValueError(f"r_max: expected a positive cutoff in Å, got {self.r_max!r}")
@@ -139,6 +167,13 @@ class WACSF:
         if not (np.isfinite(self.weight_scale) and self.weight_scale > 0):
             raise ValueError(f"weight_scale: expected a positive number, got {self.weight_scale!r}")
         g2_eta, g2_mu = _radial_grid(self.g2_parameterisation, self.r_min, self.r_max, self.n_g2)
+        for r_lo, r_hi, n in self.g2_extra_grids:
+            if not r_hi <= self.r_max:
+                raise ValueError(
+                    f"g2_extra_grids: grid ({r_lo}, {r_hi}, {n}) reaches beyond r_max {self.r_max}"
+                )
+            eta, mu = _radial_grid(self.g2_parameterisation, r_lo, r_hi, n)
+            g2_eta, g2_mu = np.concatenate([g2_eta, eta]), np.concatenate([g2_mu, mu])
         # Upstream quirk (kept on purpose): the G4 grid is built with n_g4 points and only the
         # first n_g4 / (len(λ)·len(ζ)) radii are used.
         g4_eta, g4_mu = _radial_grid(self.g4_parameterisation, self.r_min, self.r_max, self.n_g4)
@@ -156,12 +191,12 @@ class WACSF:
     # -- derived parameters ---------------------------------------------------------------
     @property
     def g2_eta(self) -> np.ndarray:
-        """(n_g2,) Gaussian widths η of G2, Å⁻²."""
+        """(n_g2_total,) Gaussian widths η of G2 (main grid, then extra grids), Å⁻²."""
         return self._derived["g2_eta"]
 
     @property
     def g2_mu(self) -> np.ndarray:
-        """(n_g2,) Gaussian centres μ of G2, Å."""
+        """(n_g2_total,) Gaussian centres μ of G2 (main grid, then extra grids), Å."""
         return self._derived["g2_mu"]
 
     @property
@@ -180,9 +215,14 @@ class WACSF:
         return self.n_g4 // (len(self.lambdas) * len(self.zetas))
 
     @property
+    def n_g2_total(self) -> int:
+        """Number of G2 functions per channel: ``n_g2`` plus those of the extra grids."""
+        return self.n_g2 + sum(n for _, _, n in self.g2_extra_grids)
+
+    @property
     def n_descriptor_features(self) -> int:
         """Number of G1 + G2 + G4 features (without element channels and extras)."""
-        return 1 + self.n_g2 + self.n_g4
+        return 1 + self.n_g2_total + self.n_g4
 
     @property
     def group_weights(self) -> np.ndarray:
@@ -194,7 +234,7 @@ class WACSF:
         """Length of one descriptor vector, extras included."""
         return (
             self.n_descriptor_features
-            + len(self.g2_element_groups) * self.n_g2
+            + len(self.g2_element_groups) * self.n_g2_total
             + int(self.use_spin)
             + int(self.use_charge)
         )
@@ -229,6 +269,7 @@ class WACSF:
         data["lambdas"] = list(self.lambdas)
         data["zetas"] = list(self.zetas)
         data["g2_element_groups"] = list(self.g2_element_groups)
+        data["g2_extra_grids"] = [list(grid) for grid in self.g2_extra_grids]
         return {"schema": _SCHEMA, "kind": "wacsf", **data}
 
     @classmethod

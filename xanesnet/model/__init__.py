@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from xanesnet.model.export import Prediction, XanesModel, load_model, save_model
+from xanesnet.model.kernel import KernelConfig, KernelRidge, fit_kernel_ridge
 from xanesnet.model.network import NetworkConfig, SpectrumEnsemble, SpectrumMLP
 from xanesnet.model.train import TrainConfig, cross_validate, train_ensemble, train_member
 
 __all__ = [
+    "KernelConfig",
+    "KernelRidge",
     "NetworkConfig",
     "Prediction",
     "SpectrumEnsemble",
@@ -14,6 +17,7 @@ __all__ = [
     "TrainConfig",
     "XanesModel",
     "cross_validate",
+    "fit_kernel_ridge",
     "load_model",
     "save_model",
     "train_ensemble",

@@ -80,7 +80,24 @@ def _check_metadata(meta: Any, path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: invalid descriptor configuration in metadata: {exc}") from exc
     if WACSF.from_dict(meta["descriptor"]).n_features != meta["n_features"]:
         raise ValueError(f"{path}: descriptor length does not match the network input")
+    kernel = meta.get("kernel")
+    if kernel is not None and not (isinstance(kernel, dict) and "weight" in kernel):
+        raise ValueError(f"{path}: invalid kernel entry in metadata: {kernel!r}")
     return meta
+
+
+def _kernel_metadata(ensemble: SpectrumEnsemble) -> dict[str, Any] | None:
+    """What the file says of its kernel ridge member (None without one)."""
+    kernel = ensemble.kernel
+    if kernel is None:
+        return None
+    return {
+        "kind": "laplacian",
+        "weight": ensemble.kernel_weight,
+        "gamma": kernel.gamma,
+        "n_centres": int(kernel.centres.shape[0]),
+        "centre_dtype": str(kernel.centres.dtype).removeprefix("torch."),
+    }
 
 
 def save_model(
@@ -121,6 +138,7 @@ def save_model(
         "n_features": int(first.n_features),
         "n_energies": int(first.n_energies),
         "n_members": int(ensemble.n_members),
+        "kernel": _kernel_metadata(ensemble),
         "xanesnet_version": __version__,
         "torch_version": torch.__version__,
         **(extra or {}),
@@ -181,7 +199,13 @@ class XanesModel:
         self.element = str(metadata["element"])
         self.edge = str(metadata["edge"])
         self.n_members = int(metadata["n_members"])
+        self.kernel = metadata.get("kernel")
         self.device = "cpu"
+
+    @property
+    def has_spread(self) -> bool:
+        """Whether predictions come with a meaningful spread (several members or a blend)."""
+        return self.n_members > 1 or self.kernel is not None
 
     def to(self, device: str) -> XanesModel:
         """Run the network on ``device`` ("cpu" or "cuda"); descriptors stay on the CPU."""
@@ -195,7 +219,8 @@ class XanesModel:
 
     def __repr__(self) -> str:
         return (
-            f"XanesModel({self.element} {self.edge}-edge, {self.n_members} member(s), "
+            f"XanesModel({self.element} {self.edge}-edge, {self.n_members} member(s)"
+            f"{' + kernel ridge' if self.kernel else ''}, "
             f"{self.descriptor.n_features} features -> {len(self.energies)} energies, {self.path})"
         )
 
@@ -253,7 +278,7 @@ class XanesModel:
         return Prediction(
             energies=self.energies.copy(),
             spectra=mean,
-            spread=spread if self.n_members > 1 else None,
+            spread=spread if self.has_spread else None,
             index=index,
         )
 

@@ -137,23 +137,46 @@ class SpectrumMLP(nn.Module):
 
 
 class SpectrumEnsemble(nn.Module):
-    """Members averaged: forward returns (mean (n, n_e), spread (n, n_e)).
+    """Networks averaged, optionally blended with a kernel ridge model.
 
-    The spread is the standard deviation across members (zeros for a single member).
+    forward(x (n, n_features)) returns (mean (n, n_e), spread (n, n_e)). Without a kernel the
+    mean is the networks' average and the spread their standard deviation (zeros for a single
+    network). With a kernel model of weight w the prediction is the weighted mixture
+    ``(1 − w) · mean(networks) + w · kernel``, each network carrying weight (1 − w) / n, and
+    the spread is the weighted standard deviation of that mixture, so it also grows where the
+    two model families disagree.
     """
 
-    def __init__(self, members: Sequence[SpectrumMLP]) -> None:
+    def __init__(
+        self,
+        members: Sequence[SpectrumMLP],
+        kernel: nn.Module | None = None,
+        kernel_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         if not members:
-            raise ValueError("an ensemble needs at least one member")
+            raise ValueError("an ensemble needs at least one network")
+        if kernel is None:
+            kernel_weight = 0.0
+        if not 0.0 <= kernel_weight < 1.0:
+            raise ValueError(f"kernel_weight: expected a value in [0, 1), got {kernel_weight!r}")
         self.members = nn.ModuleList(members)
         self.n_members = len(members)
+        self.kernel = kernel
+        self.kernel_weight = float(kernel_weight)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = torch.stack([member(x) for member in self.members], dim=0)
         mean = outputs.mean(dim=0)
-        if self.n_members > 1:
-            spread = outputs.std(dim=0, unbiased=False)
-        else:
-            spread = torch.zeros_like(mean)
-        return mean, spread
+        kernel = self.kernel
+        if kernel is None:
+            if self.n_members > 1:
+                spread = outputs.std(dim=0, unbiased=False)
+            else:
+                spread = torch.zeros_like(mean)
+            return mean, spread
+        w = self.kernel_weight
+        k_out = kernel(x)
+        blend = (1.0 - w) * mean + w * k_out
+        variance = (1.0 - w) * ((outputs - blend) ** 2).mean(dim=0) + w * (k_out - blend) ** 2
+        return blend, variance.sqrt()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xanesnet.model.kernel import KernelConfig, fit_kernel_ridge
 from xanesnet.model.network import NetworkConfig, SpectrumEnsemble, SpectrumMLP, fit_scaling
 
 __all__ = ["TrainConfig", "train_member", "train_ensemble", "kfold_indices", "cross_validate"]
@@ -51,6 +52,8 @@ class TrainConfig:
         restore_best: end with the weights of the best validation epoch (True), or with the
             last epoch's (False: the validation set then only monitors training, so metrics
             measured on it stay unbiased).
+        kernel: also fit a Laplacian kernel ridge model on the same training data and blend
+            it with the networks (see :mod:`xanesnet.model.kernel`); None for networks only.
     """
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -66,10 +69,13 @@ class TrainConfig:
     seed: int = 0
     input_noise: float = 0.0
     restore_best: bool = True
+    kernel: KernelConfig | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.network, dict):
             object.__setattr__(self, "network", NetworkConfig.from_dict(self.network))
+        if isinstance(self.kernel, dict):
+            object.__setattr__(self, "kernel", KernelConfig.from_dict(self.kernel))
         for name in ("epochs", "batch_size", "n_members"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(
@@ -89,6 +95,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["network"] = self.network.to_dict()
+        data["kernel"] = None if self.kernel is None else self.kernel.to_dict()
         return data
 
     @classmethod
@@ -100,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"training config: unknown keys {unknown}")
         if "network" in data:
             data["network"] = NetworkConfig.from_dict(dict(data["network"]))
+        if data.get("kernel") is not None:
+            data["kernel"] = KernelConfig.from_dict(dict(data["kernel"]))
         return cls(**data)
 
 
@@ -304,7 +313,8 @@ def train_ensemble(
     """Train ``config.n_members`` members (seeds ``seed + i``) into one ensemble.
 
     With ``workdir``, member i checkpoints to ``member_i.ckpt`` and logs to ``member_i.csv``
-    there, so a killed run resumes where it stopped.
+    there, so a killed run resumes where it stopped. With ``config.kernel`` the kernel ridge
+    model is fitted last (deterministic, seconds) and blended in.
     """
     members, histories = [], []
     for i in range(config.n_members):
@@ -329,7 +339,11 @@ def train_ensemble(
         )
         members.append(model)
         histories.append(history)
-    return SpectrumEnsemble(members).eval(), histories
+    kernel = None
+    if config.kernel is not None:
+        kernel = fit_kernel_ridge(x_train, y_train, config.kernel)
+    weight = 0.0 if config.kernel is None else config.kernel.weight
+    return SpectrumEnsemble(members, kernel, weight).eval(), histories
 
 
 def kfold_indices(n_samples: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

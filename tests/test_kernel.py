@@ -70,6 +70,25 @@ def test_float16_centres_are_self_consistent(data):
     assert np.abs(fitted - y[:80]).max() < 0.05 * np.abs(y).max()
 
 
+def test_principal_components_project_the_full_prediction(data):
+    _, x, y = data
+    full = fit_kernel_ridge(x[:80], y[:80], KernelConfig())
+    reduced = fit_kernel_ridge(x[:80], y[:80], KernelConfig(n_components=4))
+    assert reduced.coefficients.shape == (80, 4) and reduced.basis.shape == (4, 226)
+    xt = torch.as_tensor(x[80:], dtype=torch.float32)
+    with torch.no_grad():
+        p_full = full(xt).double().numpy()
+        p_reduced = reduced(xt).double().numpy()
+    basis = reduced.basis.double().numpy()
+    mean = full.y_mean.double().numpy()
+    projected = (p_full - mean) @ basis.T @ basis + mean
+    np.testing.assert_allclose(p_reduced, projected, rtol=0, atol=1e-4 * np.abs(y).max())
+    # the synthetic spectra span 5 Gaussians (+ constant): 6 components lose nothing
+    six = fit_kernel_ridge(x[:80], y[:80], KernelConfig(n_components=6))
+    with torch.no_grad():
+        np.testing.assert_allclose(six(xt).numpy(), p_full, rtol=0, atol=1e-4 * np.abs(y).max())
+
+
 def test_blend_and_spread_formula(data):
     _, x, y = data
     config = TrainConfig(
@@ -96,13 +115,14 @@ def test_blended_model_round_trip(data, tmp_path, suffix, example_structures):
     config = TrainConfig(
         network=NetworkConfig(hidden=(16,)),
         epochs=2,
-        kernel=KernelConfig(centre_dtype="float16"),
+        kernel=KernelConfig(centre_dtype="float16", n_components=8),
     )
     ensemble, _ = train_ensemble(x, y, None, None, config)
     path = tmp_path / f"blend{suffix}"
     save_model(ensemble, path, descriptor=descriptor, energies=ENERGIES, e0=7112.0, element="Fe")
     model = load_model(path)
     assert model.kernel["n_centres"] == len(x) and model.kernel["centre_dtype"] == "float16"
+    assert model.kernel["n_components"] == 8
     assert model.has_spread and "kernel ridge" in repr(model)
     with torch.no_grad():
         eager_mean, eager_spread = ensemble(torch.as_tensor(x[:7], dtype=torch.float32))
@@ -125,6 +145,7 @@ def test_training_config_round_trip_with_kernel():
         ({"length_scale": 0.0}, "kernel.length_scale"),
         ({"ridge": -1.0}, "kernel.ridge"),
         ({"centre_dtype": "int8"}, "kernel.centre_dtype"),
+        ({"n_components": 0}, "kernel.n_components"),
     ],
 )
 def test_bad_kernel_config(changes, message):

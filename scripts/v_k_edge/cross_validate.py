@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--predictions", type=Path, default=None, help="save the pooled held-out spectra (.npy)"
+    )
     args = parser.parse_args(argv)
     settings = json.loads(json.dumps(DEFAULT))
     for assignment in args.set:
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         prediction[fold["test_indices"]] = fold["prediction"]
         print(f"fold {fold['fold']}: delta_mu_avg {fold['metrics']['delta_mu_avg']:.2f} %")
     pooled = evaluate_spectra(ENERGIES, prediction, y)
+    if args.predictions:
+        np.save(args.predictions, prediction)
     print(pooled.table_header())
     print(pooled.table_row(label=f"V ({args.folds}-fold CV, pooled)"))
     print(pooled.definitions_text())

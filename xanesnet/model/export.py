@@ -97,6 +97,7 @@ def _kernel_metadata(ensemble: SpectrumEnsemble) -> dict[str, Any] | None:
         "gamma": kernel.gamma,
         "n_centres": int(kernel.centres.shape[0]),
         "centre_dtype": str(kernel.centres.dtype).removeprefix("torch."),
+        "n_components": int(kernel.n_components) or None,
     }
 
 

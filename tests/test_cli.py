@@ -159,6 +159,25 @@ def test_train_then_evaluate(tiny_dataset, capsys, monkeypatch):
     assert figures["post_broadening_delta_mu_avg"] is not None
 
 
+def test_train_blended_model_with_float16_weights(tiny_dataset, capsys, monkeypatch):
+    folder, config, _ = tiny_dataset
+    monkeypatch.setenv("XANESNET_CACHE", str(folder / "cache"))
+    out = folder / "blend.pt"
+    args = ["train", str(config), "--quiet", "-o", str(out), "--set", "training.epochs=2"]
+    args += ["--set", "training.kernel.weight=0.5", "--set", 'output.weight_dtype="float16"']
+    assert main(args) == 0
+    capsys.readouterr()
+    from xanesnet.model import load_model
+
+    model = load_model(out)
+    assert model.metadata["weight_dtype"] == "float16"
+    assert model.kernel is not None and model.kernel["weight"] == 0.5 and model.has_spread
+    assert model.metadata["training"]["kernel"]["weight"] == 0.5
+    args[-1] = 'output.weight_dtype="int4"'
+    assert main(args) == 2
+    assert "weight_dtype" in capsys.readouterr().err
+
+
 def test_train_reports_bad_config(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("[trainingg]\nepochs = 1\n")

@@ -18,6 +18,7 @@ from xanesnet.model import (
     train_ensemble,
 )
 from xanesnet.model.kernel import l1_distances
+from xanesnet.model.network import store_weights_as_float16
 
 ENERGIES = 7112.0 + np.linspace(-15.0, 60.0, 226)
 
@@ -129,6 +130,27 @@ def test_blended_model_round_trip(data, tmp_path, suffix, example_structures):
     prediction = model.predict(example_structures[:7])
     np.testing.assert_allclose(prediction.spectra, eager_mean.numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(prediction.spread, eager_spread.numpy(), rtol=0, atol=1e-6)
+
+
+def test_float16_weights_halve_storage_and_round_only(data, tmp_path):
+    descriptor, x, y = data
+    config = TrainConfig(network=NetworkConfig(hidden=(32, 32)), epochs=2, n_members=2)
+    ensemble, _ = train_ensemble(x, y, None, None, config)
+    compact = store_weights_as_float16(ensemble)
+    xt = torch.as_tensor(x[:10], dtype=torch.float32)
+    with torch.no_grad():
+        full, small = ensemble(xt)[0].numpy(), compact(xt)[0].numpy()
+    # float16 rounding of the weights only: close to the float32 network, not identical
+    assert 0 < np.abs(full - small).max() < 2e-2 * np.abs(full).max()
+    sizes = []
+    for name, module in (("full", ensemble), ("half", compact)):
+        path = tmp_path / f"{name}.pt"
+        save_model(module, path, descriptor=descriptor, energies=ENERGIES, e0=7112.0, element="Fe")
+        sizes.append(path.stat().st_size)
+        loaded = load_model(path).predict_features(x[:10])[0]
+        np.testing.assert_allclose(loaded, small if name == "half" else full, atol=1e-6)
+    n_weights = sum(p.numel() for p in ensemble.parameters())
+    assert sizes[0] - sizes[1] > 0.9 * 2 * n_weights
 
 
 def test_training_config_round_trip_with_kernel():

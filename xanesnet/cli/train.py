@@ -8,7 +8,9 @@ The configuration (TOML, or YAML when PyYAML is installed) has four tables::
     [training]    TrainConfig fields (epochs, batch_size, learning_rate, n_members, ...),
                   with [training.network] (hidden, activation, dropout)
     [output]      model (file to write: .pt TorchScript or .pt2 torch.export), workdir
-                  (checkpoints and per-epoch CSV logs; a killed run resumes from them)
+                  (checkpoints and per-epoch CSV logs; a killed run resumes from them),
+                  weight_dtype ("float32", or "float16" to store network weights in half
+                  the space; validation figures are measured after that rounding)
 
 Relative paths are taken from the configuration file's folder. ``--set training.epochs=10``
 overrides any value (parsed as TOML, e.g. ``--set "training.network.hidden=[256, 256]"``).
@@ -119,6 +121,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     from xanesnet.descriptors.wacsf import WACSF
     from xanesnet.metrics import evaluate_spectra
     from xanesnet.model.export import save_model
+    from xanesnet.model.network import store_weights_as_float16
     from xanesnet.model.train import TrainConfig, train_ensemble
 
     raw = copy.deepcopy(raw)
@@ -134,6 +137,11 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     if model_path is None:
         raise ValueError("no model file: give -o/--output or [output] model")
     workdir = args.workdir or (path(output["workdir"]) if "workdir" in output else None)
+    weight_dtype = output.get("weight_dtype", "float32")
+    if weight_dtype not in ("float32", "float16"):
+        raise ValueError(
+            f"[output] weight_dtype: expected 'float32' or 'float16', got {weight_dtype!r}"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -169,12 +177,15 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     )
     if progress is not None:
         progress.close()
+    if weight_dtype == "float16":
+        ensemble = store_weights_as_float16(ensemble)
     extra: dict[str, Any] = {
         "training_set_hash": train_set.content_hash(),
         "training_set_size": len(train_set.names),
         "training": train_config.to_dict(),
         "best_epochs": [h.best_epoch for h in histories],
         "training_seconds": round(time.perf_counter() - started, 1),
+        "weight_dtype": weight_dtype,
     }
     if val_set is not None:
         with torch.no_grad():

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             shard=shard,
             strict=args.strict,
             progress=not args.quiet,
+            dask=args.dask,
             format=args.format,
         )
     except (FileNotFoundError, ValueError) as exc:

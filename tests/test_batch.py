@@ -79,20 +79,33 @@ def test_finished_output_is_left_alone_and_other_jobs_refused(tmp_path):
         predict_batch(EXAMPLES, tmp_path / "junk", progress=False)
 
 
-def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
-    inputs = [str(EXAMPLES)] * 8  # 800 structures
-    reference = tmp_path / "reference"
-    predict_batch(inputs, reference, chunk_size=2, progress=False)
+KILL_INPUTS = [str(EXAMPLES)] * 8  # 800 structures
+
+
+@pytest.fixture(scope="module")
+def kill_reference(tmp_path_factory):
+    """The uninterrupted run (HDF5) that every killed-and-resumed run must equal."""
+    reference = tmp_path_factory.mktemp("kill") / "reference"
+    predict_batch(KILL_INPUTS, reference, chunk_size=2, progress=False)
+    return read_predictions(reference)
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "zarr", "csv"])
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, fmt, kill_reference):
+    if fmt == "zarr":
+        pytest.importorskip("zarr")
     killed = tmp_path / "killed"
     command = [
         sys.executable,
         "-m",
         "xanesnet.cli.batch",
-        *inputs,
+        *KILL_INPUTS,
         "-o",
         str(killed),
         "--chunk-size",
         "2",
+        "--format",
+        fmt,
         "--quiet",
     ]
     process = subprocess.Popen(command, cwd=tmp_path, env=dict(os.environ))
@@ -110,9 +123,14 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     assert process.returncode == -signal.SIGKILL, "the job finished before it could be killed"
     partial = read_predictions(killed)  # readable at once
     assert 0 < len(partial.ids) < 800 and not partial.metadata["complete"]
+    assert partial.metadata["format"] == fmt
     resumed = subprocess.run(command, cwd=tmp_path, env=dict(os.environ), timeout=300)
     assert resumed.returncode == 0
-    _assert_same(read_predictions(killed), read_predictions(reference))
+    result = read_predictions(killed)
+    assert result.metadata["complete"] and result.metadata["format"] == fmt
+    _assert_same(result, kill_reference)
+    # no left-overs of the killed commit (temporary files and folders)
+    assert not (killed / ".partial").exists() and not list(killed.rglob("*.partial"))
 
 
 def test_shards_merge_to_the_single_process_output(tmp_path):
@@ -150,6 +168,7 @@ def test_shards_merge_to_the_single_process_output(tmp_path):
         (["batch", "--examples", "-o", "x", "--shard", "3/2"], "--shard"),
         (["batch", "--examples", "-o", "x", "--chunk-size", "0"], "--chunk-size"),
         (["batch", "--examples", "-o", "x", "--device", "tpu"], "device"),
+        (["batch", "--examples", "-o", "x", "--format", "parquet"], "--format"),
     ],
 )
 def test_batch_bad_arguments(argv, message, capsys, tmp_path, monkeypatch):

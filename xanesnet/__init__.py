@@ -47,7 +47,8 @@ def predict_batch(inputs, output, **options):  # noqa: ANN001, ANN201 (typed in 
 
 
 def read_predictions(path):  # noqa: ANN001, ANN201 (typed in xanesnet.store)
-    """Read a batch output folder (see :func:`xanesnet.store.read_predictions`)."""
+    """Read a batch output folder of any format, hdf5, zarr or csv (see
+    :func:`xanesnet.store.read_predictions`)."""
     from xanesnet.store import read_predictions as _read
 
     return _read(path)

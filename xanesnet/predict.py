@@ -2,9 +2,9 @@
 
 Reading runs in a background thread that fills a bounded queue of chunks; descriptors (C++,
 threads, GIL released) and the network (torch) run on each chunk in turn; every chunk is then
-committed atomically to the output (:mod:`xanesnet.store`). Memory stays bounded by a few
-chunks whatever the input size. Re-running the same job resumes it; a finished job is left as
-it is.
+committed atomically to the output (:mod:`xanesnet.store`: HDF5, zarr or CSV). Memory stays
+bounded by a few chunks whatever the input size. Re-running the same job resumes it; a finished
+job is left as it is.
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def predict_batch(
     strict: bool = False,
     progress: bool = True,
     dask: str | None = None,
+    format: str = "hdf5",
 ) -> BatchSummary:
     """Predict the spectra of every absorbing site of the inputs into an output folder.
 
@@ -173,14 +174,19 @@ def predict_batch(
             ``distributed.LocalCluster`` (N worker processes, loopback only), anything else is
             the address of a running scheduler (``tcp://host:8786``). Output is identical to
             the single-process run; commits stay in this process.
+        format: output format: ``"hdf5"`` (default: HDF5 chunks + ``predictions.h5``),
+            ``"zarr"`` (zarr groups + ``predictions.zarr``; needs ``xanesnet[zarr]``) or
+            ``"csv"`` (CSV files + ``predictions.csv``; small jobs). See :mod:`xanesnet.store`.
+            Resuming an output requires the format it was started with.
 
     Returns:
         A :class:`BatchSummary`; failures are in the output's error tables.
     """
     from xanesnet.model.export import load_model
     from xanesnet.model.pretrained import default_model_path
-    from xanesnet.store import PredictionStore
+    from xanesnet.store import PredictionStore, format_backend
 
+    format_backend(format)  # unknown format or missing package: fail before any work
     if chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size}")
     shard = parse_shard(shard) if isinstance(shard, str) else shard
@@ -202,7 +208,9 @@ def predict_batch(
         "shard": list(shard) if shard else None,
         "xanesnet_version": __version__,
     }
-    store = PredictionStore(output, job, loaded.energies, has_spread=loaded.has_spread)
+    store = PredictionStore(
+        output, job, loaded.energies, has_spread=loaded.has_spread, format=format
+    )
     started = time.perf_counter()
     if store.complete:
         return BatchSummary(Path(output), 0, 0, 0, 0, len(store.committed), 0.0)

@@ -1,8 +1,9 @@
 """``xanesnet-batch INPUT... -o OUT``: streaming, resumable prediction over many structures.
 
-Writes an output folder (see :mod:`xanesnet.store`): HDF5 chunks committed atomically, an
-index file ``predictions.h5`` readable by any HDF5 reader, a manifest, and the structures that
-failed with their reasons. Running the same command again resumes an interrupted job and does
+Writes an output folder (see :mod:`xanesnet.store`): chunks committed atomically (HDF5 by
+default; ``--format zarr`` or ``--format csv``), a consolidated view (``predictions.h5``,
+``predictions.zarr`` or ``predictions.csv``) readable without xanesnet, a manifest, and the
+structures that failed with their reasons. Running the same command again resumes an interrupted job and does
 nothing on a finished one. Exit status: 0, 1 when some structures failed (all recorded), 2 for
 bad arguments or a fatal error.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from xanesnet.cli._sites import _absorber, example_paths
 from xanesnet.descriptors.dispatch import BACKENDS
+from xanesnet.store import FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use the example Fe structures shipped with xanesnet",
     )
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="hdf5",
+        help="output format: hdf5 (default; predictions.h5), zarr (predictions.zarr; needs "
+        'pip install "xanesnet[zarr]") or csv (predictions.csv, spread.csv, errors.csv; small '
+        "jobs). Resuming an output needs the format it was started with",
+    )
     parser.add_argument(
         "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
     )
@@ -89,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             shard=shard,
             strict=args.strict,
             progress=not args.quiet,
+            dask=args.dask,
+            format=args.format,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"xanesnet-batch: error: {exc}", file=sys.stderr)

@@ -1,4 +1,7 @@
-"""``xanesnet merge OUT1 OUT2 ... -o OUT``: join the shard outputs of one batch job."""
+"""``xanesnet merge OUT1 OUT2 ... -o OUT``: join the shard outputs of one batch job.
+
+The outputs must share one format (hdf5, zarr or csv); the merged output has it too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="xanesnet merge", description="Join finished shard outputs (--shard I/N) into one."
+        prog="xanesnet merge",
+        description="Join finished shard outputs (--shard I/N) of one format into one.",
     )
     parser.add_argument("outputs", nargs="+", type=Path, help="shard output folders")
     parser.add_argument("-o", "--output", required=True, type=Path, help="merged output folder")

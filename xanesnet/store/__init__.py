@@ -1,0 +1,52 @@
+"""Prediction output that loses nothing: chunked, atomic, resumable; HDF5, zarr or CSV.
+
+An output is a folder::
+
+    OUT/
+      manifest.json   the job (model hash and metadata, inputs, options, xanesnet version),
+                      the format, the energies (eV) and the committed chunks; replaced
+                      atomically after every chunk: it is the commit point
+      chunks/         one file or folder (set) per committed chunk, written aside, flushed to
+                      disk, then renamed into place
+      predictions.*   consolidated view over all chunks, written at the end of the job
+
+Formats (``format=`` of :func:`xanesnet.predict_batch`, ``--format`` of ``xanesnet-batch``):
+
+``hdf5`` (default, :mod:`xanesnet.store._hdf5`)
+    ``chunks/chunk_NNNNNN.h5``; ``predictions.h5`` spans them with HDF5 virtual datasets.
+``zarr`` (:mod:`xanesnet.store._zarr`; ``pip install "xanesnet[zarr]"``)
+    ``chunks/`` is a zarr group of chunk groups; ``predictions.zarr`` is one zarr group:
+    ``zarr.open_group("OUT/predictions.zarr")["spectra"][:]``.
+``csv`` (:mod:`xanesnet.store._csv`; small jobs)
+    ``chunks/{spectra,spread,errors}_NNNNNN.csv``; ``predictions.csv``, ``spread.csv`` and
+    ``errors.csv`` join them: ``structure_id,site_index`` then one column per energy (eV).
+
+Every format holds the same per-site data: structure ids (n_sites,), site indices (n_sites,),
+spectra (n_sites, n_energies) float32, the ensemble spread (same shape, ensembles only), and
+the error table (id, reason) of the structures that failed. A chunk is either fully committed
+or absent, whatever instant the job is killed at; :func:`read_predictions` reads the committed
+chunks of any format and returns the same :class:`Predictions` for all three.
+"""
+
+from __future__ import annotations
+
+from xanesnet.store._common import FORMATS, SCHEMA, MissingDependencyError, Predictions
+from xanesnet.store._output import (
+    PredictionStore,
+    format_backend,
+    merge_outputs,
+    read_predictions,
+    write_index,
+)
+
+__all__ = [
+    "FORMATS",
+    "SCHEMA",
+    "MissingDependencyError",
+    "PredictionStore",
+    "Predictions",
+    "format_backend",
+    "merge_outputs",
+    "read_predictions",
+    "write_index",
+]

@@ -1,0 +1,267 @@
+"""What every output format shares: the manifest, atomic file operations, the format API.
+
+A format ("backend") knows how to write one chunk aside and move it into place atomically, how
+to read it back, and how to build the consolidated view at the end. The manifest
+(``OUT/manifest.json``, replaced atomically) is the commit point of every chunk, whatever the
+format: a chunk on disk that the manifest does not list comes from a killed run and is written
+again (identically) on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "xanesnet.predictions/1"
+FORMATS = ("hdf5", "zarr", "csv")
+DEFAULT_FORMAT = "hdf5"
+#: folder of an output where folders being written wait (same file system: rename is atomic)
+PARTIAL_DIR = ".partial"
+
+
+class MissingDependencyError(ImportError, ValueError):
+    """An optional package that an output format needs is not installed.
+
+    Also a :class:`ValueError`, so the command-line tools report it as a plain error.
+    """
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Everything a prediction output holds.
+
+    Attributes:
+        ids: (n_sites,) structure ids (str, object array).
+        sites: (n_sites,) int64 atom index of each site in its structure.
+        energies: (n_energies,) absolute energies, eV.
+        spectra: (n_sites, n_energies) float32 μ.
+        spread: (n_sites, n_energies) float32 ensemble standard deviation, or None.
+        errors: list of (id, reason) of the structures that failed.
+        metadata: the manifest (format, model metadata, inputs, version ...).
+    """
+
+    ids: np.ndarray
+    sites: np.ndarray
+    energies: np.ndarray
+    spectra: np.ndarray
+    spread: np.ndarray | None
+    errors: list[tuple[str, str]]
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChunkData:
+    """One chunk's content, normalised.
+
+    Attributes:
+        ids: (n,) structure ids (str, object array).
+        sites: (n,) int64 atom indices.
+        spectra: (n, n_energies) float32 μ.
+        spread: (n, n_energies) float32 or None.
+        errors: (id, reason) of the chunk's failed structures.
+    """
+
+    ids: np.ndarray
+    sites: np.ndarray
+    spectra: np.ndarray
+    spread: np.ndarray | None
+    errors: list[tuple[str, str]]
+
+    @classmethod
+    def build(
+        cls,
+        ids: Sequence[str] | np.ndarray,
+        sites: np.ndarray | Sequence[int],
+        spectra: np.ndarray,
+        spread: np.ndarray | None,
+        errors: Sequence[tuple[str, str]],
+        n_energies: int,
+    ) -> ChunkData:
+        """Normalise dtypes and shapes (spectra and spread reshaped to (n, n_energies))."""
+        id_array = np.empty(len(ids), dtype=object)
+        id_array[:] = [str(i) for i in ids]
+        return cls(
+            ids=id_array,
+            sites=np.asarray(sites, dtype=np.int64).reshape(-1),
+            spectra=np.asarray(spectra, dtype=np.float32).reshape(-1, n_energies),
+            spread=None
+            if spread is None
+            else np.asarray(spread, dtype=np.float32).reshape(-1, n_energies),
+            errors=[(str(a), str(b)) for a, b in errors],
+        )
+
+
+def concatenate(chunks: Sequence[ChunkData], n_energies: int, has_spread: bool) -> ChunkData:
+    """Join chunks in order; empty input gives empty arrays of the right shapes."""
+    if not chunks:
+        empty = np.empty((0, n_energies), np.float32)
+        return ChunkData(
+            np.empty(0, dtype=object),
+            np.empty(0, np.int64),
+            empty,
+            empty.copy() if has_spread else None,
+            [],
+        )
+    return ChunkData(
+        ids=np.concatenate([c.ids for c in chunks]).astype(object),
+        sites=np.concatenate([c.sites for c in chunks]),
+        spectra=np.concatenate([c.spectra for c in chunks]),
+        spread=np.concatenate([c.spread for c in chunks]) if has_spread else None,
+        errors=[e for c in chunks for e in c.errors],
+    )
+
+
+def object_strings(values: Any) -> np.ndarray:
+    """Any array of strings (bytes, numpy StringDType, ...) -> (n,) object array of str."""
+    values = np.asarray(values)
+    out = np.empty(values.shape[0] if values.ndim else 0, dtype=object)
+    out[:] = [v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()]
+    return out
+
+
+def atomic_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON next to ``path``, flush it to disk, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file under a folder (or the file itself)."""
+    if path.is_file():
+        fsync_file(path)
+        return
+    for folder, _, files in os.walk(path):
+        for name in files:
+            fsync_file(Path(folder) / name)
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a folder tree; absent is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def partial_path(out: Path, name: str) -> Path:
+    """A fresh place ``OUT/.partial/NAME`` to write a folder before renaming it into place.
+    Left-overs of a killed run there are deleted."""
+    folder = out / PARTIAL_DIR
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    remove(path)
+    return path
+
+
+def replace(tmp: Path, final: Path) -> None:
+    """Move a written file or folder into place atomically.
+
+    A file replaces its target in one ``os.replace``. A folder cannot be renamed over a
+    non-empty one, so an existing target (an uncommitted chunk from a killed run) is first
+    renamed aside into ``.partial/`` and deleted afterwards: a reader sees the old folder, no
+    folder or the new one, never a half-written one. ``tmp`` must be on the file system of ``final``.
+    """
+    if tmp.is_dir() and final.exists():
+        trash = tmp.parent / f"{final.name}.old"
+        remove(trash)
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        remove(trash)
+    else:
+        os.replace(tmp, final)
+
+
+def drop_partial_dir(out: Path) -> None:
+    """Remove ``OUT/.partial`` when it is empty (at the end of a job)."""
+    try:
+        (out / PARTIAL_DIR).rmdir()
+    except OSError:
+        pass
+
+
+def manifest_format(manifest: dict[str, Any]) -> str:
+    """The format of an output; manifests written before formats existed are HDF5."""
+    return str(manifest.get("format", DEFAULT_FORMAT))
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of output folder ``path``; a clear error when it is not an output."""
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"not a xanesnet prediction output (no manifest.json): {path}")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: unsupported output schema {manifest.get('schema')!r}")
+    if manifest_format(manifest) not in FORMATS:
+        raise ValueError(f"{path}: unknown output format {manifest_format(manifest)!r}")
+    return manifest
+
+
+def ordered_chunks(manifest: dict[str, Any]) -> list[int]:
+    """Indices of the committed chunks, in input order."""
+    return sorted(int(k) for k in manifest["chunks"])
+
+
+def chunk_name(index: int) -> str:
+    return f"chunk_{index:06d}"
+
+
+class Backend(ABC):
+    """One output format: how chunks are written, read and consolidated.
+
+    Every method takes the output folder ``out`` and its manifest (a dict; the ``chunks``
+    table lists the committed chunks, ``energies`` the grid in eV, ``has_spread`` whether
+    chunks carry an ensemble spread).
+    """
+
+    name: str = ""
+
+    def check(self) -> None:
+        """Raise :class:`MissingDependencyError` when this format cannot be used here."""
+        return None
+
+    @abstractmethod
+    def prepare(self, out: Path, manifest: dict[str, Any]) -> None:
+        """Create the chunk folder (idempotent; touches nothing that exists)."""
+
+    @abstractmethod
+    def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
+        """The files or folders that hold chunk ``index``."""
+
+    @abstractmethod
+    def write_chunk(
+        self,
+        out: Path,
+        index: int,
+        chunk: ChunkData,
+        manifest: dict[str, Any],
+        n_structures: int,
+    ) -> None:
+        """Write chunk ``index`` aside, flush it, and rename it into place (each path
+        atomically). The caller commits it by updating the manifest afterwards."""
+
+    @abstractmethod
+    def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
+        """Read committed chunk ``index``."""
+
+    @abstractmethod
+    def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
+        """Write the consolidated view over the committed chunks (atomically replaced);
+        returns its path."""

@@ -1,0 +1,179 @@
+"""CSV output format (``--format csv``): plain text for small jobs.
+
+::
+
+    OUT/
+      manifest.json                  job description + committed chunks (replaced atomically)
+      chunks/spectra_000042.csv      one set of files per committed chunk, each written as a
+      chunks/spread_000042.csv       hidden ``.NAME.partial`` file and then renamed into place
+      chunks/errors_000042.csv       (spread: ensembles only)
+      predictions.csv                the chunks joined, written at the end of the job
+      spread.csv                     (ensembles only)
+      errors.csv                     structure_id, reason of every structure that failed
+
+``predictions.csv`` and ``spread.csv`` have a header ``structure_id,site_index,E1,E2,...``
+(energies in eV) and one row per site; values are float32 μ written as the shortest decimal
+that reads back, through float64, as the same float32. Reading without xanesnet::
+
+    import numpy as np
+    header = open("OUT/predictions.csv").readline().rstrip("\\n").split(",")
+    energies = np.array(header[2:], dtype=float)                       # eV
+    spectra = np.loadtxt("OUT/predictions.csv", delimiter=",", skiprows=1, quotechar='"',
+                         usecols=range(2, len(header)), dtype=np.float32, ndmin=2)
+    ids = np.loadtxt("OUT/predictions.csv", delimiter=",", skiprows=1, quotechar='"',
+                     usecols=0, dtype=str, ndmin=1)
+
+(or the :mod:`csv` module: ids with commas or quotes are quoted the CSV way). An unfinished job
+has no ``predictions.csv`` yet: its committed chunks are the ``chunks/*_NNNNNN.csv`` files of the
+chunks listed in ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xanesnet.store._common import Backend, ChunkData, fsync_file, ordered_chunks
+
+#: the per-chunk files: (prefix, consolidated file name)
+_TABLES = {"spectra": "predictions.csv", "spread": "spread.csv", "errors": "errors.csv"}
+_ERROR_HEADER = ["structure_id", "reason"]
+
+
+def _decimal(values: np.ndarray) -> np.ndarray:
+    """float32 array -> object array of str: the shortest decimal of each value that parses
+    (to float64, then rounded to float32) back to the same value; 17 digits where the shortest
+    one would not (double rounding)."""
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    text = np.empty(flat.shape, dtype=object)
+    text[:] = [str(v) for v in flat]
+    if flat.size:
+        back = np.array(text.tolist(), dtype=np.float64).astype(np.float32)
+        same = (back == flat) | (np.isnan(back) & np.isnan(flat))
+        for i in np.flatnonzero(~same):
+            text[i] = repr(float(flat[i]))
+    return text.reshape(values.shape)
+
+
+def _energy_labels(manifest: dict[str, Any]) -> list[str]:
+    return [repr(float(e)) for e in manifest["energies"]]
+
+
+def _line(row: list[str]) -> bytes:
+    """One CSV line, UTF-8."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_csv(final: Path, header: list[str], rows: Iterable[Any]) -> None:
+    """Write rows to ``.NAME.partial`` next to ``final``, flush, rename into place."""
+    tmp = final.with_name(f".{final.name}.partial")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    fsync_file(tmp)
+    os.replace(tmp, final)
+
+
+def _site_rows(ids: np.ndarray, sites: np.ndarray, values: np.ndarray) -> Iterator[list[Any]]:
+    text = _decimal(values)
+    for i in range(len(ids)):
+        yield [ids[i], int(sites[i]), *text[i]]
+
+
+def _read_table(path: Path, n_energies: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, sites, values (n, n_energies) float32) of a spectra or spread CSV."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        if len(header) != n_energies + 2:
+            raise ValueError(f"{path}: expected {n_energies + 2} columns, found {len(header)}")
+        rows = list(reader)
+    ids = np.empty(len(rows), dtype=object)
+    ids[:] = [row[0] for row in rows]
+    sites = np.array([int(row[1]) for row in rows], dtype=np.int64)
+    values = np.array([row[2:] for row in rows], dtype=np.float64).reshape(-1, n_energies)
+    return ids, sites, values.astype(np.float32)
+
+
+class CSVBackend(Backend):
+    """``--format csv``."""
+
+    name = "csv"
+
+    def prepare(self, out: Path, manifest: dict[str, Any]) -> None:
+        (out / "chunks").mkdir(parents=True, exist_ok=True)
+
+    def _file(self, out: Path, table: str, index: int) -> Path:
+        return out / "chunks" / f"{table}_{index:06d}.csv"
+
+    def _tables(self, manifest: dict[str, Any]) -> list[str]:
+        return [t for t in _TABLES if t != "spread" or manifest["has_spread"]]
+
+    def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
+        return [self._file(out, table, index) for table in self._tables(manifest)]
+
+    def write_chunk(
+        self,
+        out: Path,
+        index: int,
+        chunk: ChunkData,
+        manifest: dict[str, Any],
+        n_structures: int,
+    ) -> None:
+        header = ["structure_id", "site_index", *_energy_labels(manifest)]
+        _write_csv(
+            self._file(out, "spectra", index),
+            header,
+            _site_rows(chunk.ids, chunk.sites, chunk.spectra),
+        )
+        if manifest["has_spread"]:
+            _write_csv(
+                self._file(out, "spread", index),
+                header,
+                _site_rows(chunk.ids, chunk.sites, chunk.spread),
+            )
+        _write_csv(self._file(out, "errors", index), _ERROR_HEADER, chunk.errors)
+
+    def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
+        n_e = len(manifest["energies"])
+        ids, sites, spectra = _read_table(self._file(out, "spectra", index), n_e)
+        spread = None
+        if manifest["has_spread"]:
+            _, _, spread = _read_table(self._file(out, "spread", index), n_e)
+        with open(self._file(out, "errors", index), newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            errors = [(row[0], row[1]) for row in reader]
+        return ChunkData(ids, sites, spectra, spread, errors)
+
+    def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
+        """``predictions.csv`` (+ ``spread.csv``) and ``errors.csv``: the committed chunks'
+        files joined in order under one header."""
+        chunks = ordered_chunks(manifest)
+        header = {
+            "spectra": ["structure_id", "site_index", *_energy_labels(manifest)],
+            "errors": _ERROR_HEADER,
+        }
+        header["spread"] = header["spectra"]
+        for table in self._tables(manifest):
+            final = out / _TABLES[table]
+            tmp = final.with_name(f".{final.name}.partial")
+            with open(tmp, "wb") as target:
+                target.write(_line(header[table]))
+                for k in chunks:
+                    with open(self._file(out, table, k), "rb") as source:
+                        source.readline()  # the header (one line: never quoted)
+                        shutil.copyfileobj(source, target)
+            fsync_file(tmp)
+            os.replace(tmp, final)
+        return out / _TABLES["spectra"]

@@ -1,0 +1,161 @@
+"""HDF5 output format (the default): one HDF5 file per chunk, an HDF5 virtual-dataset index.
+
+::
+
+    OUT/
+      manifest.json          job description + committed chunks (replaced atomically)
+      chunks/chunk_000042.h5 one file per committed chunk (written aside, then renamed)
+      predictions.h5         index file written at the end: HDF5 virtual datasets spanning
+                             every chunk, so any HDF5 reader sees one table
+
+Each chunk file holds ``ids`` (n,), ``sites`` (n,), ``spectra`` (n, n_energies) float32,
+``spread`` (n, n_energies) float32 (ensembles only) and the chunk's failures (``error_ids``,
+``error_reasons``). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``, ``spread``
+(virtual: they read through to the chunk files), ``energies`` (n_energies,) eV, the error
+table of all chunks (``error_ids``, ``error_reasons``) and the manifest as the JSON attribute
+``manifest``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xanesnet.store._common import (
+    Backend,
+    ChunkData,
+    chunk_name,
+    fsync_file,
+    object_strings,
+    ordered_chunks,
+)
+
+
+def _h5py() -> Any:
+    import h5py
+
+    return h5py
+
+
+def _string_dtype() -> Any:
+    return _h5py().string_dtype("utf-8")
+
+
+def _errors(f: Any) -> list[tuple[str, str]]:
+    """The (id, reason) table of an open chunk file."""
+    ids, reasons = f["error_ids"].asstr()[()], f["error_reasons"].asstr()[()]
+    return [(str(a), str(b)) for a, b in zip(ids, reasons, strict=True)]
+
+
+def _read_errors(file: Path) -> list[tuple[str, str]]:
+    with _h5py().File(file, "r") as f:
+        return _errors(f)
+
+
+class HDF5Backend(Backend):
+    """``--format hdf5``."""
+
+    name = "hdf5"
+
+    def prepare(self, out: Path, manifest: dict[str, Any]) -> None:
+        (out / "chunks").mkdir(parents=True, exist_ok=True)
+
+    def chunk_file(self, out: Path, index: int) -> Path:
+        return out / "chunks" / f"{chunk_name(index)}.h5"
+
+    def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
+        return [self.chunk_file(out, index)]
+
+    def write_chunk(
+        self,
+        out: Path,
+        index: int,
+        chunk: ChunkData,
+        manifest: dict[str, Any],
+        n_structures: int,
+    ) -> None:
+        h5py = _h5py()
+        final = self.chunk_file(out, index)
+        tmp = final.with_name(f".{final.name}.partial")
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("ids", data=chunk.ids, dtype=_string_dtype())
+            f.create_dataset("sites", data=chunk.sites)
+            f.create_dataset(
+                "spectra", data=chunk.spectra, compression="gzip", compression_opts=1, shuffle=True
+            )
+            if manifest["has_spread"]:
+                f.create_dataset(
+                    "spread",
+                    data=chunk.spread,
+                    compression="gzip",
+                    compression_opts=1,
+                    shuffle=True,
+                )
+            f.create_dataset(
+                "error_ids",
+                data=object_strings([e[0] for e in chunk.errors]),
+                dtype=_string_dtype(),
+            )
+            f.create_dataset(
+                "error_reasons",
+                data=object_strings([e[1] for e in chunk.errors]),
+                dtype=_string_dtype(),
+            )
+        fsync_file(tmp)
+        os.replace(tmp, final)
+
+    def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
+        with _h5py().File(self.chunk_file(out, index), "r") as f:
+            return ChunkData(
+                ids=object_strings(f["ids"].asstr()[()]),
+                sites=f["sites"][()].astype(np.int64),
+                spectra=f["spectra"][()],
+                spread=f["spread"][()] if manifest["has_spread"] else None,
+                errors=_errors(f),
+            )
+
+    def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
+        """``predictions.h5``: virtual datasets over the committed chunks, plus the ids, sites,
+        energies, error table and the manifest as an attribute. Readable with plain h5py."""
+        h5py = _h5py()
+        chunks = [(k, self.chunk_file(out, k)) for k in ordered_chunks(manifest)]
+        counts = [manifest["chunks"][str(k)]["sites"] for k, _ in chunks]
+        total = int(sum(counts))
+        n_e = len(manifest["energies"])
+        names = ["spectra", "spread"] if manifest["has_spread"] else ["spectra"]
+        tmp = out / ".predictions.h5.partial"
+        with h5py.File(tmp, "w") as f:
+            f.attrs["manifest"] = json.dumps(manifest)
+            f.create_dataset("energies", data=np.asarray(manifest["energies"]))
+            for name in names:
+                layout = h5py.VirtualLayout(shape=(total, n_e), dtype=np.float32)
+                offset = 0
+                for (_, file), n in zip(chunks, counts, strict=True):
+                    if n:
+                        source = h5py.VirtualSource(
+                            os.path.relpath(file, out), name, shape=(n, n_e)
+                        )
+                        layout[offset : offset + n] = source
+                    offset += n
+                f.create_virtual_dataset(name, layout, fillvalue=np.nan)
+            for name, dtype, empty in (
+                ("ids", _string_dtype(), object),
+                ("sites", np.int64, np.int64),
+            ):
+                values = []
+                for (_, file), n in zip(chunks, counts, strict=True):
+                    if n:
+                        with h5py.File(file, "r") as c:
+                            values.append(c[name][()])
+                data = np.concatenate(values) if values else np.empty(0, dtype=empty)
+                f.create_dataset(name, data=data, dtype=dtype)
+            errors = [e for _, file in chunks for e in _read_errors(file)]
+            for column, name in enumerate(("error_ids", "error_reasons")):
+                data = object_strings([e[column] for e in errors])
+                f.create_dataset(name, data=data, dtype=_string_dtype())
+        os.replace(tmp, out / "predictions.h5")
+        return out / "predictions.h5"

@@ -1,0 +1,271 @@
+"""Writer, reader and merger of prediction output folders, whatever their format."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xanesnet.store._common import (
+    DEFAULT_FORMAT,
+    FORMATS,
+    SCHEMA,
+    Backend,
+    ChunkData,
+    Predictions,
+    atomic_json,
+    concatenate,
+    drop_partial_dir,
+    manifest_format,
+    ordered_chunks,
+    read_manifest,
+)
+from xanesnet.store._csv import CSVBackend
+from xanesnet.store._hdf5 import HDF5Backend
+from xanesnet.store._zarr import ZarrBackend
+
+_BACKENDS: dict[str, Backend] = {b.name: b for b in (HDF5Backend(), ZarrBackend(), CSVBackend())}
+
+
+def format_backend(format: str) -> Backend:
+    """The backend of an output format, checked usable here (optional packages installed).
+
+    Raises:
+        ValueError: unknown format.
+        MissingDependencyError: the format needs a package that is not installed.
+    """
+    if format not in _BACKENDS:
+        raise ValueError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    chosen = _BACKENDS[format]
+    chosen.check()
+    return chosen
+
+
+class PredictionStore:
+    """Writer of one output folder; reopening an existing folder resumes it.
+
+    Args:
+        path: the output folder.
+        job: description of the job (model hash and metadata, inputs, chunk size, shard...).
+            Resuming requires the same job; a different one is an error, not a silent mix.
+        energies: (n_energies,) the model's grid, eV.
+        has_spread: whether chunks carry an ensemble spread.
+        format: "hdf5", "zarr" or "csv" (see :mod:`xanesnet.store`). Resuming requires the
+            format the output was started with.
+
+    Raises:
+        ValueError: the folder holds another job, another format, or is not an output.
+        MissingDependencyError: ``format="zarr"`` without zarr (nothing is written).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        job: dict[str, Any],
+        energies: np.ndarray,
+        has_spread: bool,
+        format: str = DEFAULT_FORMAT,
+    ) -> None:
+        self.backend = format_backend(format)
+        self.path = Path(path)
+        self.manifest_path = self.path / "manifest.json"
+        self.energies = np.asarray(energies, dtype=np.float64)
+        self.has_spread = has_spread
+        if self.manifest_path.exists():
+            manifest = json.loads(self.manifest_path.read_text())
+            existing = manifest_format(manifest)
+            if existing != format:
+                raise ValueError(
+                    f"{self.path}: holds a {existing} output; this run asks for --format "
+                    f"{format}. Resume it with --format {existing}, or choose another output"
+                )
+            if manifest.get("job") != job:
+                raise ValueError(
+                    f"{self.path}: holds the output of a different job (model, inputs or "
+                    "options differ); choose another output or delete it"
+                )
+            self.manifest = manifest
+        else:
+            if self.path.exists() and any(self.path.iterdir()):
+                raise ValueError(f"{self.path}: exists and is not a xanesnet prediction output")
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.manifest = {
+                "schema": SCHEMA,
+                "format": format,
+                "job": job,
+                "energies": self.energies.tolist(),
+                "has_spread": has_spread,
+                "chunks": {},
+                "complete": False,
+            }
+            atomic_json(self.manifest_path, self.manifest)
+        if not self.complete:
+            # chunks on disk without a manifest entry come from a killed commit: rewritten
+            self.backend.prepare(self.path, self.manifest)
+
+    @property
+    def format(self) -> str:
+        return self.backend.name
+
+    @property
+    def committed(self) -> set[int]:
+        """Indices of the chunks already written."""
+        return {int(k) for k in self.manifest["chunks"]}
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete"))
+
+    def commit(
+        self,
+        index: int,
+        ids: Sequence[str],
+        sites: np.ndarray,
+        spectra: np.ndarray,
+        spread: np.ndarray | None,
+        errors: Sequence[tuple[str, str]],
+        n_structures: int,
+    ) -> None:
+        """Write chunk ``index`` atomically and record it in the manifest.
+
+        Args:
+            index: chunk index (global: position of the chunk in the input).
+            ids: (n,) structure id of each site.
+            sites: (n,) atom index of each site in its structure.
+            spectra: (n, n_energies) μ (stored float32).
+            spread: (n, n_energies) ensemble standard deviation, or None without ensemble.
+            errors: (id, reason) of the chunk's failed structures.
+            n_structures: structures read for the chunk (failed ones included).
+        """
+        chunk = ChunkData.build(
+            ids,
+            sites,
+            spectra,
+            spread if self.has_spread else None,
+            errors,
+            len(self.energies),
+        )
+        self.backend.write_chunk(self.path, index, chunk, self.manifest, n_structures)
+        self.manifest["chunks"][str(index)] = {
+            "sites": int(len(chunk.ids)),
+            "errors": len(chunk.errors),
+            "structures": int(n_structures),
+        }
+        atomic_json(self.manifest_path, self.manifest)
+
+    def finish(self) -> None:
+        """Write the consolidated view, then mark the job complete.
+
+        In this order, a job killed in between is not complete: re-running it writes the view
+        again (every chunk is already committed) instead of leaving none.
+        """
+        manifest = dict(self.manifest, complete=True)
+        self.backend.write_index(self.path, manifest)
+        self.manifest = manifest
+        atomic_json(self.manifest_path, self.manifest)
+        drop_partial_dir(self.path)
+
+
+def write_index(path: str | os.PathLike) -> Path:
+    """(Re)write the consolidated view of an output folder from its manifest (the view of
+    its format: ``predictions.h5``, ``predictions.zarr`` or ``predictions.csv``)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    return format_backend(manifest_format(manifest)).write_index(path, manifest)
+
+
+def read_predictions(path: str | os.PathLike) -> Predictions:
+    """Read a prediction output folder of any format (complete or interrupted: committed
+    chunks only). The format is the manifest's; the result is the same for all formats.
+
+    Returns:
+        :class:`Predictions`: ids (n_sites,), sites (n_sites,), energies (n_energies,) eV,
+        spectra and spread (n_sites, n_energies) float32, errors, and the manifest.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    reader = format_backend(manifest_format(manifest))
+    n_e = len(manifest["energies"])
+    data = concatenate(
+        [reader.read_chunk(path, k, manifest) for k in ordered_chunks(manifest)],
+        n_e,
+        bool(manifest["has_spread"]),
+    )
+    return Predictions(
+        ids=data.ids,
+        sites=data.sites,
+        energies=np.asarray(manifest["energies"]),
+        spectra=data.spectra,
+        spread=data.spread,
+        errors=data.errors,
+        metadata=manifest,
+    )
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
+
+
+def merge_outputs(sources: Iterable[str | os.PathLike], target: str | os.PathLike) -> Path:
+    """Join shard outputs of one job (``--shard I/N``) into one output folder.
+
+    Chunk indices are global (chunk k of the input belongs to shard k mod N), so the merged
+    output is identical to a single-process run. All outputs must have the same format; the
+    merged output has it too.
+    """
+    sources = [Path(s) for s in sources]
+    if not sources:
+        raise ValueError("merge: no outputs given")
+    manifests = []
+    for source in sources:
+        if not (source / "manifest.json").is_file():
+            raise FileNotFoundError(f"merge: not a xanesnet prediction output: {source}")
+        manifests.append(read_manifest(source))
+    formats = [manifest_format(m) for m in manifests]
+    if len(set(formats)) > 1:
+        listing = ", ".join(f"{s} ({f})" for s, f in zip(sources, formats, strict=True))
+        raise ValueError(
+            f"merge: the outputs have different formats: {listing}; merge outputs written "
+            "with the same --format"
+        )
+    jobs = [{k: v for k, v in m["job"].items() if k != "shard"} for m in manifests]
+    if any(job != jobs[0] for job in jobs):
+        raise ValueError("merge: the outputs come from different jobs (model, inputs or options)")
+    incomplete = [str(s) for s, m in zip(sources, manifests, strict=True) if not m["complete"]]
+    if incomplete:
+        raise ValueError(f"merge: unfinished outputs (run them to completion first): {incomplete}")
+    target = Path(target)
+    if target.exists():
+        raise ValueError(f"merge: output {target} already exists")
+    writer = format_backend(formats[0])
+    merged = dict(manifests[0])
+    merged["job"] = dict(jobs[0], shard=None)
+    merged["chunks"] = {}
+    merged["complete"] = False
+    target.mkdir(parents=True)
+    writer.prepare(target, merged)
+    for source, manifest in zip(sources, manifests, strict=True):
+        for key, entry in manifest["chunks"].items():
+            if key in merged["chunks"]:
+                raise ValueError(f"merge: chunk {key} appears in more than one output")
+            pairs = zip(
+                writer.chunk_paths(source, int(key), manifest),
+                writer.chunk_paths(target, int(key), merged),
+                strict=True,
+            )
+            for source_path, target_path in pairs:
+                _copy(source_path, target_path)
+            merged["chunks"][key] = entry
+    merged["complete"] = True
+    writer.write_index(target, merged)
+    atomic_json(target / "manifest.json", merged)
+    drop_partial_dir(target)
+    return target

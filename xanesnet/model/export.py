@@ -13,6 +13,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -153,17 +155,23 @@ def save_model(
     text = json.dumps(meta, sort_keys=True)
     ensemble = ensemble.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")  # renamed when complete
-    if path.suffix == ".pt2":
-        example = torch.zeros(2, first.n_features)
-        batch = torch.export.Dim("n_sites", min=1)
-        program = torch.export.export(ensemble, (example,), dynamic_shapes=({0: batch},))
-        torch.export.save(program, tmp, extra_files={METADATA_NAME: text})
-    else:
-        with _quiet_torchscript():
-            scripted = torch.jit.script(ensemble)
-            torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
-    os.replace(tmp, path)
+    # written under its final name in a scratch folder beside it (the archive's root folder
+    # is named after the file), then renamed into place when complete
+    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = scratch / path.name
+    try:
+        if path.suffix == ".pt2":
+            example = torch.zeros(2, first.n_features)
+            batch = torch.export.Dim("n_sites", min=1)
+            program = torch.export.export(ensemble, (example,), dynamic_shapes=({0: batch},))
+            torch.export.save(program, tmp, extra_files={METADATA_NAME: text})
+        else:
+            with _quiet_torchscript():
+                scripted = torch.jit.script(ensemble)
+                torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return meta
 
 

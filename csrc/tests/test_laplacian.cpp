@@ -95,6 +95,21 @@ void test_against_reference(size_t sites, size_t features, size_t n_c, size_t en
     }
 }
 
+/// Many centres with large coefficients of both signs whose weighted sum mostly cancels (as a
+/// ridge fit gives): the float32 sum over centres must not lose more than a blocked one.
+void test_cancelling_coefficients() {
+    Problem p(16, 64, 3264, 16, 5);
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (auto& a : p.coefficients) a = 30.0f * normal(rng);
+    p.gamma = 0.2f / 64.0f;  // broad kernel: every centre contributes
+    const double err = scaled_error(p.run(2), p.reference());
+    if (!(err <= 8e-7)) {  // one running float32 sum over the centres gives ~1.4e-6
+        std::printf("FAIL cancelling coefficients: scaled error %.3g\n", err);
+        ++failures;
+    }
+}
+
 void test_threads_and_batching_bitwise() {
     Problem p(75, 513, 200, 226, 11);
     const auto one = p.run(1);
@@ -163,6 +178,7 @@ int main() {
     test_against_reference(9, 45, 70, 23, "features and energies not multiples of 16");
     test_against_reference(1, 1, 1, 1, "one of everything");
     test_against_reference(64, 32, 128, 16, "exact multiples");
+    test_cancelling_coefficients();
     test_threads_and_batching_bitwise();
     test_edge_cases();
     if (failures) {

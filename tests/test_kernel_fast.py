@@ -160,6 +160,10 @@ def test_backend_selection(
     with pytest.raises(ValueError, match="compiled core"):
         model.predict_features(data[3][:2], kernel_backend="cpp")
     monkeypatch.undo()
+    # a kernel of another kind than the compiled one
+    monkeypatch.setattr(model, "kernel", {**model.kernel, "kind": "gaussian"})
+    assert model.resolve_kernel_backend() == "torch"
+    monkeypatch.undo()
     # another device than the CPU: the torch path (the rule only; no GPU needed)
     monkeypatch.setattr(model, "device", "cuda:0")
     assert model.resolve_kernel_backend() == "torch"

@@ -298,6 +298,9 @@ class XanesModel:
             return "the model is not a xanesnet ensemble"
         if module.kernel is None:
             return "the model has no kernel ridge member"
+        kind = (self.kernel or {}).get("kind", "laplacian")
+        if kind != "laplacian":
+            return f"the compiled kernel is Laplacian, the model's is {kind!r}"
         if self.device != "cpu":
             return f"the model runs on {self.device!r}, the compiled kernel on the CPU"
         if not _compiled_kernel_available():

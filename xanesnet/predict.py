@@ -164,7 +164,7 @@ def predict_batch(
         absorber: element symbol (every site of it) or atom index; default the model's element.
         select: ASE database selection.
         chunk_size: structures per chunk (the unit of work, of commit and of resume).
-        n_threads: descriptor threads (0 = all cores).
+        n_threads: descriptor and kernel ridge threads (0 = all cores).
         backend: descriptor backend ("cpp" or "numba"; default the best available).
         device: "cpu" or "cuda" for the network.
         shard: ``(I, N)`` or ``"I/N"``: process only chunks k with k mod N == I.
@@ -284,7 +284,7 @@ def predict_batch(
             errors = read_errors + errors
             if strict and errors:
                 raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
-            mean, spread = loaded.predict_features(features)
+            mean, spread = loaded.predict_features(features, n_threads=n_threads)
             store.commit(
                 index,
                 ids,
@@ -334,7 +334,7 @@ def _worker_predict(
     features, ids, sites, errors = compute_sites(
         model.descriptor, chunk, absorber, backend=backend, n_threads=n_threads
     )
-    mean, spread = model.predict_features(features)
+    mean, spread = model.predict_features(features, n_threads=n_threads)
     return ids, sites, mean, spread, errors
 
 

@@ -25,9 +25,17 @@ import numpy as np
 import torch
 
 from xanesnet.descriptors.wacsf import WACSF
-from xanesnet.model.network import SpectrumEnsemble
+from xanesnet.model.network import SpectrumEnsemble, blend_members
 
-__all__ = ["SCHEMA", "Prediction", "XanesModel", "save_model", "load_model", "file_sha256"]
+__all__ = [
+    "KERNEL_BACKENDS",
+    "SCHEMA",
+    "Prediction",
+    "XanesModel",
+    "save_model",
+    "load_model",
+    "file_sha256",
+]
 
 SCHEMA = "xanesnet.model/1"
 METADATA_NAME = "xanesnet.json"
@@ -43,6 +51,81 @@ _REQUIRED = (
     "n_members",
     "xanesnet_version",
 )
+
+
+#: How the kernel ridge member of a blended model is evaluated by ``predict_features``: "cpp" is
+#: the compiled ``_core.laplacian_predict`` (TorchScript files on the CPU), "torch" the module's
+#: own forward (any file, any device). The environment variable ``XANESNET_KERNEL_BACKEND``
+#: picks one when the caller does not; by default "cpp" is used wherever it applies.
+KERNEL_BACKENDS = ("cpp", "torch")
+KERNEL_BACKEND_ENV = "XANESNET_KERNEL_BACKEND"
+
+
+@dataclass(frozen=True)
+class _FastEnsemble:
+    """What the compiled path needs of a TorchScript ensemble, read once from its buffers."""
+
+    members: list[Any]  # scripted SpectrumMLP modules
+    x_mean: torch.Tensor  # (n_features,) float32
+    x_inv_scale: torch.Tensor  # (n_features,) float32
+    centres: np.ndarray  # (n_centres, n_features) float32, C-contiguous (float16 files upcast)
+    coefficients: np.ndarray  # (n_centres, n_outputs) float32, C-contiguous
+    y_mean: np.ndarray  # (n_energies,) float32
+    basis: torch.Tensor | None  # (n_components, n_energies) float32, or None: outputs = energies
+    gamma: float
+    weight: float
+
+    @classmethod
+    def from_module(cls, module: Any) -> _FastEnsemble:
+        kernel = module.kernel
+        # a loaded TorchScript ModuleList cannot be iterated; its children are named 0, 1, ...
+        children = dict(module.members.named_children())
+        members = [children[str(i)] for i in range(len(children))]
+
+        def array(t: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy())
+
+        n_components = int(getattr(kernel, "n_components", 0))
+        return cls(
+            members=members,
+            x_mean=kernel.x_mean.detach().cpu().to(torch.float32),
+            x_inv_scale=kernel.x_inv_scale.detach().cpu().to(torch.float32),
+            centres=array(kernel.centres),
+            coefficients=array(kernel.coefficients),
+            y_mean=array(kernel.y_mean),
+            basis=kernel.basis.detach().cpu().to(torch.float32) if n_components else None,
+            gamma=float(kernel.gamma),
+            weight=float(module.kernel_weight),
+        )
+
+    def __call__(self, x: torch.Tensor, n_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same as the scripted ``forward(x)``, with the kernel part in C++."""
+        from xanesnet import _core
+
+        outputs = torch.stack([member(x) for member in self.members], dim=0)
+        z = ((x - self.x_mean) * self.x_inv_scale).numpy()
+        if self.basis is None:
+            kernel_out = torch.from_numpy(
+                _core.laplacian_predict(
+                    z, self.centres, self.gamma, self.coefficients, self.y_mean, n_threads
+                )
+            )
+        else:
+            # components first (no offset), then the same basis product and offset as forward()
+            no_offset = np.zeros(self.coefficients.shape[1], dtype=np.float32)
+            components = _core.laplacian_predict(
+                z, self.centres, self.gamma, self.coefficients, no_offset, n_threads
+            )
+            kernel_out = torch.from_numpy(components) @ self.basis + torch.from_numpy(self.y_mean)
+        return blend_members(outputs, kernel_out, self.weight)
+
+
+def _compiled_kernel_available() -> bool:
+    try:
+        from xanesnet import _core
+    except ImportError:
+        return False
+    return hasattr(_core, "laplacian_predict")
 
 
 @contextlib.contextmanager
@@ -210,6 +293,7 @@ class XanesModel:
         self.n_members = int(metadata["n_members"])
         self.kernel = metadata.get("kernel")
         self.device = "cpu"
+        self._fast: _FastEnsemble | None = None  # read from the module on first use
 
     @property
     def has_spread(self) -> bool:
@@ -224,7 +308,57 @@ class XanesModel:
             raise ValueError(f"device: {device!r} requested but torch sees no CUDA device")
         self.module = self.module.to(device)
         self.device = str(device)
+        self._fast = None
         return self
+
+    def _compiled_kernel_unusable(self) -> str | None:
+        """Why the compiled kernel path does not apply to this model (None: it does)."""
+        module = self.module
+        if not isinstance(module, torch.jit.ScriptModule):
+            return "the model file is not TorchScript"
+        if not (hasattr(module, "members") and hasattr(module, "kernel")):
+            return "the model is not a xanesnet ensemble"
+        if module.kernel is None:
+            return "the model has no kernel ridge member"
+        kind = (self.kernel or {}).get("kind", "laplacian")
+        if kind != "laplacian":
+            return f"the compiled kernel is Laplacian, the model's is {kind!r}"
+        if self.device != "cpu":
+            return f"the model runs on {self.device!r}, the compiled kernel on the CPU"
+        if not _compiled_kernel_available():
+            return "the compiled core (xanesnet._core.laplacian_predict) is not importable"
+        return None
+
+    def resolve_kernel_backend(self, requested: str | None = None) -> str | None:
+        """How ``predict_features`` evaluates the kernel ridge member: "cpp" or "torch".
+
+        Args:
+            requested: "cpp", "torch", or None for ``$XANESNET_KERNEL_BACKEND`` if set, else
+                "cpp" where it applies (TorchScript file, CPU, compiled core) and "torch"
+                elsewhere.
+
+        Returns:
+            The backend, or None for a model without a kernel member.
+
+        Raises:
+            ValueError: unknown backend, or "cpp" requested where it does not apply.
+        """
+        if self.kernel is None:
+            return None
+        source = "kernel_backend"
+        if requested is None:
+            requested = os.environ.get(KERNEL_BACKEND_ENV) or None
+            source = KERNEL_BACKEND_ENV
+        if requested is not None and requested not in KERNEL_BACKENDS:
+            raise ValueError(f"{source}: expected one of {KERNEL_BACKENDS}, got {requested!r}")
+        if requested == "torch":
+            return "torch"
+        reason = self._compiled_kernel_unusable()
+        if reason is None:
+            return "cpp"
+        if requested == "cpp":
+            raise ValueError(f"{source}='cpp' is not available: {reason}")
+        return "torch"
 
     def __repr__(self) -> str:
         return (
@@ -234,13 +368,21 @@ class XanesModel:
         )
 
     def predict_features(
-        self, features: np.ndarray, *, batch_size: int = 65536
+        self,
+        features: np.ndarray,
+        *,
+        batch_size: int = 65536,
+        n_threads: int = 0,
+        kernel_backend: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Spectra from descriptors.
 
         Args:
             features: (n_sites, n_features) descriptors of this model's configuration.
             batch_size: rows per forward pass.
+            n_threads: threads of the compiled kernel ridge path; 0 = all cores (or
+                ``OMP_NUM_THREADS``). The networks run on torch's own thread pool.
+            kernel_backend: "cpp", "torch" or None (see :meth:`resolve_kernel_backend`).
 
         Returns:
             mean (n_sites, n_energies) float64 and spread (n_sites, n_energies) float64.
@@ -251,13 +393,25 @@ class XanesModel:
                 f"features: expected shape (n_sites, {self.descriptor.n_features}), "
                 f"got {features.shape}"
             )
+        if not isinstance(n_threads, (int, np.integer)) or n_threads < 0:
+            raise ValueError(
+                f"n_threads: expected an integer >= 0 (0 = all cores), got {n_threads!r}"
+            )
+        fast = None
+        if self.resolve_kernel_backend(kernel_backend) == "cpp":
+            if self._fast is None:
+                self._fast = _FastEnsemble.from_module(self.module)
+            fast = self._fast
         means, spreads = [], []
         with torch.inference_mode():
             for start in range(0, max(len(features), 1), batch_size):
                 chunk = torch.as_tensor(features[start : start + batch_size], dtype=torch.float32)
                 if chunk.shape[0] == 0:
                     break
-                mean, spread = self.module(chunk.to(self.device))
+                if fast is not None:
+                    mean, spread = fast(chunk, int(n_threads))
+                else:
+                    mean, spread = self.module(chunk.to(self.device))
                 means.append(mean.cpu().numpy())
                 spreads.append(spread.cpu().numpy())
         n_e = len(self.energies)
@@ -278,12 +432,13 @@ class XanesModel:
         Args:
             structures: one ``ase.Atoms`` or an iterable of them.
             absorber: atom index in every structure, element symbol, or index lists.
-            backend, n_threads: descriptor backend and threads (see ``WACSF.compute``).
+            backend, n_threads: descriptor backend and threads (see ``WACSF.compute``); the
+                threads also serve the kernel ridge member (see :meth:`predict_features`).
         """
         features, index = self.descriptor.compute(
             structures, absorber, backend=backend, n_threads=n_threads
         )
-        mean, spread = self.predict_features(features)
+        mean, spread = self.predict_features(features, n_threads=n_threads)
         return Prediction(
             energies=self.energies.copy(),
             spectra=mean,

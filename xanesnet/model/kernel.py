@@ -129,7 +129,8 @@ class KernelRidge(nn.Module):
         self.register_buffer("centres", tensor(centres, _CENTRE_DTYPES[centre_dtype]))
         self.register_buffer("coefficients", tensor(coefficients))
         self.register_buffer("y_mean", tensor(y_mean))
-        self.register_buffer("basis", tensor(np.zeros((0, n_out)) if basis is None else basis))
+        # unused without components: one zero row, as torch.export cannot package empty tensors
+        self.register_buffer("basis", tensor(np.zeros((1, n_out)) if basis is None else basis))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.x_mean) * self.x_inv_scale

@@ -19,6 +19,7 @@ __all__ = [
     "NetworkConfig",
     "SpectrumEnsemble",
     "SpectrumMLP",
+    "blend_members",
     "fit_scaling",
     "store_weights_as_float16",
 ]
@@ -178,6 +179,39 @@ def store_weights_as_float16(ensemble: SpectrumEnsemble) -> SpectrumEnsemble:
     return compact.eval()
 
 
+def blend_members(
+    outputs: torch.Tensor, kernel_out: torch.Tensor | None, weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ensemble mean and spread from the members' predictions (the one place of the formula).
+
+    Called by :meth:`SpectrumEnsemble.forward` (so it is compiled into TorchScript and
+    ``torch.export`` files) and by the compiled fast path of
+    :meth:`xanesnet.model.export.XanesModel.predict_features`.
+
+    Args:
+        outputs: (n_members, n_sites, n_energies) network predictions.
+        kernel_out: (n_sites, n_energies) kernel ridge prediction, or None.
+        weight: the kernel's share w of the blend (ignored without a kernel).
+
+    Returns:
+        mean, spread (n_sites, n_energies). Without a kernel: the networks' average and standard
+        deviation (zeros for one network). With one: ``(1 − w) · mean(networks) + w · kernel``
+        and the weighted standard deviation of that mixture,
+        ``sqrt((1 − w) · mean_i (net_i − blend)² + w · (kernel − blend)²)``.
+    """
+    mean = outputs.mean(dim=0)
+    if kernel_out is None:
+        if outputs.shape[0] > 1:
+            spread = outputs.std(dim=0, unbiased=False)
+        else:
+            spread = torch.zeros_like(mean)
+        return mean, spread
+    blend = (1.0 - weight) * mean + weight * kernel_out
+    networks_sq = ((outputs - blend) ** 2).mean(dim=0)
+    variance = (1.0 - weight) * networks_sq + weight * (kernel_out - blend) ** 2
+    return blend, variance.sqrt()
+
+
 class SpectrumEnsemble(nn.Module):
     """Networks averaged, optionally blended with a kernel ridge model.
 
@@ -209,16 +243,6 @@ class SpectrumEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = torch.stack([member(x) for member in self.members], dim=0)
-        mean = outputs.mean(dim=0)
         kernel = self.kernel
-        if kernel is None:
-            if self.n_members > 1:
-                spread = outputs.std(dim=0, unbiased=False)
-            else:
-                spread = torch.zeros_like(mean)
-            return mean, spread
-        w = self.kernel_weight
-        k_out = kernel(x)
-        blend = (1.0 - w) * mean + w * k_out
-        variance = (1.0 - w) * ((outputs - blend) ** 2).mean(dim=0) + w * (k_out - blend) ** 2
-        return blend, variance.sqrt()
+        kernel_out = None if kernel is None else kernel(x)
+        return blend_members(outputs, kernel_out, self.kernel_weight)

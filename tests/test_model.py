@@ -242,3 +242,22 @@ def test_restore_best_false_keeps_last_epoch(fixture_data):
     assert history.best_epoch == 5 and len(history.val_loss) == 6
     for pa, pb in zip(last.state_dict().values(), plain.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
+
+
+def test_model_names_resolve_to_shipped_files(tmp_path, monkeypatch):
+    from xanesnet.model.pretrained import default_model_path, resolve_model_path
+
+    assert resolve_model_path(None) == default_model_path("Fe", "K")
+    assert resolve_model_path("default") == default_model_path("Fe", "K")
+    assert resolve_model_path("fast") == default_model_path("Fe", "K", "fast")
+    assert resolve_model_path("fast").name == "Fe_K_edge_fast.pt"
+    # a file of that name in the working directory wins over the shipped model
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").write_bytes(b"x")
+    assert resolve_model_path("fast").resolve() == tmp_path / "fast"
+    with pytest.raises(FileNotFoundError, match="--model: file not found: nope.pt"):
+        resolve_model_path("nope.pt")
+    with pytest.raises(ValueError, match="variant"):
+        default_model_path("Fe", "K", "tiny")
+    with pytest.raises(ValueError, match="no shipped default model for the Cu K-edge"):
+        default_model_path("Cu", "K")

@@ -183,14 +183,14 @@ def predict_batch(
         A :class:`BatchSummary`; failures are in the output's error tables.
     """
     from xanesnet.model.export import load_model
-    from xanesnet.model.pretrained import default_model_path
+    from xanesnet.model.pretrained import resolve_model_path
     from xanesnet.store import PredictionStore, format_backend
 
     format_backend(format)  # unknown format or missing package: fail before any work
     if chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size}")
     shard = parse_shard(shard) if isinstance(shard, str) else shard
-    model_path = Path(model) if model is not None else default_model_path("Fe", "K")
+    model_path = resolve_model_path(model, "model")
     loaded = load_model(model_path)
     loaded.to(device)
     if absorber is None:

@@ -12,7 +12,10 @@ from typing import Any
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """``--model``, ``--xyz``, ``--xanes`` and ``--names`` (the data set a model is run on)."""
     parser.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
+        "--model",
+        default=None,
+        help='model file, or "default" / "fast" for the shipped Fe K-edge models '
+        "(default: the accurate one)",
     )
     parser.add_argument("--xyz", type=Path, required=required, help="folder of NAME.xyz structures")
     parser.add_argument("--xanes", type=Path, required=required, help="folder of NAME.txt spectra")
@@ -60,16 +63,12 @@ def load_model_and_dataset(
     """
     from xanesnet.datasets import load_dataset
     from xanesnet.model.export import load_model
-    from xanesnet.model.pretrained import default_model_path
+    from xanesnet.model.pretrained import resolve_model_path
 
     for option, folder in (("--xyz", xyz), ("--xanes", xanes)):
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{option}: folder not found: {folder}")
-    if model is None:
-        model = default_model_path("Fe", "K")
-    elif not Path(model).is_file():
-        raise FileNotFoundError(f"--model: file not found: {model}")
-    loaded = load_model(model)
+    loaded = load_model(resolve_model_path(model))
     data = load_dataset(
         xyz,
         xanes,

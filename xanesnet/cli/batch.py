@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         "jobs). Resuming an output needs the format it was started with",
     )
     parser.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
+        "--model",
+        default=None,
+        help='model file, or "default" / "fast" for the shipped Fe K-edge models '
+        "(default: the accurate one)",
     )
     parser.add_argument(
         "--absorber",

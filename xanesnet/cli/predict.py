@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_arguments(parser)
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .npz or .csv")
     parser.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the shipped Fe K-edge model)"
+        "--model",
+        default=None,
+        help='model file, or "default" / "fast" for the shipped Fe K-edge models '
+        "(default: the accurate one)",
     )
     return parser
 
@@ -38,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     inputs = resolve_inputs(parser, args)
     from xanesnet.model.export import load_model
-    from xanesnet.model.pretrained import default_model_path
+    from xanesnet.model.pretrained import resolve_model_path
 
     try:
-        model = load_model(args.model if args.model else default_model_path("Fe", "K"))
+        model = load_model(resolve_model_path(args.model))
     except (FileNotFoundError, ValueError) as exc:
         print(f"xanesnet predict: error: {exc}", file=sys.stderr)
         return 2

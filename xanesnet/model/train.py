@@ -52,6 +52,9 @@ class TrainConfig:
         restore_best: end with the weights of the best validation epoch (True), or with the
             last epoch's (False: the validation set then only monitors training, so metrics
             measured on it stay unbiased).
+        derivative_weight: weight of a second loss term on the spectra's first differences
+            along energy (in units of the training set's standard deviation of those
+            differences), which rewards getting peak shapes and positions right; 0 = off.
         kernel: also fit a Laplacian kernel ridge model on the same training data and blend
             it with the networks (see :mod:`xanesnet.model.kernel`); None for networks only.
     """
@@ -69,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     input_noise: float = 0.0
     restore_best: bool = True
+    derivative_weight: float = 0.0
     kernel: KernelConfig | None = None
 
     def __post_init__(self) -> None:
@@ -87,6 +91,10 @@ class TrainConfig:
             raise ValueError(f"loss: expected one of {_LOSSES}, got {self.loss!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
+        if not self.derivative_weight >= 0:
+            raise ValueError(
+                f"derivative_weight: expected a value >= 0, got {self.derivative_weight!r}"
+            )
         if self.patience is not None and self.patience < 1:
             raise ValueError(
                 f"patience: expected a positive integer or None, got {self.patience!r}"
@@ -200,6 +208,17 @@ def train_member(
         xv = torch.as_tensor(x_val, dtype=torch.float32)
         yv = (torch.as_tensor(y_val, dtype=torch.float32) - model.y_mean) / model.y_scale
     loss_fn = _loss_fn(config.loss)
+    if config.derivative_weight > 0:
+        # first differences of the physical spectra, scaled to unit standard deviation
+        diff_std = float(np.diff(y_train, axis=1).std()) or 1.0
+        slope = model.y_scale / diff_std
+
+        def shape_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return config.derivative_weight * loss_fn(
+                torch.diff(pred * slope, dim=1), torch.diff(target * slope, dim=1)
+            )
+    else:
+        shape_loss = None
     n_train = xt.shape[0]
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
@@ -243,7 +262,10 @@ def train_member(
                 z = (xt[batch] - model.x_mean) * model.x_inv_scale
                 if config.input_noise > 0:
                     z = z + config.input_noise * torch.randn(z.shape, generator=generator)
-                loss = loss_fn(model.layers(z), yt[batch])
+                out = model.layers(z)
+                loss = loss_fn(out, yt[batch])
+                if shape_loss is not None:
+                    loss = loss + shape_loss(out, yt[batch])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()

@@ -261,3 +261,17 @@ def test_model_names_resolve_to_shipped_files(tmp_path, monkeypatch):
         default_model_path("Fe", "K", "tiny")
     with pytest.raises(ValueError, match="no shipped default model for the Cu K-edge"):
         default_model_path("Cu", "K")
+
+
+def test_derivative_loss_trains_and_is_validated(fixture_data):
+    _, x, y = fixture_data
+    config = small_config(derivative_weight=1.0, epochs=30)
+    model, history = train_member(x[:80], y[:80], None, None, config)
+    assert history.train_loss[-1] < 0.2 * history.train_loss[0]
+    plain, _ = train_member(x[:80], y[:80], None, None, small_config(epochs=30))
+    with torch.no_grad():
+        a = model(torch.as_tensor(x[:5], dtype=torch.float32))
+        b = plain(torch.as_tensor(x[:5], dtype=torch.float32))
+    assert not torch.equal(a, b)  # the extra term changes the optimisation
+    with pytest.raises(ValueError, match="derivative_weight"):
+        small_config(derivative_weight=-1.0)

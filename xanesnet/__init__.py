@@ -32,11 +32,12 @@ def load_model(path):  # noqa: ANN001, ANN201 (typed in xanesnet.model.export)
     return _load(path)
 
 
-def default_model(element: str = "Fe", edge: str = "K"):  # noqa: ANN201
-    """The shipped pretrained model (see :mod:`xanesnet.model.pretrained`); imports torch."""
+def default_model(element: str = "Fe", edge: str = "K", variant: str = "default"):  # noqa: ANN201
+    """The shipped pretrained model, ``variant`` "default" (accurate) or "fast" (see
+    :mod:`xanesnet.model.pretrained`); imports torch."""
     from xanesnet.model.pretrained import default_model as _default
 
-    return _default(element, edge)
+    return _default(element, edge, variant)
 
 
 def predict_batch(inputs, output, **options):  # noqa: ANN001, ANN201 (typed in xanesnet.predict)

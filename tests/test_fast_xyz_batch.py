@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -200,13 +201,15 @@ def test_switches_choose_the_reader(tmp_path, monkeypatch, descriptor):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fast_xyz, "iter_chunks", spy)
-    chunks = list(_chunks([EXAMPLES], None, 40, [], descriptor))
+    chunks = list(_chunks([EXAMPLES], None, 40, [], descriptor, True))
     assert [len(c) for _, c, _ in chunks] == [40, 40, 20] and len(calls) == 1
     assert all(isinstance(c, fast_xyz.PackedChunk) for _, c, _ in chunks)
-    assert all(isinstance(c, list) for _, c, _ in _chunks([EXAMPLES], None, 40, [], None))
+    for config, flag in ((None, True), (descriptor, False)):
+        chunks = list(_chunks([EXAMPLES], None, 40, [], config, flag))
+        assert all(isinstance(c, list) for _, c, _ in chunks)
     # a non-.xyz input anywhere: the Atoms path for all
     extxyz = Path(__file__).parent / "data" / "structures" / "FECL6_two_frames.extxyz"
-    mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor))
+    mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor, True))
     assert all(isinstance(c, list) for _, c, _ in mixed) and len(calls) == 1
     monkeypatch.setenv(fast_xyz.ENV, "0")
     predict_batch(EXAMPLES, tmp_path / "off", chunk_size=50, progress=False)
@@ -214,7 +217,20 @@ def test_switches_choose_the_reader(tmp_path, monkeypatch, descriptor):
     monkeypatch.setenv(fast_xyz.ENV, "1")
     predict_batch(EXAMPLES, tmp_path / "on", chunk_size=50, progress=False)
     assert len(calls) == 2
-    assert fast_xyz.enabled(True) and not fast_xyz.enabled(False)
+    predict_batch(EXAMPLES, tmp_path / "off2", chunk_size=50, progress=False, fast_xyz=False)
+    assert len(calls) == 2
+
+
+def test_auto_mode_takes_the_fast_path_for_large_inputs(monkeypatch):
+    monkeypatch.delenv(fast_xyz.ENV, raising=False)
+    assert fast_xyz.enabled(True, 1) and not fast_xyz.enabled(False, 10**6)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as in a fresh process
+    assert not fast_xyz.enabled(None, fast_xyz.AUTO_MIN_FILES - 1)
+    assert fast_xyz.enabled(None, fast_xyz.AUTO_MIN_FILES)
+    monkeypatch.setenv(fast_xyz.ENV, "on")
+    assert fast_xyz.enabled(None, 1)
+    monkeypatch.setenv(fast_xyz.ENV, "off")
+    assert not fast_xyz.enabled(None, 10**6)
 
 
 def test_read_files_matches_the_per_file_reader(tmp_path):

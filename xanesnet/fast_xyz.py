@@ -24,13 +24,15 @@ The result is the same as the Atoms path, chunk by chunk:
   reasons.
 
 The path is used for inputs that resolve only to ``.xyz`` files, with a wACSF descriptor
-without spin/charge features; ``XANESNET_FAST_XYZ=0`` (or ``predict_batch(fast_xyz=False)``)
-turns it off.
+without spin/charge features, when :func:`enabled`: by default for inputs of at least
+:data:`AUTO_MIN_FILES` files (or when Numba is already imported); ``XANESNET_FAST_XYZ=0`` /
+``=1`` (or ``predict_batch(fast_xyz=False / True)``) turns it off / on.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from xanesnet.structures import _Source
 
 __all__ = [
+    "AUTO_MIN_FILES",
     "ENV",
     "READ_BLOCK",
     "PackedChunk",
@@ -55,18 +58,34 @@ __all__ = [
     "usable",
 ]
 
-#: Environment variable: "0", "false", "no" or "off" turns the fast path off.
+#: Environment variable: "0" (also "false", "no", "off") never, "1" (also "true", "yes", "on")
+#: always, "auto" or unset: for large inputs (see :func:`enabled`).
 ENV = "XANESNET_FAST_XYZ"
+#: On "auto", inputs of at least this many files take the fast path (smaller ones too when
+#: Numba is already imported).
+AUTO_MIN_FILES = 8192
 #: Files read and parsed per Numba call (memory: about 5 kB per file for typical molecules).
 READ_BLOCK = 1024
 _XYZ_KINDS = ("xyz", "xanesnet")
 
 
-def enabled(flag: bool | None = None) -> bool:
-    """Whether the fast path is wanted: ``flag`` when given, else the environment (default on)."""
+def enabled(flag: bool | None, n_files: int) -> bool:
+    """Whether the fast path is wanted for an input of ``n_files`` files.
+
+    ``flag`` when given; else the environment variable :data:`ENV`: ``0``/``false``/``no``/
+    ``off`` never, ``1``/``true``/``yes``/``on`` always, unset or ``auto``: when Numba is
+    already imported or the input has at least :data:`AUTO_MIN_FILES` files (importing Numba
+    and loading the cached kernels costs ~0.5 s once, which the Atoms path with its
+    pure-Python parser needs about that many files to lose).
+    """
     if flag is not None:
         return bool(flag)
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    value = os.environ.get(ENV, "auto").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return "numba" in sys.modules or n_files >= AUTO_MIN_FILES
 
 
 def _kernel() -> Any:
@@ -75,15 +94,17 @@ def _kernel() -> Any:
     return _load_kernel()
 
 
-def usable(sources: Sequence[_Source], config: Any) -> bool:
-    """True when every source is an ``.xyz`` file (or forced XANESNET) and the descriptor
-    is a plain wACSF (no spin/charge features, which need ``atoms.info``); Numba needed."""
+def usable(sources: Sequence[_Source], config: Any, flag: bool | None = None) -> bool:
+    """True when the fast path is :func:`enabled`, every source is an ``.xyz`` file (or
+    forced XANESNET), the descriptor is a plain wACSF (no spin/charge features, which need
+    ``atoms.info``) and Numba is importable."""
     from xanesnet.descriptors.wacsf import WACSF
 
     return (
         type(config) is WACSF
         and not (config.use_spin or config.use_charge)
         and all(s.kind in _XYZ_KINDS for s in sources)
+        and enabled(flag, len(sources))
         and _kernel() is not None
     )
 

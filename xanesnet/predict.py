@@ -24,7 +24,6 @@ import numpy as np
 
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.fast_xyz import PackedChunk, compute_chunk_sites
-from xanesnet.fast_xyz import enabled as fast_xyz_enabled
 
 __all__ = ["BatchSummary", "compute_sites", "predict_batch", "parse_shard"]
 
@@ -118,20 +117,22 @@ def _chunks(
     select: str | None,
     chunk_size: int,
     errors: list[tuple[str, str]],
-    fast_config: WACSF | None = None,
+    config: WACSF | None = None,
+    fast_xyz: bool | None = None,
 ) -> Iterator[tuple[int, Sequence[Any], list[tuple[str, str]]]]:
     """(chunk index, structures, read errors met while collecting them), in input order.
 
-    With ``fast_config`` (the descriptor), inputs that are all ``.xyz`` files are read by
-    :func:`xanesnet.fast_xyz.iter_chunks` into :class:`~xanesnet.fast_xyz.PackedChunk`
-    (same chunks, same errors); otherwise chunks are lists of ``ase.Atoms``.
+    With ``config`` (the descriptor), where :func:`xanesnet.fast_xyz.usable` (inputs all
+    ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by :func:`xanesnet.fast_xyz.iter_chunks`
+    as :class:`~xanesnet.fast_xyz.PackedChunk` (same chunks, same errors); otherwise they are
+    lists of ``ase.Atoms``.
     """
-    from xanesnet import fast_xyz
+    from xanesnet import fast_xyz as fast
     from xanesnet.structures import _iter_sources, _resolve_inputs
 
     sources, frames = _resolve_inputs(inputs, None, select, None)
-    if fast_config is not None and fast_xyz.usable(sources, fast_config):
-        yield from fast_xyz.iter_chunks(sources, chunk_size)
+    if config is not None and fast.usable(sources, config, fast_xyz):
+        yield from fast.iter_chunks(sources, chunk_size)
         return
     stream = _iter_sources(sources, None, select, frames, lambda i, e: errors.append((i, str(e))))
     chunk: list[Any] = []
@@ -200,8 +201,9 @@ def predict_batch(
             Resuming an output requires the format it was started with.
         fast_xyz: read inputs that are all ``.xyz`` files straight into packed arrays
             (:mod:`xanesnet.fast_xyz`; same output, several times the structures/s of the
-            ``ase.Atoms`` path). None (default): on unless the environment variable
-            ``XANESNET_FAST_XYZ`` is ``0``.
+            ``ase.Atoms`` path): True always, False never, None (default) as the environment
+            variable ``XANESNET_FAST_XYZ`` says, by default for inputs of at least
+            :data:`xanesnet.fast_xyz.AUTO_MIN_FILES` files.
 
     Returns:
         A :class:`BatchSummary`; failures are in the output's error tables.
@@ -239,7 +241,6 @@ def predict_batch(
     if store.complete:
         return BatchSummary(Path(output), 0, 0, 0, 0, len(store.committed), 0.0)
     done = store.committed
-    fast_config = loaded.descriptor if fast_xyz_enabled(fast_xyz) else None
 
     if dask is not None:
         return _predict_dask(
@@ -259,7 +260,7 @@ def predict_batch(
             progress,
             Path(output),
             started,
-            fast_config,
+            fast_xyz,
         )
 
     # Reading in a background thread, bounded queue: memory stays flat.
@@ -269,7 +270,7 @@ def predict_batch(
 
     def produce() -> None:
         try:
-            for item in _chunks(input_list, select, chunk_size, [], fast_config):
+            for item in _chunks(input_list, select, chunk_size, [], loaded.descriptor, fast_xyz):
                 index = item[0]
                 if index in done or (shard and index % shard[1] != shard[0]):
                     work.put(("skip", index))
@@ -403,7 +404,7 @@ def _predict_dask(
     progress: bool,
     output: Path,
     started: float,
-    fast_config: WACSF | None = None,
+    fast_xyz: bool | None = None,
 ) -> BatchSummary:
     from distributed import wait
 
@@ -431,7 +432,8 @@ def _predict_dask(
             bar.update(len(ids))
 
     try:
-        for index, chunk, read_errors in _chunks(inputs, select, chunk_size, [], fast_config):
+        chunks = _chunks(inputs, select, chunk_size, [], loaded.descriptor, fast_xyz)
+        for index, chunk, read_errors in chunks:
             if index in done or (shard and index % shard[1] != shard[0]):
                 totals["skipped"] += 1
                 continue

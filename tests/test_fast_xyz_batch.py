@@ -255,6 +255,24 @@ def test_read_files_matches_the_per_file_reader(tmp_path):
     assert not any(name.endswith(tuple(f"_{s}.xyz" for s in refused)) for name in expected_parsed)
 
 
+def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):
+    frame = EXAMPLE_FILES[0].read_bytes()
+    big = tmp_path / "big.xyz"
+    big.write_bytes(frame + b"\n" * (200_000 - len(frame)))  # one frame, blank lines after
+    paths = [str(EXAMPLE_FILES[1]), str(big), str(EXAMPLE_FILES[2])]
+    parsed, counts, _, _ = fast_xyz.read_files(paths)
+    assert parsed.tolist() == [True, True, True]
+    monkeypatch.setattr(fast_xyz, "MAX_FILE_BYTES", 100_000)
+    parsed, counts, _, _ = fast_xyz.read_files(paths)
+    assert parsed.tolist() == [True, False, True] and counts[1] == 0
+    for path in EXAMPLE_FILES[:3]:
+        shutil.copy(path, tmp_path / path.name)
+    old = _run(tmp_path, tmp_path / "old", False, chunk_size=2)
+    new = _run(tmp_path, tmp_path / "new", True, chunk_size=2)
+    _assert_same_output(old, new)
+    assert "big" in new[1].ids
+
+
 def test_compute_chunk_sites_equals_compute_sites(tmp_path, backend, descriptor):
     folder = _mixed_folder(tmp_path)
     from xanesnet.structures import _resolve_inputs

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTO_MIN_FILES",
     "ENV",
+    "MAX_FILE_BYTES",
     "READ_BLOCK",
     "PackedChunk",
     "compute_chunk_sites",
@@ -66,6 +67,8 @@ ENV = "XANESNET_FAST_XYZ"
 AUTO_MIN_FILES = 8192
 #: Files read and parsed per Numba call (memory: about 5 kB per file for typical molecules).
 READ_BLOCK = 1024
+#: Larger files are not read into the block buffer (the per-file reader takes them).
+MAX_FILE_BYTES = 8 << 20
 _XYZ_KINDS = ("xyz", "xanesnet")
 
 
@@ -192,16 +195,18 @@ def read_files(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     Returns:
         ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
         positions (n_atoms, 3) float64 Å)``: atoms of the parsed files end to end in file
-        order (``counts`` 0 for the others). A file that cannot be opened or read, or is not
-        one plain frame, is not parsed; the caller reads it with the per-file reader.
+        order (``counts`` 0 for the others). A file that cannot be opened or read, is larger
+        than :data:`MAX_FILE_BYTES` or is not one plain frame, is not parsed; the caller
+        reads it with the per-file reader.
     """
     # The loop of structures._read_bytes (whole file, read until EOF), inlined: per-file
-    # Python overhead is a large part of the cost here.
+    # Python overhead is a large part of the cost here. Files over MAX_FILE_BYTES (several
+    # frames, surely) are left to the per-file reader rather than held in the block buffer.
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
     read, block = os.read, 1 << 16
     parts: list[bytes] = []
     for path in paths:
-        data = b""  # unreadable: not parsed, the per-file reader raises the error again
+        data = b""  # unreadable or too large: not parsed, the per-file reader takes it
         try:
             fd = os.open(path, flags)
             try:
@@ -209,10 +214,11 @@ def read_files(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray
                 if first:
                     more = read(fd, block)
                     if more:
-                        pieces = [first, more]
-                        while more := read(fd, block):
+                        pieces, size = [first, more], len(first) + len(more)
+                        while size <= MAX_FILE_BYTES and (more := read(fd, block)):
                             pieces.append(more)
-                        first = b"".join(pieces)
+                            size += len(more)
+                        first = b"".join(pieces) if size <= MAX_FILE_BYTES else b""
                 data = first
             finally:
                 os.close(fd)

@@ -294,3 +294,33 @@ def test_compute_chunk_sites_equals_compute_sites(tmp_path, backend, descriptor)
     features, _ = descriptor.compute([atoms[s] for s in good], "Fe", backend=backend)
     got = compute_sites(descriptor, chunk, "Fe", backend=backend)[0]
     np.testing.assert_array_equal(got, features[: len(got)])
+
+
+def _shared_xyz() -> Path | None:
+    import os
+
+    env = os.environ.get("XANESNET_SHARED")
+    root = Path(__file__).resolve().parents[1]
+    for base in ([Path(env)] if env else []) + [root.parent / "shared", root / "shared"]:
+        folder = base / "data" / "fe_k_edge" / "xanesnet_2022_preconv" / "xyz_train"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(_shared_xyz() is None, reason="needs ../shared/data (or XANESNET_SHARED)")
+def test_real_training_set_reads_the_same_structures():
+    from xanesnet.structures import _resolve_inputs
+
+    folder = _shared_xyz()
+    sources, _ = _resolve_inputs(folder, None, None, None)
+    chunks = list(fast_xyz.iter_chunks(sources, 1000))
+    assert [len(c) for _, c, _ in chunks] == [1000] * 4 + [79]
+    assert not any(errors for _, _, errors in chunks)
+    atoms = list(read_structures(folder))
+    assert [i for _, c, _ in chunks for i in c.ids] == [a.info["id"] for a in atoms]
+    numbers = np.concatenate([c.numbers for _, c, _ in chunks])
+    positions = np.concatenate([c.positions for _, c, _ in chunks])
+    np.testing.assert_array_equal(numbers, np.concatenate([a.numbers for a in atoms]))
+    np.testing.assert_array_equal(positions, np.concatenate([a.positions for a in atoms]))

@@ -123,9 +123,9 @@ def _chunks(
     """(chunk index, structures, read errors met while collecting them), in input order.
 
     With ``config`` (the descriptor), where :func:`xanesnet.fast_xyz.usable` (inputs all
-    ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by :func:`xanesnet.fast_xyz.iter_chunks`
-    as :class:`~xanesnet.fast_xyz.PackedChunk` (same chunks, same errors); otherwise they are
-    lists of ``ase.Atoms``.
+    ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by
+    :func:`xanesnet.fast_xyz.iter_chunks` as :class:`~xanesnet.fast_xyz.PackedChunk` (same
+    chunks, same errors); otherwise they are lists of ``ase.Atoms``.
     """
     from xanesnet import fast_xyz as fast
     from xanesnet.structures import _iter_sources, _resolve_inputs

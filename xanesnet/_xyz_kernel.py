@@ -1,4 +1,4 @@
-"""Numba kernel parsing one XANESNET xyz frame from raw bytes (fast path of the reader).
+"""Numba kernels parsing XANESNET xyz frames from raw bytes (fast paths of the readers).
 
 The kernel accepts only the plain layout (positive integer count; comment; ``count`` rows of an
 integer Z in 1..118 and three decimal numbers separated by spaces/tabs). Anything else --
@@ -10,6 +10,10 @@ Numbers are converted exactly as ``float()`` does: a decimal with mantissa ``m <
 power of ten ``|p| <= 22`` is ``m * 10**p`` or ``m / 10**-p``, one correctly rounded IEEE
 operation on two exactly representable doubles (Clinger's fast path); other numbers are
 refused (BAD), never approximated.
+
+:func:`scan_frame` parses one frame (``xanesnet.structures``, one call per frame);
+:func:`scan_files` parses a whole block of one-frame files in one call
+(:mod:`xanesnet.fast_xyz`), with the same acceptance and the same numbers.
 """
 
 from __future__ import annotations
@@ -174,3 +178,51 @@ def scan_frame(buf, p, line):
         elif i != count - 1:
             return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
     return OK, numbers, positions, q, line, comment_start, comment_end, start_line
+
+
+@njit(cache=True, nogil=True)
+def scan_files(buf, offsets):
+    """Parse many whole files at once, each expected to hold exactly one frame.
+
+    Args:
+        buf: (n_bytes,) uint8 contents of the files, end to end.
+        offsets: (n_files + 1,) int64 byte offsets; file ``f`` is
+            ``buf[offsets[f]:offsets[f + 1]]``.
+
+    Returns:
+        ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
+        positions (n_atoms, 3) float64 Å)``: the atoms of the parsed files end to end, in file
+        order; ``counts`` is 0 for files not parsed. A file is parsed when :func:`scan_frame`
+        reads one OK frame from its start and only blank lines follow; every other file
+        (empty, several frames, anything :func:`scan_frame` refuses) is left to the caller's
+        per-file reader, which gives the same frame or the error.
+    """
+    n_files = offsets.shape[0] - 1
+    parsed = np.zeros(n_files, np.bool_)
+    counts = np.zeros(n_files, np.int64)
+    capacity = max(16, buf.shape[0] // 32)
+    numbers = np.empty(capacity, np.int32)
+    positions = np.empty((capacity, 3), np.float64)
+    cursor = 0
+    for f in range(n_files):
+        data = buf[offsets[f] : offsets[f + 1]]
+        status, z, r, offset, line, _, _, _ = scan_frame(data, 0, 1)
+        if status != OK or scan_frame(data, offset, line)[0] != END:
+            continue
+        n = z.shape[0]
+        if cursor + n > capacity:
+            capacity = max(2 * capacity, cursor + n)
+            grown_numbers = np.empty(capacity, np.int32)
+            grown_positions = np.empty((capacity, 3), np.float64)
+            grown_numbers[:cursor] = numbers[:cursor]
+            grown_positions[:cursor] = positions[:cursor]
+            numbers, positions = grown_numbers, grown_positions
+        for i in range(n):
+            numbers[cursor + i] = z[i]
+            positions[cursor + i, 0] = r[i, 0]
+            positions[cursor + i, 1] = r[i, 1]
+            positions[cursor + i, 2] = r[i, 2]
+        parsed[f] = True
+        counts[f] = n
+        cursor += n
+    return parsed, counts, numbers[:cursor], positions[:cursor]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from xanesnet.descriptors.wacsf import WACSF
+from xanesnet.fast_xyz import PackedChunk, compute_chunk_sites
 
 __all__ = ["BatchSummary", "compute_sites", "predict_batch", "parse_shard"]
 
@@ -62,12 +63,17 @@ def compute_sites(
     """Descriptors of every site of ``structures``; structures that fail are set aside.
 
     The whole list is computed in one call; only if that fails is it redone one structure at
-    a time to find the culprits.
+    a time to find the culprits. ``structures`` may also be a
+    :class:`~xanesnet.fast_xyz.PackedChunk` (same results, without ``ase.Atoms``).
 
     Returns:
         features (n_sites, n_features), ids (n_sites,), sites (n_sites,) and the
         (id, reason) of each structure that failed.
     """
+    if isinstance(structures, PackedChunk):
+        return compute_chunk_sites(
+            config, structures, absorber, backend=backend, n_threads=n_threads
+        )
     try:
         features, index = config.compute(structures, absorber, backend=backend, n_threads=n_threads)
     except ValueError as exc:
@@ -107,14 +113,28 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def _chunks(
-    inputs: list[Any], select: str | None, chunk_size: int, errors: list[tuple[str, str]]
-) -> Iterator[tuple[int, list[Any], list[tuple[str, str]]]]:
-    """(chunk index, structures, read errors met while collecting them), in input order."""
-    from xanesnet.structures import read_structures
+    inputs: list[Any],
+    select: str | None,
+    chunk_size: int,
+    errors: list[tuple[str, str]],
+    config: WACSF | None = None,
+    fast_xyz: bool | None = None,
+) -> Iterator[tuple[int, Sequence[Any], list[tuple[str, str]]]]:
+    """(chunk index, structures, read errors met while collecting them), in input order.
 
-    stream = read_structures(
-        inputs, select=select, on_error=lambda i, e: errors.append((i, str(e)))
-    )
+    With ``config`` (the descriptor), where :func:`xanesnet.fast_xyz.usable` (inputs all
+    ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by
+    :func:`xanesnet.fast_xyz.iter_chunks` as :class:`~xanesnet.fast_xyz.PackedChunk` (same
+    chunks, same errors); otherwise they are lists of ``ase.Atoms``.
+    """
+    from xanesnet import fast_xyz as fast
+    from xanesnet.structures import _iter_sources, _resolve_inputs
+
+    sources, frames = _resolve_inputs(inputs, None, select, None)
+    if config is not None and fast.usable(sources, config, fast_xyz):
+        yield from fast.iter_chunks(sources, chunk_size)
+        return
+    stream = _iter_sources(sources, None, select, frames, lambda i, e: errors.append((i, str(e))))
     chunk: list[Any] = []
     index = 0
     for atoms in stream:
@@ -153,6 +173,7 @@ def predict_batch(
     progress: bool = True,
     dask: str | None = None,
     format: str = "hdf5",
+    fast_xyz: bool | None = None,
 ) -> BatchSummary:
     """Predict the spectra of every absorbing site of the inputs into an output folder.
 
@@ -178,6 +199,11 @@ def predict_batch(
             ``"zarr"`` (zarr groups + ``predictions.zarr``; needs ``xanesnet[zarr]``) or
             ``"csv"`` (CSV files + ``predictions.csv``; small jobs). See :mod:`xanesnet.store`.
             Resuming an output requires the format it was started with.
+        fast_xyz: read inputs that are all ``.xyz`` files straight into packed arrays
+            (:mod:`xanesnet.fast_xyz`; same output, several times the structures/s of the
+            ``ase.Atoms`` path): True always, False never, None (default) as the environment
+            variable ``XANESNET_FAST_XYZ`` says, by default for inputs of at least
+            :data:`xanesnet.fast_xyz.AUTO_MIN_FILES` files.
 
     Returns:
         A :class:`BatchSummary`; failures are in the output's error tables.
@@ -234,6 +260,7 @@ def predict_batch(
             progress,
             Path(output),
             started,
+            fast_xyz,
         )
 
     # Reading in a background thread, bounded queue: memory stays flat.
@@ -243,7 +270,7 @@ def predict_batch(
 
     def produce() -> None:
         try:
-            for item in _chunks(input_list, select, chunk_size, []):
+            for item in _chunks(input_list, select, chunk_size, [], loaded.descriptor, fast_xyz):
                 index = item[0]
                 if index in done or (shard and index % shard[1] != shard[0]):
                     work.put(("skip", index))
@@ -320,12 +347,13 @@ _WORKER_MODELS: dict[str, Any] = {}
 def _worker_predict(
     model_path: str,
     model_sha256: str,
-    chunk: list[Any],
+    chunk: Sequence[Any],
     absorber: Any,
     backend: str | None,
     n_threads: int,
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
-    """One chunk on a Dask worker (the model is loaded once per worker process)."""
+    """One chunk (``ase.Atoms`` or a PackedChunk) on a Dask worker (the model is loaded once
+    per worker process)."""
     from xanesnet.model.export import load_model
 
     model = _WORKER_MODELS.get(model_sha256)
@@ -376,6 +404,7 @@ def _predict_dask(
     progress: bool,
     output: Path,
     started: float,
+    fast_xyz: bool | None = None,
 ) -> BatchSummary:
     from distributed import wait
 
@@ -403,7 +432,8 @@ def _predict_dask(
             bar.update(len(ids))
 
     try:
-        for index, chunk, read_errors in _chunks(inputs, select, chunk_size, []):
+        chunks = _chunks(inputs, select, chunk_size, [], loaded.descriptor, fast_xyz)
+        for index, chunk, read_errors in chunks:
             if index in done or (shard and index % shard[1] != shard[0]):
                 totals["skipped"] += 1
                 continue

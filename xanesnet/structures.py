@@ -104,16 +104,31 @@ def _file_source(path: str, fmt: str | None) -> _Source:
     return _Source(kind, path, path, stem)
 
 
-def _folder_files(folder: str) -> list[str]:
+def _folder_sources(folder: str, fmt: str | None) -> list[_Source]:
+    """Sources of a folder's structure files, sorted by name; hidden files and subfolders are
+    skipped. Equal to ``_file_source(os.path.join(folder, name), fmt)`` for each picked name,
+    built in one pass (a few µs per file less, which counts over a million files)."""
+    prefix = os.path.join(folder, "")
+    picked: list[tuple[str, str, str]] = []
     with os.scandir(folder) as entries:
-        names = [
-            e.name
-            for e in entries
-            if not e.name.startswith(".")
-            and e.is_file()
-            and (os.path.splitext(e.name)[1].lower() in FOLDER_SUFFIXES or e.name in FOLDER_NAMES)
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            head, dot, tail = name.rpartition(".")
+            stem, suffix = (head, dot + tail.lower()) if dot else (name, "")
+            if (suffix in FOLDER_SUFFIXES or name in FOLDER_NAMES) and entry.is_file():
+                picked.append((name, stem, suffix))
+    picked.sort()
+    if fmt is None:
+        kinds = {".db": "db", ".xyz": "xyz"}
+        return [
+            _Source(kinds.get(suffix, "ase"), path, path, stem)
+            for name, stem, suffix in picked
+            for path in (prefix + name,)
         ]
-    return [os.path.join(folder, name) for name in sorted(names)]
+    kind = fmt if fmt in ("db", "xanesnet") else "ase"
+    return [_Source(kind, prefix + name, prefix + name, stem) for name, stem, _ in picked]
 
 
 def _resolve_one(item: Any, fmt: str | None, out: list[_Source]) -> None:
@@ -137,13 +152,13 @@ def _resolve_one(item: Any, fmt: str | None, out: list[_Source]) -> None:
     except OSError:
         mode = 0
     if stat.S_ISDIR(mode):
-        files = _folder_files(path)
+        files = _folder_sources(path, fmt)
         if not files:
             raise ValueError(
                 f"{path}: folder holds no structure files (empty input); looked for "
                 f"{', '.join('*' + s for s in FOLDER_SUFFIXES)}, {', '.join(FOLDER_NAMES)}"
             )
-        out.extend(_file_source(f, fmt) for f in files)
+        out.extend(files)
         return
     if mode:
         out.append(_file_source(path, fmt))
@@ -246,8 +261,19 @@ def read_structures(
             where possible), and structures read through ASE with no atoms, unknown elements
             (atomic number outside 1..118) or non-finite coordinates.
     """
+    sources, frames = _resolve_inputs(path_or_paths, format, select, index)
+    return _iter_sources(sources, format, select, frames, on_error)
+
+
+def _resolve_inputs(
+    path_or_paths: PathInput | Iterable[Any],
+    fmt: str | None,
+    select: str | int | None,
+    index: IndexInput,
+) -> tuple[list[_Source], int | slice | None]:
+    """The sources :func:`read_structures` reads and its parsed ``index``, with its checks."""
     sources: list[_Source] = []
-    _resolve_one(path_or_paths, format, sources)
+    _resolve_one(path_or_paths, fmt, sources)
     if not sources:
         raise ValueError("read_structures: no inputs given (empty input)")
     frames = _parse_index(index)
@@ -256,7 +282,7 @@ def read_structures(
         raise ValueError("index: not supported for database inputs; use select= instead")
     if select is not None and not has_db:
         raise ValueError("select: applies to database inputs only, and none were given")
-    return _iter_sources(sources, format, select, frames, on_error)
+    return sources, frames
 
 
 def _iter_sources(

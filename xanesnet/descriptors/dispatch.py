@@ -18,7 +18,13 @@ from xanesnet.descriptors.packing import MIN_DISTANCE, PackedBatch, pack_structu
 if TYPE_CHECKING:
     from xanesnet.descriptors.wacsf import WACSF
 
-__all__ = ["available_backends", "default_backend", "compute_wacsf", "run_kernel"]
+__all__ = [
+    "available_backends",
+    "default_backend",
+    "compute_packed",
+    "compute_wacsf",
+    "run_kernel",
+]
 
 BACKENDS = ("cpp", "numba")
 
@@ -161,13 +167,35 @@ def compute_wacsf(
     _check_threads(n_threads)
     structures = _as_list(structures)
     batch = pack_structures(structures, absorber)
+    features, index = compute_packed(config, batch, backend=backend, n_threads=n_threads)
+    extras = _extras(config, structures, batch)
+    if extras.shape[1]:
+        features = np.concatenate([features, extras], axis=1)
+    return features, index
+
+
+def compute_packed(
+    config: WACSF, batch: PackedBatch, *, backend: str | None = None, n_threads: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors of the sites of a packed batch, without the spin/charge extras.
+
+    The part of :func:`compute_wacsf` after packing, for readers that pack structures
+    themselves (:func:`xanesnet.descriptors.packing.pack_arrays`).
+
+    Returns:
+        features (n_sites, n_descriptor_features) float64 and index (n_sites, 2) int64
+        (structure, atom) of each site.
+
+    Raises:
+        ValueError: unknown backend, bad ``n_threads``, or atoms closer than MIN_DISTANCE
+            in a site's sphere (the first such site is named).
+    """
+    backend = default_backend() if backend is None else _check_backend(backend)
+    _check_threads(n_threads)
     features, status, close_pair, close_distance = run_kernel(config, batch, backend, n_threads)
     failed = np.nonzero(status)[0]
     if failed.size:
         s = int(failed[0])
         raise ValueError(site_error(batch, s, close_pair[s], float(close_distance[s])))
-    extras = _extras(config, structures, batch)
-    if extras.shape[1]:
-        features = np.concatenate([features, extras], axis=1)
     index = np.stack([batch.site_structures, batch.site_atoms], axis=1)
     return features, index

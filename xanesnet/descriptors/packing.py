@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PackedBatch", "pack_structures", "structure_label"]
+__all__ = ["PackedBatch", "pack_arrays", "pack_structures", "structure_label"]
 
 #: Atoms closer than this (Å) within a site's cutoff sphere make the structure invalid.
 MIN_DISTANCE = 0.1
@@ -61,7 +61,7 @@ def structure_label(atoms: Any, position: int) -> str:
     return f"structure #{position}"
 
 
-def _absorber_list(numbers: np.ndarray, absorber: Any, position: int, label: str) -> np.ndarray:
+def _absorber_list(n_atoms: int, absorber: Any, position: int, label: str) -> np.ndarray:
     try:
         indices = np.asarray(absorber[position], dtype=np.int64).reshape(-1)
     except (IndexError, TypeError, ValueError) as exc:
@@ -71,7 +71,6 @@ def _absorber_list(numbers: np.ndarray, absorber: Any, position: int, label: str
         ) from exc
     if indices.size == 0:
         raise ValueError(f"{label}: absorber list is empty")
-    n_atoms = numbers.shape[0]
     bad = indices[(indices < 0) | (indices >= n_atoms)]
     if bad.size:
         raise ValueError(f"{label}: absorber index {int(bad[0])} out of range for {n_atoms} atoms")
@@ -116,41 +115,82 @@ def pack_structures(
     n_structures = len(structures)
     if n_structures == 0:
         raise ValueError("structures: no structures given (empty input)")
-    per_structure = not isinstance(absorber, (str, int, np.integer))
-    if per_structure and len(absorber) != n_structures:
-        raise ValueError(f"absorber: got {len(absorber)} index lists for {n_structures} structures")
-    label = lambda s: structure_label(structures[s], s)  # noqa: E731
     # ase.Atoms keeps positions and numbers as arrays: read them without copies.
     positions_list = [a.arrays["positions"] for a in structures]
     numbers_list = [a.arrays["numbers"] for a in structures]
     counts = np.fromiter((len(n) for n in numbers_list), dtype=np.int64, count=n_structures)
     offsets = np.zeros(n_structures + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
+    pbc = np.array([a.pbc for a in structures], dtype=np.uint8).reshape(n_structures, 3)
+    cells = np.array([a.cell.array for a in structures], dtype=np.float64)
+    return pack_arrays(
+        np.ascontiguousarray(np.concatenate(positions_list), dtype=np.float64),
+        np.concatenate(numbers_list),
+        offsets,
+        cells.reshape(n_structures, 3, 3),
+        pbc,
+        absorber,
+        _Labels(structures),
+    )
+
+
+def pack_arrays(
+    positions: np.ndarray,
+    numbers: np.ndarray,
+    atom_offsets: np.ndarray,
+    cells: np.ndarray,
+    pbc: np.ndarray,
+    absorber: int | str | Sequence[Sequence[int]],
+    labels: Sequence[str],
+) -> PackedBatch:
+    """Validate structures given as flat arrays and select their absorber sites.
+
+    The checks and messages of :func:`pack_structures` (which gathers ``ase.Atoms`` into
+    these arrays and calls this), for readers that produce the arrays directly.
+
+    Args:
+        positions: (n_atoms_total, 3) float64 Å, C-contiguous.
+        numbers: (n_atoms_total,) integer atomic numbers.
+        atom_offsets: (n_structures + 1,) int64, starting at 0.
+        cells: (n_structures, 3, 3) float64 Å (zeros for molecules).
+        pbc: (n_structures, 3) uint8 periodicity flags.
+        absorber: atom index, element symbol, or one index list per structure.
+        labels: (n_structures,) names for messages (``"structure <id>"``); read only on
+            failure.
+
+    Raises:
+        ValueError: as :func:`pack_structures`.
+    """
+    n_structures = len(labels)
+    if n_structures == 0:
+        raise ValueError("structures: no structures given (empty input)")
+    per_structure = not isinstance(absorber, (str, int, np.integer))
+    if per_structure and len(absorber) != n_structures:
+        raise ValueError(f"absorber: got {len(absorber)} index lists for {n_structures} structures")
+    offsets = atom_offsets
+    counts = np.diff(offsets)
     if not counts.all():
-        raise ValueError(f"{label(int(np.argmin(counts)))}: structure has no atoms")
-    positions = np.ascontiguousarray(np.concatenate(positions_list), dtype=np.float64)
-    numbers = np.concatenate(numbers_list)
+        raise ValueError(f"{labels[int(np.argmin(counts))]}: structure has no atoms")
     bad = np.nonzero((numbers < 1) | (numbers > 118))[0]
     if bad.size:
         s = _first_structure(offsets, int(bad[0]))
         raise ValueError(
-            f"{label(s)}: unknown element (atomic number {int(numbers[bad[0]])}) "
+            f"{labels[s]}: unknown element (atomic number {int(numbers[bad[0]])}) "
             f"at atom {int(bad[0] - offsets[s])}"
         )
     nonfinite = np.nonzero(~np.isfinite(positions).all(axis=1))[0]
     if nonfinite.size:
         s = _first_structure(offsets, int(nonfinite[0]))
         raise ValueError(
-            f"{label(s)}: non-finite (NaN or inf) coordinates at atom {int(nonfinite[0] - offsets[s])}"
+            f"{labels[s]}: non-finite (NaN or inf) coordinates at atom {int(nonfinite[0] - offsets[s])}"
         )
-    pbc = np.array([a.pbc for a in structures], dtype=np.uint8).reshape(n_structures, 3)
-    cells = np.array([a.cell.array for a in structures], dtype=np.float64)
-    cells = cells.reshape(n_structures, 3, 3)
     for s in np.nonzero(pbc.any(axis=1) | ~np.isfinite(cells).all(axis=(1, 2)))[0]:
-        _check_cell(cells[s], pbc[s], label(int(s)))
+        _check_cell(cells[s], pbc[s], labels[int(s)])
 
     if per_structure:
-        sites = [_absorber_list(n, absorber, s, label(s)) for s, n in enumerate(numbers_list)]
+        sites = [
+            _absorber_list(int(counts[s]), absorber, s, labels[s]) for s in range(n_structures)
+        ]
         site_atoms = np.concatenate(sites)
         site_structures = np.repeat(
             np.arange(n_structures, dtype=np.int64), [len(x) for x in sites]
@@ -165,7 +205,7 @@ def pack_structures(
         per_count = np.bincount(site_structures, minlength=n_structures)
         if not per_count.all():
             raise ValueError(
-                f"{label(int(np.argmin(per_count)))}: absorber element {absorber} is absent"
+                f"{labels[int(np.argmin(per_count))]}: absorber element {absorber} is absent"
             )
         site_atoms = hits - offsets[site_structures]
     else:
@@ -174,7 +214,7 @@ def pack_structures(
         if bad_structures.size:
             s = int(bad_structures[0])
             raise ValueError(
-                f"{label(s)}: absorber index {index} out of range for {int(counts[s])} atoms"
+                f"{labels[s]}: absorber index {index} out of range for {int(counts[s])} atoms"
             )
         site_atoms = np.full(n_structures, index, dtype=np.int64)
         site_structures = np.arange(n_structures, dtype=np.int64)
@@ -186,7 +226,7 @@ def pack_structures(
         pbc=np.ascontiguousarray(pbc),
         site_structures=np.ascontiguousarray(site_structures, dtype=np.int64),
         site_atoms=np.ascontiguousarray(site_atoms, dtype=np.int64),
-        labels=_Labels(structures),
+        labels=labels,
     )
 
 

@@ -1,0 +1,326 @@
+"""Fast .xyz batch input (xanesnet.fast_xyz): same output as the ase.Atoms path, chunk by chunk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import EXAMPLES
+
+from xanesnet import fast_xyz, predict_batch, read_predictions, read_structures
+from xanesnet.model.export import load_model
+from xanesnet.model.pretrained import default_model_path
+from xanesnet.predict import _chunks, compute_sites
+from xanesnet.store import PredictionStore
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.xyz"))
+
+#: Suffix -> contents of the odd files mixed into the example folder. Each is named after an
+#: example file plus this suffix, so in name order they sit between the good files.
+ODD_FILES = {
+    "unparseable": "hello\nworld\n",
+    "nan": "2\nc\n26 0 0 0\n8 nan 0 0\n",
+    "overlap": "3\nc\n26 0 0 0\n8 1.9 0 0\n8 1.9 0.01 0\n",
+    "nofe": "2\nc\n8 0 0 0\n8 1.2 0 0\n",
+    "empty": "",
+    "blank_only": "\n  \n",
+    "count_high": "4\nc\n26 0 0 0\n8 1.9 0 0\n",
+    "count_low": "2\nc\n26 0 0 0\n8 1.9 0 0\n8 -1.9 0 0\n",
+    "unknown_z": "2\nc\n26 0 0 0\n200 1 0 0\n",
+    "non_numeric": "2\nc\n26 0 0 0\n8 1.9 x 0\n",
+    "two_frames": "2\na\n26 0 0 0\n8 1.9 0 0\n\n2\nb\n26 0 0 0\n8 0 2.0 0\n",
+    "two_good_one_bad": "2\na\n26 0 0 0\n8 1.9 0 0\n2\nb\n26 0 0 0\n8 0 2 0\n2\nc\n26 0 0\n",
+    "symbols": "2\nstandard xyz\nFe 0 0 0\nO 1.9 0 0\n",
+    "periodic": (
+        '2\nLattice="7 0 0 0 7 0 0 0 7" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        "Fe 0 0 0\nO 1.9 0 0\n"
+    ),
+    "float_z": "2\nc\n26.0 0 0 0\n8 1.9 0 0\n",
+    "long_mantissa": "2\nc\n26 0 0 0\n8 1.90000000000000000001 0 0\n",
+    "crlf": "2\r\nc\r\n26 0 0 0\r\n8 1.9 0 0\r\n",
+    "blank_lines_around": "\n\n2\nc\n26 0 0 0\n8 1.9 0 0\n\n\n",
+    "no_final_newline": "2\nc\n26 0 0 0\n8 1.9 0 0",
+    "only_o": "1\nc\n8 0 0 0\n",
+}
+#: Odd files that the old path records as failed (read errors or descriptor errors).
+FAILING = {
+    "unparseable",
+    "nan",
+    "overlap",
+    "nofe",
+    "empty",
+    "blank_only",
+    "count_high",
+    "count_low",
+    "unknown_z",
+    "non_numeric",
+    "two_good_one_bad",
+    "only_o",
+}
+
+
+def _mixed_folder(root: Path, n_good: int = 24) -> Path:
+    """Example files with the odd files interleaved (one after each of the first examples)."""
+    folder = root / "mixed"
+    folder.mkdir()
+    for path in EXAMPLE_FILES[:n_good]:
+        shutil.copy(path, folder / path.name)
+    for path, (suffix, text) in zip(EXAMPLE_FILES, ODD_FILES.items()):
+        (folder / f"{path.stem}_{suffix}.xyz").write_bytes(text.encode())
+    return folder
+
+
+def _odd_kind(structure_id: str) -> str | None:
+    """The ODD_FILES key of a failed structure's id (a stem, or a path for read errors)."""
+    name = Path(structure_id).name.removesuffix(".xyz")
+    return max((k for k in ODD_FILES if name.endswith(f"_{k}")), key=len, default=None)
+
+
+def _run(inputs, out: Path, fast: bool, **kwargs):
+    summary = predict_batch(inputs, out, progress=False, fast_xyz=fast, **kwargs)
+    manifest = json.loads((out / "manifest.json").read_text())
+    return summary, read_predictions(out), manifest
+
+
+def _assert_same_output(a, b) -> None:
+    """Same summaries (but time), predictions, error tables and manifests (chunk layout)."""
+    (summary_a, result_a, manifest_a), (summary_b, result_b, manifest_b) = a, b
+    assert summary_a.line().split(";")[0] == summary_b.line().split(";")[0]
+    np.testing.assert_array_equal(result_a.ids, result_b.ids)
+    np.testing.assert_array_equal(result_a.sites, result_b.sites)
+    np.testing.assert_array_equal(result_a.spectra, result_b.spectra)
+    np.testing.assert_array_equal(result_a.spread, result_b.spread)
+    assert result_a.errors == result_b.errors
+    assert manifest_a == manifest_b
+
+
+@pytest.fixture(scope="module")
+def descriptor():
+    return load_model(default_model_path("Fe", "K")).descriptor
+
+
+@pytest.mark.parametrize("chunk_size", [16, 1024])
+def test_examples_fast_equals_atoms_path(tmp_path, chunk_size):
+    old = _run(EXAMPLES, tmp_path / "old", False, chunk_size=chunk_size)
+    new = _run(EXAMPLES, tmp_path / "new", True, chunk_size=chunk_size)
+    _assert_same_output(old, new)
+    assert len(new[1].ids) == 100 and not new[1].errors
+
+
+@pytest.mark.parametrize(
+    ("chunk_size", "absorber", "block"),
+    [(1, "Fe", 1024), (3, "Fe", 1024), (7, "Fe", 5), (64, "Fe", 1024), (4, 0, 3)],
+)
+def test_bad_files_fast_equals_atoms_path(tmp_path, monkeypatch, chunk_size, absorber, block):
+    monkeypatch.setattr(fast_xyz, "READ_BLOCK", block)  # block ends inside chunks, and not
+    folder = _mixed_folder(tmp_path)
+    kwargs = dict(chunk_size=chunk_size, absorber=absorber)
+    old = _run(folder, tmp_path / "old", False, **kwargs)
+    new = _run(folder, tmp_path / "new", True, **kwargs)
+    _assert_same_output(old, new)
+    result, manifest = new[1], new[2]
+    failed = {_odd_kind(structure_id) for structure_id, _ in result.errors}
+    assert failed == (FAILING if absorber == "Fe" else FAILING - {"nofe", "only_o"})
+    assert sum(c["structures"] for c in manifest["chunks"].values()) == new[0].structures
+    assert any(i.endswith("_two_frames:1") for i in result.ids)
+    assert any(i.endswith("_periodic") for i in result.ids)
+    reasons = " ".join(reason for _, reason in result.errors)
+    for expected in ("empty file", "truncated file", "non-finite", "Å apart", "unknown element"):
+        assert expected in reasons
+
+
+def test_multi_frame_file_across_chunk_boundary(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for path in EXAMPLE_FILES[:5]:
+        shutil.copy(path, folder / path.name)
+    frames = "".join(f"2\nf{k}\n26 0 0 0\n8 {1.8 + k / 10:.1f} 0 0\n" for k in range(5))
+    (folder / f"{EXAMPLE_FILES[1].stem}_frames.xyz").write_text(frames)
+    old = _run(folder, tmp_path / "old", False, chunk_size=4)
+    new = _run(folder, tmp_path / "new", True, chunk_size=4)
+    _assert_same_output(old, new)
+    assert [c["structures"] for c in new[2]["chunks"].values()] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("resume_fast", [True, False])
+def test_interrupted_fast_run_resumes_to_the_same_output(tmp_path, monkeypatch, resume_fast):
+    folder = _mixed_folder(tmp_path)
+    reference = _run(folder, tmp_path / "reference", False, chunk_size=3)
+    original = PredictionStore.commit
+    commits = []
+
+    def commit_then_crash(self, index, *args, **kwargs):
+        if len(commits) == 4:
+            raise KeyboardInterrupt("simulated interruption")
+        commits.append(index)
+        return original(self, index, *args, **kwargs)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(PredictionStore, "commit", commit_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        predict_batch(folder, out, chunk_size=3, progress=False, fast_xyz=True)
+    monkeypatch.undo()
+    partial = read_predictions(out)
+    assert not partial.metadata["complete"] and len(commits) == 4
+    resumed = _run(folder, out, resume_fast, chunk_size=3)
+    assert resumed[0].chunks_skipped == 4
+    assert resumed[0].chunks_written == len(reference[2]["chunks"]) - 4
+    np.testing.assert_array_equal(resumed[1].ids, reference[1].ids)
+    np.testing.assert_array_equal(resumed[1].spectra, reference[1].spectra)
+    np.testing.assert_array_equal(resumed[1].sites, reference[1].sites)
+    assert resumed[1].errors == reference[1].errors
+    assert resumed[2] == reference[2]
+
+
+def test_shards_of_the_fast_path_equal_the_atoms_path(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    old = _run(folder, tmp_path / "old", False, chunk_size=5, shard=(1, 3))
+    new = _run(folder, tmp_path / "new", True, chunk_size=5, shard=(1, 3))
+    _assert_same_output(old, new)
+    assert new[0].chunks_skipped > 0 and new[0].chunks_written > 0
+
+
+def test_dask_fast_path_equals_single_process_atoms_path(tmp_path):
+    pytest.importorskip("distributed")
+    folder = _mixed_folder(tmp_path)
+    old = _run(folder, tmp_path / "old", False, chunk_size=6)
+    new = _run(folder, tmp_path / "dask", True, chunk_size=6, dask="local:1")
+    _assert_same_output(old, new)
+
+
+def test_switches_choose_the_reader(tmp_path, monkeypatch, descriptor):
+    calls = []
+    real = fast_xyz.iter_chunks
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fast_xyz, "iter_chunks", spy)
+    chunks = list(_chunks([EXAMPLES], None, 40, [], descriptor, True))
+    assert [len(c) for _, c, _ in chunks] == [40, 40, 20] and len(calls) == 1
+    assert all(isinstance(c, fast_xyz.PackedChunk) for _, c, _ in chunks)
+    for config, flag in ((None, True), (descriptor, False)):
+        chunks = list(_chunks([EXAMPLES], None, 40, [], config, flag))
+        assert all(isinstance(c, list) for _, c, _ in chunks)
+    # a non-.xyz input anywhere: the Atoms path for all
+    extxyz = Path(__file__).parent / "data" / "structures" / "FECL6_two_frames.extxyz"
+    mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor, True))
+    assert all(isinstance(c, list) for _, c, _ in mixed) and len(calls) == 1
+    monkeypatch.setenv(fast_xyz.ENV, "0")
+    predict_batch(EXAMPLES, tmp_path / "off", chunk_size=50, progress=False)
+    assert len(calls) == 1
+    monkeypatch.setenv(fast_xyz.ENV, "1")
+    predict_batch(EXAMPLES, tmp_path / "on", chunk_size=50, progress=False)
+    assert len(calls) == 2
+    predict_batch(EXAMPLES, tmp_path / "off2", chunk_size=50, progress=False, fast_xyz=False)
+    assert len(calls) == 2
+
+
+def test_auto_mode_takes_the_fast_path_for_large_inputs(monkeypatch):
+    monkeypatch.delenv(fast_xyz.ENV, raising=False)
+    assert fast_xyz.enabled(True, 1) and not fast_xyz.enabled(False, 10**6)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as in a fresh process
+    assert not fast_xyz.enabled(None, fast_xyz.AUTO_MIN_FILES - 1)
+    assert fast_xyz.enabled(None, fast_xyz.AUTO_MIN_FILES)
+    monkeypatch.setenv(fast_xyz.ENV, "on")
+    assert fast_xyz.enabled(None, 1)
+    monkeypatch.setenv(fast_xyz.ENV, "off")
+    assert not fast_xyz.enabled(None, 10**6)
+
+
+def test_read_files_matches_the_per_file_reader(tmp_path):
+    folder = _mixed_folder(tmp_path, n_good=10)
+    paths = sorted(str(p) for p in folder.iterdir()) + [str(tmp_path / "missing.xyz")]
+    parsed, counts, numbers, positions = fast_xyz.read_files(paths)
+    assert not parsed[-1] and counts[-1] == 0
+    assert numbers.dtype == np.int32 and positions.shape == (int(counts.sum()), 3)
+    ends = np.cumsum(counts)
+    expected_parsed = set()
+    for k, path in enumerate(paths[:-1]):
+        if not parsed[k]:
+            continue
+        expected_parsed.add(Path(path).name)
+        (atoms,) = list(read_structures(path))  # exactly one frame
+        a, b = ends[k] - counts[k], ends[k]
+        np.testing.assert_array_equal(numbers[a:b], atoms.numbers)
+        np.testing.assert_array_equal(positions[a:b], atoms.positions)
+    good = {p.name for p in EXAMPLE_FILES[:10]}
+    assert good <= expected_parsed
+    refused = {"unparseable", "empty", "blank_only", "two_frames", "symbols", "float_z"}
+    assert not any(name.endswith(tuple(f"_{s}.xyz" for s in refused)) for name in expected_parsed)
+
+
+def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):
+    frame = EXAMPLE_FILES[0].read_bytes()
+    big = tmp_path / "big.xyz"
+    big.write_bytes(frame + b"\n" * (200_000 - len(frame)))  # one frame, blank lines after
+    paths = [str(EXAMPLE_FILES[1]), str(big), str(EXAMPLE_FILES[2])]
+    parsed, counts, _, _ = fast_xyz.read_files(paths)
+    assert parsed.tolist() == [True, True, True]
+    monkeypatch.setattr(fast_xyz, "MAX_FILE_BYTES", 100_000)
+    parsed, counts, _, _ = fast_xyz.read_files(paths)
+    assert parsed.tolist() == [True, False, True] and counts[1] == 0
+    for path in EXAMPLE_FILES[:3]:
+        shutil.copy(path, tmp_path / path.name)
+    old = _run(tmp_path, tmp_path / "old", False, chunk_size=2)
+    new = _run(tmp_path, tmp_path / "new", True, chunk_size=2)
+    _assert_same_output(old, new)
+    assert "big" in new[1].ids
+
+
+def test_compute_chunk_sites_equals_compute_sites(tmp_path, backend, descriptor):
+    folder = _mixed_folder(tmp_path)
+    from xanesnet.structures import _resolve_inputs
+
+    sources, _ = _resolve_inputs(folder, None, None, None)
+    (_, chunk, _), *_ = list(fast_xyz.iter_chunks(sources, 10_000))
+    atoms = list(read_structures(folder, on_error=lambda *_: None))
+    assert [a.info["id"] for a in atoms] == chunk.ids
+    for absorber in ("Fe", 0, "Xx"):
+        got = compute_sites(descriptor, chunk, absorber, backend=backend)
+        want = compute_sites(descriptor, atoms, absorber, backend=backend)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1] and got[3] == want[3]
+        np.testing.assert_array_equal(got[2], want[2])
+    assert len(want[3]) == len(atoms)  # "Xx": every structure fails, with the same message
+    good = [
+        s for s in range(len(chunk)) if not chunk.ids[s].endswith(("_nofe", "_overlap", "_only_o"))
+    ]
+    features, _ = descriptor.compute([atoms[s] for s in good], "Fe", backend=backend)
+    got = compute_sites(descriptor, chunk, "Fe", backend=backend)[0]
+    np.testing.assert_array_equal(got, features[: len(got)])
+
+
+def _shared_xyz() -> Path | None:
+    import os
+
+    env = os.environ.get("XANESNET_SHARED")
+    root = Path(__file__).resolve().parents[1]
+    for base in ([Path(env)] if env else []) + [root.parent / "shared", root / "shared"]:
+        folder = base / "data" / "fe_k_edge" / "xanesnet_2022_preconv" / "xyz_train"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(_shared_xyz() is None, reason="needs ../shared/data (or XANESNET_SHARED)")
+def test_real_training_set_reads_the_same_structures():
+    from xanesnet.structures import _resolve_inputs
+
+    folder = _shared_xyz()
+    sources, _ = _resolve_inputs(folder, None, None, None)
+    chunks = list(fast_xyz.iter_chunks(sources, 1000))
+    assert [len(c) for _, c, _ in chunks] == [1000] * 4 + [79]
+    assert not any(errors for _, _, errors in chunks)
+    atoms = list(read_structures(folder))
+    assert [i for _, c, _ in chunks for i in c.ids] == [a.info["id"] for a in atoms]
+    numbers = np.concatenate([c.numbers for _, c, _ in chunks])
+    positions = np.concatenate([c.positions for _, c, _ in chunks])
+    np.testing.assert_array_equal(numbers, np.concatenate([a.numbers for a in atoms]))
+    np.testing.assert_array_equal(positions, np.concatenate([a.positions for a in atoms]))

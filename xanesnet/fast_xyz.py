@@ -1,0 +1,400 @@
+"""Fast batch input: folders of XANESNET ``.xyz`` files read straight into packed arrays.
+
+:func:`xanesnet.predict_batch` spends most of its reading time, on the old path, on work per
+structure in Python: opening the file, a Numba call per frame, an ``ase.Atoms`` object, ids
+in ``atoms.info``, then :func:`~xanesnet.descriptors.packing.pack_structures` gathering the
+Atoms back into flat arrays. Here a block of files is read into one buffer and parsed by one
+Numba call (:func:`xanesnet._xyz_kernel.scan_files`, GIL released) into the flat arrays the
+descriptor kernels take (:class:`PackedChunk`); ids are the file stems.
+
+The result is the same as the Atoms path, chunk by chunk:
+
+* A file the batch parser does not take as one plain frame (empty, unreadable, several
+  frames, element symbols, anything :func:`~xanesnet._xyz_kernel.scan_frame` refuses) is
+  read by the reader of :mod:`xanesnet.structures`, which gives the same structures or
+  records the same error, at the same place in the stream; its structures are packed with
+  their cell and periodicity.
+* Chunks hold ``chunk_size`` structures in input order, and a read error goes to the chunk
+  being filled when it is met, exactly as in ``xanesnet.predict._chunks``.
+* :func:`compute_chunk_sites` validates with
+  :func:`~xanesnet.descriptors.packing.pack_arrays` (the checks of ``pack_structures``) and
+  runs the same kernel on the same arrays; if anything fails (no absorber, overlapping atoms,
+  ...), the chunk is turned into ``ase.Atoms`` and goes through
+  :func:`xanesnet.predict.compute_sites`, so failures are recorded with the same ids and
+  reasons.
+
+The path is used for inputs that resolve only to ``.xyz`` files, with a wACSF descriptor
+without spin/charge features, when :func:`enabled`: by default for inputs of at least
+:data:`AUTO_MIN_FILES` files (or when Numba is already imported); ``XANESNET_FAST_XYZ=0`` /
+``=1`` (or ``predict_batch(fast_xyz=False / True)``) turns it off / on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ase import Atoms
+
+    from xanesnet.descriptors.packing import PackedBatch
+    from xanesnet.structures import _Source
+
+__all__ = [
+    "AUTO_MIN_FILES",
+    "ENV",
+    "MAX_FILE_BYTES",
+    "READ_BLOCK",
+    "PackedChunk",
+    "compute_chunk_sites",
+    "enabled",
+    "iter_chunks",
+    "read_files",
+    "usable",
+]
+
+#: Environment variable: "0" (also "false", "no", "off") never, "1" (also "true", "yes", "on")
+#: always, "auto" or unset: for large inputs (see :func:`enabled`).
+ENV = "XANESNET_FAST_XYZ"
+#: On "auto", inputs of at least this many files take the fast path (smaller ones too when
+#: Numba is already imported).
+AUTO_MIN_FILES = 8192
+#: Files read and parsed per Numba call (memory: about 5 kB per file for typical molecules).
+READ_BLOCK = 1024
+#: Larger files are not read into the block buffer (the per-file reader takes them).
+MAX_FILE_BYTES = 8 << 20
+_XYZ_KINDS = ("xyz", "xanesnet")
+
+
+def enabled(flag: bool | None, n_files: int) -> bool:
+    """Whether the fast path is wanted for an input of ``n_files`` files.
+
+    ``flag`` when given; else the environment variable :data:`ENV`: ``0``/``false``/``no``/
+    ``off`` never, ``1``/``true``/``yes``/``on`` always, unset or ``auto``: when Numba is
+    already imported or the input has at least :data:`AUTO_MIN_FILES` files (importing Numba
+    and loading the cached kernels costs ~0.5 s once, which the Atoms path with its
+    pure-Python parser needs about that many files to lose).
+    """
+    if flag is not None:
+        return bool(flag)
+    value = os.environ.get(ENV, "auto").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return "numba" in sys.modules or n_files >= AUTO_MIN_FILES
+
+
+def _kernel() -> Any:
+    from xanesnet.structures import _load_kernel
+
+    return _load_kernel()
+
+
+def usable(sources: Sequence[_Source], config: Any, flag: bool | None = None) -> bool:
+    """True when the fast path is :func:`enabled`, every source is an ``.xyz`` file (or
+    forced XANESNET), the descriptor is a plain wACSF (no spin/charge features, which need
+    ``atoms.info``) and Numba is importable."""
+    from xanesnet.descriptors.wacsf import WACSF
+
+    return (
+        type(config) is WACSF
+        and not (config.use_spin or config.use_charge)
+        and all(s.kind in _XYZ_KINDS for s in sources)
+        and enabled(flag, len(sources))
+        and _kernel() is not None
+    )
+
+
+@dataclass(frozen=True)
+class PackedChunk:
+    """One chunk of structures as flat arrays (the layout of ``PackedBatch``, minus sites).
+
+    Attributes:
+        positions: (n_atoms, 3) float64 Å, C-contiguous.
+        numbers: (n_atoms,) int32 atomic numbers.
+        atom_offsets: (n_structures + 1,) int64; structure s owns atoms
+            ``atom_offsets[s]:atom_offsets[s + 1]``.
+        cells: (n_structures, 3, 3) float64 Å (zeros for molecules).
+        pbc: (n_structures, 3) uint8 periodicity flags.
+        ids: (n_structures,) structure ids, as ``atoms.info["id"]`` of the Atoms path.
+    """
+
+    positions: np.ndarray
+    numbers: np.ndarray
+    atom_offsets: np.ndarray
+    cells: np.ndarray
+    pbc: np.ndarray
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def pack(self, absorber: int | str | Sequence[Sequence[int]]) -> PackedBatch:
+        """Validated :class:`~xanesnet.descriptors.packing.PackedBatch` with the absorber sites.
+
+        Raises:
+            ValueError: the messages of ``pack_structures`` on the same structures.
+        """
+        from xanesnet.descriptors.packing import pack_arrays
+
+        return pack_arrays(
+            self.positions,
+            self.numbers,
+            self.atom_offsets,
+            self.cells,
+            self.pbc,
+            absorber,
+            _Labels(self.ids),
+        )
+
+    def to_atoms(self) -> list[Atoms]:
+        """The structures as ``ase.Atoms`` (numbers, positions, cell, pbc, ``info["id"]``)."""
+        from ase import Atoms
+
+        offsets = self.atom_offsets.tolist()
+        return [
+            Atoms(
+                numbers=self.numbers[offsets[s] : offsets[s + 1]],
+                positions=self.positions[offsets[s] : offsets[s + 1]],
+                cell=self.cells[s],
+                pbc=self.pbc[s].astype(bool),
+                info={"id": structure_id},
+            )
+            for s, structure_id in enumerate(self.ids)
+        ]
+
+
+class _Labels(Sequence[str]):
+    """``"structure <id>"`` for messages, made on demand (as ``structure_label`` of Atoms)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, s: Any) -> Any:
+        if isinstance(s, slice):
+            return [f"structure {i}" for i in self._ids[s]]
+        return f"structure {self._ids[s]}"
+
+
+def read_files(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read and parse files that each hold one XANESNET xyz frame.
+
+    Args:
+        paths: (n_files,) file paths.
+
+    Returns:
+        ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
+        positions (n_atoms, 3) float64 Å)``: atoms of the parsed files end to end in file
+        order (``counts`` 0 for the others). A file that cannot be opened or read, is larger
+        than :data:`MAX_FILE_BYTES` or is not one plain frame, is not parsed; the caller
+        reads it with the per-file reader.
+    """
+    # The loop of structures._read_bytes (whole file, read until EOF), inlined: per-file
+    # Python overhead is a large part of the cost here. Files over MAX_FILE_BYTES (several
+    # frames, surely) are left to the per-file reader rather than held in the block buffer.
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    read, block = os.read, 1 << 16
+    parts: list[bytes] = []
+    for path in paths:
+        data = b""  # unreadable or too large: not parsed, the per-file reader takes it
+        try:
+            fd = os.open(path, flags)
+            try:
+                first = read(fd, block)
+                if first:
+                    more = read(fd, block)
+                    if more:
+                        pieces, size = [first, more], len(first) + len(more)
+                        while size <= MAX_FILE_BYTES and (more := read(fd, block)):
+                            pieces.append(more)
+                            size += len(more)
+                        first = b"".join(pieces) if size <= MAX_FILE_BYTES else b""
+                data = first
+            finally:
+                os.close(fd)
+        except OSError:
+            data = b""
+        parts.append(data)
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    offsets[1:] = np.fromiter(accumulate(map(len, parts)), dtype=np.int64, count=len(parts))
+    buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    return _kernel().scan_files(buffer, offsets)
+
+
+class _Builder:
+    """Collects structures for one chunk: parsed runs and single ``ase.Atoms``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._reset()
+
+    def _reset(self) -> None:
+        self.n = 0
+        self._numbers: list[np.ndarray] = []
+        self._positions: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+        self._ids: list[str] = []
+        self._periodic: list[tuple[int, np.ndarray, np.ndarray]] = []  # (s, cell, pbc)
+
+    @property
+    def room(self) -> int:
+        return self.size - self.n
+
+    def add_parsed(
+        self, numbers: np.ndarray, positions: np.ndarray, counts: np.ndarray, ids: list[str]
+    ) -> None:
+        """Molecules parsed in bulk: (n_atoms,), (n_atoms, 3), (k,) atoms each, (k,) ids."""
+        self._numbers.append(numbers)
+        self._positions.append(positions)
+        self._counts.append(counts)
+        self._ids.extend(ids)
+        self.n += len(ids)
+
+    def add_atoms(self, atoms: Atoms) -> None:
+        """One structure from the per-file reader (cell and pbc kept)."""
+        numbers = atoms.arrays["numbers"]
+        self._numbers.append(numbers)
+        self._positions.append(atoms.arrays["positions"])
+        self._counts.append(np.array([len(numbers)], dtype=np.int64))
+        cell = np.asarray(atoms.cell.array, dtype=np.float64)
+        pbc = np.asarray(atoms.pbc, dtype=np.uint8)
+        if pbc.any() or cell.any():
+            self._periodic.append((self.n, cell, pbc))
+        self._ids.append(str(atoms.info.get("id", "")))
+        self.n += 1
+
+    def take(self) -> PackedChunk:
+        """The chunk collected so far; the builder starts a new one."""
+        n = self.n
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        if self._counts:
+            np.cumsum(np.concatenate(self._counts), out=offsets[1:])
+        cells = np.zeros((n, 3, 3), dtype=np.float64)
+        pbc = np.zeros((n, 3), dtype=np.uint8)
+        for s, cell, flags in self._periodic:
+            cells[s] = cell
+            pbc[s] = flags
+        chunk = PackedChunk(
+            positions=_join(self._positions, (0, 3), np.float64),
+            numbers=_join(self._numbers, (0,), np.int32),
+            atom_offsets=offsets,
+            cells=cells,
+            pbc=pbc,
+            ids=self._ids,
+        )
+        self._reset()
+        return chunk
+
+
+def _join(parts: list[np.ndarray], empty: tuple[int, ...], dtype: Any) -> np.ndarray:
+    if not parts:
+        return np.zeros(empty, dtype=dtype)
+    if len(parts) == 1:
+        return np.ascontiguousarray(parts[0], dtype=dtype)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=dtype)
+
+
+def iter_chunks(
+    sources: Sequence[_Source], chunk_size: int
+) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
+    """(chunk index, structures, read errors met while collecting them), in input order.
+
+    The chunks and errors of ``xanesnet.predict._chunks`` on the same sources (``.xyz``
+    files; see :func:`usable`), with the structures packed instead of as ``ase.Atoms``.
+    Errors are ``(source path, message)`` as the ``on_error`` of ``read_structures``.
+    """
+    from xanesnet.structures import _iter_file
+
+    builder = _Builder(chunk_size)
+    errors: list[tuple[str, str]] = []
+    index = 0
+    for start in range(0, len(sources), READ_BLOCK):
+        block = sources[start : start + READ_BLOCK]
+        parsed, counts, numbers, positions = read_files([s.location for s in block])
+        atom_ends = np.cumsum(counts).tolist()
+        parsed_list = parsed.tolist()
+        f = 0
+        while f < len(block):
+            if parsed_list[f]:
+                end = f + 1
+                while end < len(block) and parsed_list[end]:
+                    end += 1
+                while f < end:  # the run f..end-1, split where chunks end
+                    k = min(end - f, builder.room)
+                    a = atom_ends[f - 1] if f else 0
+                    b = atom_ends[f + k - 1]
+                    builder.add_parsed(
+                        numbers[a:b],
+                        positions[a:b],
+                        counts[f : f + k],
+                        [s.stem for s in block[f : f + k]],
+                    )
+                    f += k
+                    if builder.room == 0:
+                        yield index, builder.take(), errors[:]
+                        errors.clear()
+                        index += 1
+                continue
+            source = block[f]
+            f += 1
+            stream = _iter_file(source, None, None)
+            while True:
+                try:
+                    atoms = next(stream)
+                except StopIteration:
+                    break
+                except (ValueError, OSError) as exc:  # as read_structures(on_error=...)
+                    errors.append((source.display, str(exc)))
+                    break
+                builder.add_atoms(atoms)
+                if builder.room == 0:
+                    yield index, builder.take(), errors[:]
+                    errors.clear()
+                    index += 1
+    if builder.n or errors:
+        yield index, builder.take(), errors[:]
+        errors.clear()
+
+
+def compute_chunk_sites(
+    config: Any,
+    chunk: PackedChunk,
+    absorber: Any,
+    *,
+    backend: str | None = None,
+    n_threads: int = 0,
+) -> tuple[np.ndarray, list[str], np.ndarray, list[tuple[str, str]]]:
+    """:func:`xanesnet.predict.compute_sites` for a packed chunk (same results).
+
+    One descriptor call on the packed arrays; if it raises (any structure invalid), the
+    chunk goes through ``compute_sites`` as ``ase.Atoms``, which finds the culprits.
+
+    Returns:
+        features (n_sites, n_features) float64, ids (n_sites,), sites (n_sites,) int64 and
+        the (id, reason) of each structure that failed.
+    """
+    from xanesnet.descriptors.dispatch import compute_packed
+    from xanesnet.descriptors.wacsf import WACSF
+    from xanesnet.predict import compute_sites
+
+    if type(config) is WACSF and not (config.use_spin or config.use_charge):
+        try:
+            features, index = compute_packed(
+                config, chunk.pack(absorber), backend=backend, n_threads=n_threads
+            )
+        except ValueError:
+            pass
+        else:
+            ids = chunk.ids
+            return features, [ids[s] for s in index[:, 0].tolist()], index[:, 1], []
+    return compute_sites(config, chunk.to_atoms(), absorber, backend=backend, n_threads=n_threads)

@@ -56,7 +56,7 @@ def build_inputs(data: Path, n: int, work: Path) -> dict[str, Path]:
 
 
 def run_batch(
-    source: Path, out: Path, chunk: int, dask_workers: int = 0
+    source: Path, out: Path, chunk: int, dask_workers: int = 0, model: str = "default"
 ) -> tuple[float, float, int, float]:
     """(cold seconds, warm seconds, sites, peak RSS MiB) of a fresh xanesnet-batch process:
     the first run pays one-off start-up costs (first torch call, ...), a second run on a new
@@ -76,7 +76,8 @@ def run_batch(
         + setup
         + "for k in (0, 1):\n"
         f"    t=time.perf_counter(); s=predict_batch([{str(source)!r}], {str(out)!r}+str(k), "
-        f"chunk_size={chunk}, progress=False{where}); r.append(time.perf_counter()-t)\n"
+        f"chunk_size={chunk}, progress=False, model={model!r}{where}); "
+        "r.append(time.perf_counter()-t)\n"
         "print(r[0], r[1], s.sites, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
     )
     result = subprocess.run(
@@ -88,41 +89,50 @@ def run_batch(
     return float(cold), float(warm), int(sites), float(rss)
 
 
-def stages(source: Path, chunk: int) -> dict[str, float]:
-    """Seconds per stage, run one after another (no overlap) on the same input."""
-    from xanesnet import default_model, read_structures
-    from xanesnet.predict import compute_sites
+def stages(source: Path, chunk: int, model_name: str) -> dict[str, float]:
+    """Seconds per stage, run one after another (no overlap) on the same input, each as the
+    batch job runs it: the reader that predict_batch picks for this input, the descriptor on
+    each chunk, the model on each chunk, and the commit of each chunk to an HDF5 output."""
+    from xanesnet import load_model
+    from xanesnet.model.pretrained import resolve_model_path
+    from xanesnet.predict import _chunks, compute_sites
+    from xanesnet.store import PredictionStore
 
-    model = default_model()
+    model = load_model(resolve_model_path(model_name))
+    list(_chunks([source], None, chunk, [], model.descriptor, None))  # warm-up (JIT, cache)
     t = time.perf_counter()
-    structures = list(read_structures(source))
+    chunks = list(_chunks([source], None, chunk, [], model.descriptor, None))
     read = time.perf_counter() - t
     t = time.perf_counter()
-    features = [
-        compute_sites(model.descriptor, structures[i : i + chunk], "Fe")[0]
-        for i in range(0, len(structures), chunk)
-    ]
+    computed = [compute_sites(model.descriptor, item[1], "Fe") for item in chunks]
     descriptors = time.perf_counter() - t
     t = time.perf_counter()
-    for f in features:
-        model.predict_features(f)
+    predicted = [model.predict_features(c[0]) for c in computed]
     network = time.perf_counter() - t
-    return {"read": read, "descriptors": descriptors, "network": network}
+    job = {"benchmark": "stages"}
+    with tempfile.TemporaryDirectory() as scratch:
+        store = PredictionStore(Path(scratch) / "out", job, model.energies, has_spread=True)
+        t = time.perf_counter()
+        for k, (c, (mean, spread)) in enumerate(zip(computed, predicted, strict=True)):
+            store.commit(k, c[1], c[2], mean, spread, c[3], len(c[1]))
+        write = time.perf_counter() - t
+    return {"read": read, "descriptors": descriptors, "network": network, "write": write}
 
 
-def naive(frames_file: Path, n: int, work: Path) -> float:
+def naive(frames_file: Path, n: int, work: Path, model_name: str) -> float:
     """ase.io.read one structure file at a time + NumPy descriptors + torch on one sample."""
     import ase.io
     import torch
 
-    from xanesnet import default_model
+    from xanesnet import load_model
     from xanesnet.descriptors.reference import wacsf_numpy
+    from xanesnet.model.pretrained import resolve_model_path
 
     folder = work / "naive"
     folder.mkdir()
     for i, atoms in enumerate(ase.io.iread(frames_file, index=f":{n}", format="extxyz")):
         ase.io.write(folder / f"s{i:05d}.xyz", atoms, format="xyz")
-    model = default_model()
+    model = load_model(resolve_model_path(model_name))
     t = time.perf_counter()
     for path in sorted(folder.glob("*.xyz")):
         atoms = ase.io.read(path, format="xyz")
@@ -151,12 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dask", type=int, default=2, help="LocalCluster workers for the Dask row (0: skip)"
     )
+    parser.add_argument(
+        "--model", default="default", help='shipped "default" or "fast", or a model file'
+    )
     args = parser.parse_args(argv)
     import torch
 
     import xanesnet
+    from xanesnet.model.pretrained import resolve_model_path
 
-    model = xanesnet.default_model()
+    model = xanesnet.load_model(resolve_model_path(args.model))
     kernel = model.kernel
     about_model = f"{model.descriptor.n_features} features, {model.n_members} network(s)" + (
         f" + kernel ridge ({kernel['n_centres']} centres)" if kernel else ""
@@ -177,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rates = {}
     for name, source in inputs.items():
-        cold, warm, sites, rss = run_batch(source, work / f"out-{source.name}", args.chunk)
+        cold, warm, sites, rss = run_batch(
+            source, work / f"out-{source.name}", args.chunk, model=args.model
+        )
         rates[name] = sites / warm
         print(
             f"| {name} | {sites} | {cold:.1f} | {sites / cold:,.0f} | {warm:.1f} | "
@@ -185,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.dask:
         source = inputs["xanesnet xyz folder"]
-        cold, warm, sites, rss = run_batch(source, work / "out-dask", args.chunk, args.dask)
+        cold, warm, sites, rss = run_batch(
+            source, work / "out-dask", args.chunk, args.dask, model=args.model
+        )
         print(
             f"| xyz folder, Dask LocalCluster ({args.dask} workers) | {sites} | {cold:.1f} | "
             f"{sites / cold:,.0f} | {warm:.1f} | {sites / warm:,.0f} | {rss:,.0f} (client) |"
@@ -195,17 +213,17 @@ def main(argv: list[str] | None = None) -> int:
             f"\nDask / single process (warm): {single / (sites / warm):.2f}x the time "
             "(target <= 1.3x)"
         )
-    s = stages(inputs["xanesnet xyz folder"], args.chunk)
+    s = stages(inputs["xanesnet xyz folder"], args.chunk, args.model)
     total = sum(s.values())
     print(
         "\nStages, run one after another on the xyz folder (the pipeline overlaps reading "
-        "with compute):\n"
+        "with compute and writing):\n"
     )
     print("| stage | seconds | sites/s |\n| --- | ---: | ---: |")
     for key, value in s.items():
         print(f"| {key} | {value:.2f} | {args.n / value:,.0f} |")
     print(f"| sum | {total:.2f} | {args.n / total:,.0f} |")
-    rate = naive(inputs["extxyz (multi-frame)"], args.naive, work)
+    rate = naive(inputs["extxyz (multi-frame)"], args.naive, work, args.model)
     best = rates["xanesnet xyz folder"]
     print(
         f"\nStraightforward way (ase.io.read per structure + NumPy wACSF + torch on one sample, "

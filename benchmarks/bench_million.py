@@ -31,20 +31,23 @@ def build_folder(data: Path, n_sites: int, folder: Path) -> tuple[int, int]:
     """Write structures until they hold ``n_sites`` Fe sites; (structures, sites)."""
     from xanesnet import read_structures
 
-    base = [(a.get_chemical_symbols(), a.positions.copy()) for a in read_structures(data)]
+    base = [(a.numbers.copy(), a.positions.copy()) for a in read_structures(data)]
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     sites = structures = 0
     while sites < n_sites:
-        symbols, positions = base[structures % len(base)]
+        numbers, positions = base[structures % len(base)]
         q, r = np.linalg.qr(rng.normal(size=(3, 3)))
         moved = positions @ (q * np.sign(np.diag(r))).T
         moved[1:] += rng.normal(scale=0.02, size=(len(moved) - 1, 3))
+        # the XANESNET layout: count, a name, then "Z x y z" rows
         rows = "\n".join(
-            f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(symbols, moved, strict=True)
+            f"{z}\t{x:.10f}\t{y:.10f}\t{w:.10f}"
+            for z, (x, y, w) in zip(numbers.tolist(), moved, strict=True)
         )
-        (folder / f"s{structures:07d}.xyz").write_text(f"{len(symbols)}\n\n{rows}\n")
-        sites += symbols.count("Fe")
+        name = f"s{structures:07d}"
+        (folder / f"{name}.xyz").write_text(f"{len(numbers)}\n{name}\n{rows}\n")
+        sites += int((numbers == 26).sum())
         structures += 1
     return structures, sites
 

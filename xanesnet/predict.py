@@ -290,6 +290,25 @@ def predict_batch(
 
     reader = threading.Thread(target=produce, name="xanesnet-reader", daemon=True)
     reader.start()
+    # Commits (compression + file writes) run in their own thread, in order, overlapping the
+    # next chunk's descriptors and network; a bounded queue keeps memory flat.
+    commits: queue.Queue = queue.Queue(maxsize=2)
+    commit_failure: list[BaseException] = []
+
+    def write() -> None:
+        while True:
+            args = commits.get()
+            if args is None:
+                return
+            if commit_failure:
+                continue  # drain after a failure; the main thread raises it
+            try:
+                store.commit(*args)
+            except BaseException as exc:  # surfaced in the main thread
+                commit_failure.append(exc)
+
+    writer = threading.Thread(target=write, name="xanesnet-writer", daemon=True)
+    writer.start()
     bar = _progress(progress)
     sites = structures = failed = written = skipped = 0
     try:
@@ -312,14 +331,18 @@ def predict_batch(
             if strict and errors:
                 raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
             mean, spread = loaded.predict_features(features, n_threads=n_threads)
-            store.commit(
-                index,
-                ids,
-                site_index,
-                mean,
-                spread if store.has_spread else None,
-                errors,
-                len(chunk),
+            if commit_failure:
+                raise commit_failure[0]
+            commits.put(
+                (
+                    index,
+                    ids,
+                    site_index,
+                    mean,
+                    spread if store.has_spread else None,
+                    errors,
+                    len(chunk),
+                )
             )
             sites += len(ids)
             structures += len(chunk)
@@ -330,11 +353,15 @@ def predict_batch(
                 bar.set_postfix_str(f"failed {failed}")
     finally:
         stop.set()
+        commits.put(None)  # the writer finishes what was handed to it, then stops
+        writer.join()
         if bar is not None:
             bar.close()
     reader.join()
     if failure:
         raise failure[0]
+    if commit_failure:
+        raise commit_failure[0]
     store.finish()
     return BatchSummary(
         Path(output), sites, structures, failed, written, skipped, time.perf_counter() - started

@@ -72,13 +72,15 @@ def run_batch(
         )
         where = ", dask=c.scheduler_address"
     code = (
-        "import resource, sys, time; from xanesnet import predict_batch; r=[]\n"
+        "import sys, time; from xanesnet import predict_batch; r=[]\n"
         + setup
         + "for k in (0, 1):\n"
         f"    t=time.perf_counter(); s=predict_batch([{str(source)!r}], {str(out)!r}+str(k), "
         f"chunk_size={chunk}, progress=False, model={model!r}{where}); "
         "r.append(time.perf_counter()-t)\n"
-        "print(r[0], r[1], s.sites, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
+        # VmHWM: this process's own peak (ru_maxrss would include the parent's before exec)
+        "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(r[0], r[1], s.sites, int(hwm)/1024)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir()

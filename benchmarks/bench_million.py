@@ -1,6 +1,7 @@
 """One full million-site run of ``xanesnet-batch``: wall time, sites/s and peak memory.
 
-    python benchmarks/bench_million.py [--sites 1000000] [--workdir DIR] [--keep]
+    python benchmarks/bench_million.py [--sites 1000000] [--model default|fast|FILE]
+        [--workdir DIR] [--keep]
 
 Builds a folder of XANESNET .xyz files from the Fe training structures (random rotations +
 0.02 Å perturbations) until it holds ``--sites`` Fe sites, then runs the command a user would
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the inputs and the output")
+    parser.add_argument("--model", default="default", help='"default", "fast" or a model file')
     args = parser.parse_args(argv)
     import torch
 
@@ -69,19 +70,31 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="xanesnet-million-"))
     started = time.perf_counter()
-    n_structures, n_sites = build_folder(args.data, args.sites, work / "xyz")
+    if (work / "xyz.done").exists():  # inputs kept (--keep) by an earlier run with this workdir
+        n_structures, n_sites = map(int, (work / "xyz.done").read_text().split())
+    else:
+        n_structures, n_sites = build_folder(args.data, args.sites, work / "xyz")
+        (work / "xyz.done").write_text(f"{n_structures} {n_sites}")
     built = time.perf_counter() - started
     print(
         f"# Million-site run\n\n- machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs; python {platform.python_version()}, torch "
         f"{torch.__version__}, xanesnet {xanesnet.__version__}\n- input: {n_structures:,} "
         f"XANESNET .xyz files holding {n_sites:,} Fe sites (built in {built:.0f} s)\n"
-        f"- command: xanesnet-batch {work / 'xyz'} -o OUT --quiet\n"
+        f"- command: xanesnet-batch {work / 'xyz'} -o OUT --quiet --model {args.model}\n"
     )
     out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
+    # the command's own peak memory (VmHWM; ru_maxrss would include this parent's before exec)
+    code = (
+        "import sys; from xanesnet.cli.batch import main; code = main(sys.argv[1:]); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print('VmHWM', hwm); sys.exit(code)"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "xanesnet.cli.batch", str(work / "xyz"), "-o", str(out), "--quiet"],
+        [sys.executable, "-c", code, str(work / "xyz"), "-o", str(out), "--quiet"]
+        + ["--model", args.model],
         capture_output=True,
         text=True,
     )
@@ -89,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode:
         print(result.stderr[-3000:], file=sys.stderr)
         return result.returncode
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss = int(result.stdout.split("VmHWM")[-1].split()[0]) / 1024
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
     print("| sites | structures | wall s | sites/s | peak RSS MiB | output MiB |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")

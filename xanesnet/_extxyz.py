@@ -5,8 +5,10 @@ exactly on the files it accepts (tested)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from itertools import islice
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -45,6 +47,19 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
     :class:`NotPlain` at the first frame that is not (nothing of that frame has been yielded)."""
     from ase.io.extxyz import key_val_str_to_dict
 
+    # Files written in one go repeat the same comment line (e.g. the Properties and pbc of
+    # molecules): parse each distinct line once. Entries are copied out (deeply: values may be
+    # arrays) so frames never share mutable info.
+    parsed: dict[str, dict[str, Any]] = {}
+
+    def comment_info(line: str) -> dict[str, Any]:
+        info = parsed.get(line)
+        if info is None:
+            info = key_val_str_to_dict(line)
+            if len(parsed) < 1024:
+                parsed[line] = info
+        return copy.deepcopy(info)
+
     frame = 0
     with open(path) as handle:
         while True:
@@ -57,7 +72,7 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
                 raise NotPlain(frame)
             try:
                 n = int(count)
-                info = key_val_str_to_dict(handle.readline())
+                info = comment_info(handle.readline())
             except (ValueError, KeyError):
                 raise NotPlain(frame) from None
             if info.get("Properties") != _PROPERTIES or _NOT_INFO & set(info):

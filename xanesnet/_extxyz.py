@@ -48,17 +48,29 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
     from ase.io.extxyz import key_val_str_to_dict
 
     # Files written in one go repeat the same comment line (e.g. the Properties and pbc of
-    # molecules): parse each distinct line once. Entries are copied out (deeply: values may be
-    # arrays) so frames never share mutable info.
-    parsed: dict[str, dict[str, Any]] = {}
+    # molecules): parse each distinct line once into (cell, pbc, other info). Atoms copies
+    # cell and pbc; other info is deep-copied per frame (values may be arrays).
+    parsed: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
 
-    def comment_info(line: str) -> dict[str, Any]:
-        info = parsed.get(line)
-        if info is None:
+    def comment_info(line: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+        entry = parsed.get(line)
+        if entry is None:
             info = key_val_str_to_dict(line)
+            if info.get("Properties") != _PROPERTIES or _NOT_INFO & set(info):
+                return None
+            lattice = info.pop("Lattice", None)
+            pbc = info.pop("pbc", None)
+            info.pop("Properties")
+            if lattice is not None:
+                cell = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
+                pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
+            else:
+                cell = np.zeros((3, 3))
+                pbc = np.array([False] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
+            entry = (cell, pbc, info)
             if len(parsed) < 1024:
-                parsed[line] = info
-        return copy.deepcopy(info)
+                parsed[line] = entry
+        return entry
 
     frame = 0
     with open(path) as handle:
@@ -72,11 +84,12 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
                 raise NotPlain(frame)
             try:
                 n = int(count)
-                info = comment_info(handle.readline())
+                entry = comment_info(handle.readline())
             except (ValueError, KeyError):
                 raise NotPlain(frame) from None
-            if info.get("Properties") != _PROPERTIES or _NOT_INFO & set(info):
+            if entry is None:
                 raise NotPlain(frame)
+            cell, pbc, info = entry
             rows = list(islice(handle, n))
             tokens = " ".join(rows).split()
             if len(rows) != n or len(tokens) != 4 * n:
@@ -87,16 +100,8 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
                 positions = table[:, 1:].astype(np.float64)
             except (KeyError, ValueError):
                 raise NotPlain(frame) from None
-            lattice = info.pop("Lattice", None)
-            pbc = info.pop("pbc", None)
-            info.pop("Properties")
-            if lattice is not None:
-                cell = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
-                pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
-            else:
-                cell = np.zeros((3, 3))
-                pbc = np.array([False] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
             atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
-            atoms.info.update(info)
+            if info:
+                atoms.info.update(copy.deepcopy(info))
             yield atoms
             frame += 1

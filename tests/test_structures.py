@@ -445,3 +445,29 @@ def test_shared_training_set():
         table = np.array(rows, dtype=np.float64).reshape(-1, 4)
         assert np.array_equal(atoms.numbers, table[:, 0])
         assert np.array_equal(atoms.positions, table[:, 1:])
+
+
+def test_folder_sources_are_lazy_and_equal_to_single_files(tmp_path):
+    from xanesnet._sources import FolderSources, SourceList
+
+    for name in ("b.xyz", "a.XYZ", "c.extxyz", ".hidden.xyz", "notes.txt", "d.db"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "sub.xyz").mkdir()
+    folder = structures._folder_sources(str(tmp_path), None)
+    assert isinstance(folder, FolderSources)
+    expected = [
+        structures._file_source(str(tmp_path / n), None)
+        for n in ("a.XYZ", "b.xyz", "c.extxyz")  # databases are not picked from folders
+    ]
+    assert list(folder) == expected and folder[1:3] == expected[1:3]
+    assert folder.kinds == {"xyz", "ase"}
+    single = structures._file_source(str(tmp_path / "b.xyz"), None)
+    chained = SourceList([single, folder, single])
+    assert len(chained) == 5 and list(chained) == [single, *expected, single]
+    assert chained[2:5] == [*expected[1:], single] and chained[-1] == single == chained[0]
+    assert chained[::2] == [single, expected[1], single]
+    assert chained.kinds == {"xyz", "ase"}
+    with pytest.raises(IndexError):
+        chained[5]
+    forced = structures._folder_sources(str(tmp_path), "xanesnet")
+    assert forced.kinds == {"xanesnet"} and {s.kind for s in forced} == {"xanesnet"}

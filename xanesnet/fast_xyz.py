@@ -69,7 +69,7 @@ AUTO_MIN_FILES = 8192
 READ_BLOCK = 1024
 #: Larger files are not read into the block buffer (the per-file reader takes them).
 MAX_FILE_BYTES = 8 << 20
-_XYZ_KINDS = ("xyz", "xanesnet")
+_XYZ_KINDS = frozenset({"xyz", "xanesnet"})
 
 
 def enabled(flag: bool | None, n_files: int) -> bool:
@@ -106,7 +106,11 @@ def usable(sources: Sequence[_Source], config: Any, flag: bool | None = None) ->
     return (
         type(config) is WACSF
         and not (config.use_spin or config.use_charge)
-        and all(s.kind in _XYZ_KINDS for s in sources)
+        and (
+            sources.kinds <= _XYZ_KINDS
+            if hasattr(sources, "kinds")
+            else all(s.kind in _XYZ_KINDS for s in sources)
+        )
         and enabled(flag, len(sources))
         and _kernel() is not None
     )

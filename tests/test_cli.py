@@ -216,5 +216,8 @@ def test_shipped_model_is_self_describing():
     for key in ("training_set_hash", "validation_metrics", "training", "xanesnet_version"):
         assert key in meta
     assert model.descriptor.g2_element_groups  # element-resolved channels
-    with pytest.raises(ValueError, match="no shipped model for the Co K-edge"):
+    # the blend's figures as shipped: validation Δμ_avg within the project's target
+    assert model.kernel is not None and model.metadata["weight_dtype"] == "float16"
+    assert meta["validation_metrics"]["delta_mu_avg"] <= 4.5
+    with pytest.raises(ValueError, match="no shipped default model for the Co K-edge"):
         default_model("Co", "K")

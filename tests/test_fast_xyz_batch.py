@@ -207,9 +207,12 @@ def test_switches_choose_the_reader(tmp_path, monkeypatch, descriptor):
     for config, flag in ((None, True), (descriptor, False)):
         chunks = list(_chunks([EXAMPLES], None, 40, [], config, flag))
         assert all(isinstance(c, list) for _, c, _ in chunks)
-    # a non-.xyz input anywhere: the Atoms path for all
+    # a non-.xyz input anywhere: not the .xyz block reader, but the per-file packed reader
+    # (plain extxyz frames without ase.Atoms); with the switch off, Atoms lists
     extxyz = Path(__file__).parent / "data" / "structures" / "FECL6_two_frames.extxyz"
     mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor, True))
+    assert all(isinstance(c, fast_xyz.PackedChunk) for _, c, _ in mixed) and len(calls) == 1
+    mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor, False))
     assert all(isinstance(c, list) for _, c, _ in mixed) and len(calls) == 1
     monkeypatch.setenv(fast_xyz.ENV, "0")
     predict_batch(EXAMPLES, tmp_path / "off", chunk_size=50, progress=False)

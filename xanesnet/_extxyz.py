@@ -14,7 +14,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
-__all__ = ["NotPlain", "iter_plain_extxyz"]
+__all__ = ["NotPlain", "iter_plain_extxyz", "iter_plain_frames"]
 
 _PROPERTIES = "species:S:1:pos:R:3"
 # keys that ase.io turns into calculator results or per-structure arrays, not atoms.info
@@ -45,11 +45,24 @@ class NotPlain(Exception):
 def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
     """Frames of an extended XYZ file in the plain form, streamed frame by frame; raises
     :class:`NotPlain` at the first frame that is not (nothing of that frame has been yielded)."""
+    for numbers, positions, cell, pbc, info in iter_plain_frames(path):
+        atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+        if info:
+            atoms.info.update(copy.deepcopy(info))
+        yield atoms
+
+
+def iter_plain_frames(
+    path: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]]:
+    """The frames of :func:`iter_plain_extxyz` as raw values, without ``ase.Atoms``:
+    (numbers (n,) int64, positions (n, 3) float64 Å, cell (3, 3) float64 Å, pbc (3,) bool,
+    other info). ``cell``, ``pbc`` and ``info`` are shared between frames with the same comment
+    line: copy before changing them."""
     from ase.io.extxyz import key_val_str_to_dict
 
     # Files written in one go repeat the same comment line (e.g. the Properties and pbc of
-    # molecules): parse each distinct line once into (cell, pbc, other info). Atoms copies
-    # cell and pbc; other info is deep-copied per frame (values may be arrays).
+    # molecules): parse each distinct line once into (cell, pbc, other info).
     parsed: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
 
     def comment_info(line: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
@@ -100,8 +113,5 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
                 positions = table[:, 1:].astype(np.float64)
             except (KeyError, ValueError):
                 raise NotPlain(frame) from None
-            atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
-            if info:
-                atoms.info.update(copy.deepcopy(info))
-            yield atoms
+            yield numbers, positions, cell, pbc, info
             frame += 1

@@ -277,6 +277,23 @@ class _Builder:
         self._ids.append(str(atoms.info.get("id", "")))
         self.n += 1
 
+    def add_frame(
+        self,
+        numbers: np.ndarray,
+        positions: np.ndarray,
+        cell: np.ndarray,
+        pbc: np.ndarray,
+        structure_id: str,
+    ) -> None:
+        """One structure from raw values (as :meth:`add_atoms` of the same ``ase.Atoms``)."""
+        self._numbers.append(numbers)
+        self._positions.append(positions)
+        self._counts.append(np.array([len(numbers)], dtype=np.int64))
+        if pbc.any() or cell.any():
+            self._periodic.append((self.n, cell.copy(), pbc.astype(np.uint8)))
+        self._ids.append(structure_id)
+        self.n += 1
+
     def take(self) -> PackedChunk:
         """The chunk collected so far; the builder starts a new one."""
         n = self.n
@@ -402,3 +419,120 @@ def compute_chunk_sites(
             ids = chunk.ids
             return features, [ids[s] for s in index[:, 0].tolist()], index[:, 1], []
     return compute_sites(config, chunk.to_atoms(), absorber, backend=backend, n_threads=n_threads)
+
+
+# --------------------------------------------------------------------------------------------
+# Plain extended XYZ files: frames packed without ase.Atoms
+# --------------------------------------------------------------------------------------------
+
+
+def _plain_extxyz_candidate(source: _Source) -> bool:
+    return source.kind == "ase" and source.location.lower().endswith((".xyz", ".extxyz"))
+
+
+def extxyz_usable(sources: Sequence[_Source], config: Any) -> bool:
+    """True when every source is a file (no database), at least one may be plain extended
+    XYZ, and the descriptor is a plain wACSF (spin/charge features need ``atoms.info``)."""
+    from xanesnet.descriptors.wacsf import WACSF
+
+    kinds = getattr(sources, "kinds", None)
+    if kinds is None:
+        kinds = {s.kind for s in sources}
+    return (
+        type(config) is WACSF
+        and not (config.use_spin or config.use_charge)
+        and "db" not in kinds
+        and any(_plain_extxyz_candidate(s) for s in sources)
+    )
+
+
+def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
+    """The structures ``_iter_file(source, None, None)`` yields, as ``("frame", numbers,
+    positions, cell, pbc, id)`` for plain extended XYZ frames and ``("atoms", atoms)`` for the
+    rest: same ids, same order, same errors (a frame that fails validation is handed to
+    ``_validate_atoms`` itself, so the message is the Atoms path's)."""
+    from ase import Atoms
+
+    from xanesnet._extxyz import NotPlain, iter_plain_frames
+    from xanesnet.structures import _MAX_Z, _iter_ase_from, _validate_atoms
+
+    path = source.location
+    if os.stat(path).st_size == 0:
+        raise ValueError(f"{path}: line 1: empty file")
+
+    def raw() -> Iterator[tuple[Any, ...]]:
+        frame = 0
+        try:
+            for numbers, positions, cell, pbc, _ in iter_plain_frames(path):
+                if (
+                    numbers.size == 0
+                    or numbers.min() < 1
+                    or numbers.max() > _MAX_Z
+                    or not np.isfinite(positions).all()
+                ):
+                    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+                    _validate_atoms(atoms, f"{path}: frame {frame}", path)  # raises
+                yield ("frame", numbers, positions, cell, pbc)
+                frame += 1
+            return
+        except NotPlain as exc:
+            frame = exc.frame
+        for atoms in _iter_ase_from(path, None, frame):
+            yield ("atoms", atoms)
+
+    stream = raw()
+    first = next(stream, None)
+    if first is None:
+        raise ValueError(f"{path}: file holds no structures (empty input)")
+    second = next(stream, None)
+    single = second is None
+    items = [first] if single else [first, second]
+    frame = 0
+    for item in (*items, *([] if single else stream)):
+        structure_id = source.stem if single else f"{source.stem}:{frame}"
+        if item[0] == "frame":
+            yield (*item, structure_id)
+        else:
+            atoms = item[1]
+            atoms.info["id"] = structure_id
+            atoms.info["source"] = source.display
+            atoms.info["frame"] = frame
+            yield item
+        frame += 1
+
+
+def iter_file_chunks(
+    sources: Sequence[_Source], chunk_size: int
+) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
+    """The chunks and errors of ``xanesnet.predict._chunks`` on file sources, packed: plain
+    extended XYZ frames go straight into the arrays (no ``ase.Atoms``), anything else through
+    the per-file Atoms reader."""
+    from xanesnet.structures import _iter_file
+
+    builder = _Builder(chunk_size)
+    errors: list[tuple[str, str]] = []
+    index = 0
+    for source in sources:
+        if _plain_extxyz_candidate(source):
+            stream: Iterator[Any] = _file_items(source)
+        else:
+            stream = (("atoms", atoms) for atoms in _iter_file(source, None, None))
+        while True:
+            try:
+                item = next(stream)
+            except StopIteration:
+                break
+            except (ValueError, OSError) as exc:  # as read_structures(on_error=...)
+                errors.append((source.display, str(exc)))
+                break
+            if item[0] == "frame":
+                builder.add_frame(*item[1:])
+            else:
+                builder.add_atoms(item[1])
+            if builder.room == 0:
+                yield index, builder.take(), errors[:]
+                errors.clear()
+                index += 1
+    if builder.n or errors:
+        yield index, builder.take(), errors[:]
+        errors.clear()

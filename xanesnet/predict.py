@@ -134,6 +134,10 @@ def _chunks(
     if config is not None and fast.usable(sources, config, fast_xyz):
         yield from fast.iter_chunks(sources, chunk_size)
         return
+    switched_off = fast_xyz is False or (fast_xyz is None and os.environ.get(fast.ENV) == "0")
+    if config is not None and not switched_off and fast.extxyz_usable(sources, config):
+        yield from fast.iter_file_chunks(sources, chunk_size)
+        return
     stream = _iter_sources(sources, None, select, frames, lambda i, e: errors.append((i, str(e))))
     chunk: list[Any] = []
     index = 0
@@ -203,7 +207,9 @@ def predict_batch(
             (:mod:`xanesnet.fast_xyz`; same output, several times the structures/s of the
             ``ase.Atoms`` path): True always, False never, None (default) as the environment
             variable ``XANESNET_FAST_XYZ`` says, by default for inputs of at least
-            :data:`xanesnet.fast_xyz.AUTO_MIN_FILES` files.
+            :data:`xanesnet.fast_xyz.AUTO_MIN_FILES` files. Other file inputs with plain
+            extended XYZ frames are packed frame by frame without ``ase.Atoms`` unless this
+            is False (or the variable is "0").
 
     Returns:
         A :class:`BatchSummary`; failures are in the output's error tables.

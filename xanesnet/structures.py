@@ -618,8 +618,6 @@ def _xyz_like(path: str, fmt: str | None) -> bool:
 def _iter_ase(path: str, fmt: str | None) -> Iterator[Atoms]:
     """Frames from ``ase.io.iread``, validated; ASE errors re-raised as ValueError. Plain
     extended XYZ goes through the fast reader of :mod:`xanesnet._extxyz` (same result)."""
-    import ase.io
-
     frame = 0
     if fmt in (None, "extxyz") and str(path).lower().endswith((".xyz", ".extxyz")):
         from xanesnet._extxyz import NotPlain, iter_plain_extxyz
@@ -632,6 +630,13 @@ def _iter_ase(path: str, fmt: str | None) -> Iterator[Atoms]:
             return
         except NotPlain as exc:
             frame = exc.frame  # the rest through ase.io
+    yield from _iter_ase_from(path, fmt, frame)
+
+
+def _iter_ase_from(path: str, fmt: str | None, frame: int) -> Iterator[Atoms]:
+    """Frames ``frame:`` of a file through ``ase.io.iread``, validated (see :func:`_iter_ase`)."""
+    import ase.io
+
     frames = ase.io.iread(str(path), index=f"{frame}:", format=fmt)
     while True:
         try:

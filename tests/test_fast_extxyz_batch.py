@@ -103,3 +103,26 @@ def test_packed_extxyz_chunks_hold_the_same_structures(tmp_path):
             np.testing.assert_array_equal(got.positions, atoms.positions)
             np.testing.assert_array_equal(got.cell.array, atoms.cell.array)
             np.testing.assert_array_equal(got.pbc, atoms.pbc)
+
+
+def test_packed_extxyz_streams_frame_by_frame(tmp_path, monkeypatch):
+    """Memory stays flat: the reader is at most one frame ahead of what it has handed out."""
+    import xanesnet._extxyz as extxyz
+    from xanesnet.structures import _file_source
+
+    path = tmp_path / "many.extxyz"
+    ase.io.write(path, _frames() * 4, format="extxyz")
+    produced = []
+    real = extxyz.iter_plain_frames
+
+    def counting(p):
+        for frame in real(p):
+            produced.append(1)
+            yield frame
+
+    monkeypatch.setattr(extxyz, "iter_plain_frames", counting)
+    items = fast_xyz._file_items(_file_source(str(path), None))
+    taken = [next(items) for _ in range(3)]
+    assert [t[-1] for t in taken] == ["many:0", "many:1", "many:2"]
+    assert len(produced) <= 4  # one frame of look-ahead (single- or multi-frame file ids)
+    assert sum(1 for _ in items) == 120 - 3

@@ -35,7 +35,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -488,7 +488,7 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
     single = second is None
     items = [first] if single else [first, second]
     frame = 0
-    for item in (*items, *([] if single else stream)):
+    for item in chain(items, [] if single else stream):  # streamed: never the whole file
         structure_id = source.stem if single else f"{source.stem}:{frame}"
         if item[0] == "frame":
             yield (*item, structure_id)

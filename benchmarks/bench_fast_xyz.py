@@ -37,18 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+from _environment import cpuinfo_field, default_fe_xyz  # noqa: E402
 
 from xanesnet import structures  # noqa: E402
-
-SUBDIR = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
-
-
-def default_data() -> Path:
-    env = os.environ.get("XANESNET_SHARED")
-    for base in ([Path(env)] if env else []) + [REPO.parent / "shared", REPO / "shared"]:
-        if (base / SUBDIR).is_dir():
-            return base / SUBDIR
-    return REPO.parent / "shared" / SUBDIR
 
 
 def machine() -> dict[str, str]:
@@ -58,14 +49,7 @@ def machine() -> dict[str, str]:
 
     import xanesnet
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name") or platform.processor() or platform.machine()
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count()),
@@ -153,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     from xanesnet.predict import _chunks
 
     config = load_model(default_model_path("Fe", "K")).descriptor
-    data = args.data or default_data()
+    data = args.data or default_fe_xyz()
     with tempfile.TemporaryDirectory(prefix="xanesnet_fastxyz_") as tmp:
         folder = Path(tmp) / "xyz"
         folder.mkdir()

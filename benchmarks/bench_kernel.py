@@ -33,12 +33,10 @@ the two methods (max |C++ − torch| / max |torch|).
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,8 +54,8 @@ except ImportError:  # run from a checkout without PYTHONPATH=.
     sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
+from _environment import cpuinfo_field, versions  # noqa: E402
 
-import xanesnet  # noqa: E402
 from xanesnet import WACSF  # noqa: E402
 from xanesnet.model import (  # noqa: E402
     KernelConfig,
@@ -76,21 +74,11 @@ LATENT = 8
 
 
 # -- machine -----------------------------------------------------------------------------------
-def _cpuinfo_field(name: str) -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(name):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def machine_info() -> dict[str, Any]:
-    flags = set((_cpuinfo_field("flags") or "").split())
+    flags = set((cpuinfo_field("flags") or "").split())
     simd = [f for f in ("avx512f", "avx2", "fma", "sse4_2") if f in flags]
     info: dict[str, Any] = {
-        "cpu": _cpuinfo_field("model name") or platform.processor() or "unknown",
+        "cpu": cpuinfo_field("model name") or platform.processor() or "unknown",
         "simd": simd,
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -106,38 +94,6 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         info["cpp"] = "not importable"
     return info
-
-
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("numpy", "torch"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    out["xanesnet"] = getattr(xanesnet, "__version__", "?")
-    out["xanesnet_path"] = str(Path(xanesnet.__file__).parent)
-    out["xanesnet_commit"] = git_commit()
-    return out
-
-
-def git_commit() -> str | None:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -258,7 +214,10 @@ def scaled_diff(got: np.ndarray, want: np.ndarray, scale: np.ndarray | None = No
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from xanesnet import _core
 
-    report: dict[str, Any] = {"machine": machine_info(), "versions": versions()}
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "versions": versions(("numpy", "torch")),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         model, notes = build_model(args, Path(tmp))
     gen = Generator(args.features, args.energies, args.seed)

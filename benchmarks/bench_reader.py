@@ -32,30 +32,14 @@ sys.path.insert(0, str(REPO))
 
 import ase  # noqa: E402
 import ase.io  # noqa: E402
+from _environment import cpuinfo_field, default_fe_xyz  # noqa: E402
 
 from xanesnet import structures  # noqa: E402
 from xanesnet.structures import read_structures  # noqa: E402
 
-SUBDIR = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
-
-
-def default_data() -> Path:
-    env = os.environ.get("XANESNET_SHARED")
-    for base in ([Path(env)] if env else []) + [REPO.parent / "shared", REPO / "shared"]:
-        if (base / SUBDIR).is_dir():
-            return base / SUBDIR
-    return REPO.parent / "shared" / SUBDIR
-
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name") or platform.processor() or platform.machine()
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count()),
@@ -81,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
 
-    data = args.data or default_data()
+    data = args.data or default_fe_xyz()
     files = sorted(data.glob("*.xyz"))[: args.limit]
     if not files:
         raise SystemExit(f"no .xyz files in {data} (pass --data DIR)")

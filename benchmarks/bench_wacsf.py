@@ -25,12 +25,10 @@ statistics, the agreement between backends, a markdown table and the speed targe
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +44,8 @@ try:
 except ImportError:  # run from a checkout without PYTHONPATH=.
     sys.path.insert(0, str(REPO_ROOT))
 
-import xanesnet  # noqa: E402
+from _environment import cpuinfo_field, versions  # noqa: E402
+
 from xanesnet import WACSF  # noqa: E402
 from xanesnet.descriptors.dispatch import run_kernel  # noqa: E402
 from xanesnet.descriptors.packing import PackedBatch, pack_structures  # noqa: E402
@@ -160,14 +159,7 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 # -- machine -----------------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name") or "unknown"
     mem_gib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -193,38 +185,6 @@ def machine_info() -> dict[str, Any]:
     except (ImportError, AttributeError):
         pass
     return info
-
-
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("numpy", "numba", "ase", "dscribe"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    out["xanesnet"] = getattr(xanesnet, "__version__", "?")
-    out["xanesnet_path"] = str(Path(xanesnet.__file__).parent)
-    out["xanesnet_commit"] = git_commit()
-    return out
-
-
-def git_commit() -> str | None:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
 
 
 # -- timing ------------------------------------------------------------------------------------
@@ -616,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = {
         "machine": machine_info(),
-        "versions": versions(),
+        "versions": versions(("numpy", "numba", "ase", "dscribe")),
         "input": {"data_dir": str(data_dir), **input_stats(structures, config.r_max)},
         "repeats": args.repeats,
         "descriptor": f"WACSF() defaults, {config.n_descriptor_features} features",

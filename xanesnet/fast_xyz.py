@@ -334,7 +334,6 @@ def iter_chunks(
     files; see :func:`usable`), with the structures packed instead of as ``ase.Atoms``.
     Errors are ``(source path, message)`` as the ``on_error`` of ``read_structures``.
     """
-    from xanesnet.structures import _iter_file
 
     builder = _Builder(chunk_size)
     errors: list[tuple[str, str]] = []
@@ -368,20 +367,10 @@ def iter_chunks(
                 continue
             source = block[f]
             f += 1
-            stream = _iter_file(source, None, None)
-            while True:
-                try:
-                    atoms = next(stream)
-                except StopIteration:
-                    break
-                except (ValueError, OSError) as exc:  # as read_structures(on_error=...)
-                    errors.append((source.display, str(exc)))
-                    break
-                builder.add_atoms(atoms)
-                if builder.room == 0:
-                    yield index, builder.take(), errors[:]
-                    errors.clear()
-                    index += 1
+            for _ in _add_source(builder, source, errors):
+                yield index, builder.take(), errors[:]
+                errors.clear()
+                index += 1
     if builder.n or errors:
         yield index, builder.take(), errors[:]
         errors.clear()
@@ -501,38 +490,48 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
         frame += 1
 
 
+def _add_source(
+    builder: _Builder, source: _Source, errors: list[tuple[str, str]]
+) -> Iterator[None]:
+    """Add one file's structures to ``builder`` (plain extended XYZ frames raw, the rest as
+    ``ase.Atoms``), yielding whenever it is full; a read error is appended to ``errors`` as
+    ``read_structures(on_error=...)`` records it, and ends the file."""
+    from xanesnet.structures import _iter_file
+
+    if _plain_extxyz_candidate(source):
+        stream: Iterator[Any] = _file_items(source)
+    else:
+        stream = (("atoms", atoms) for atoms in _iter_file(source, None, None))
+    while True:
+        try:
+            item = next(stream)
+        except StopIteration:
+            return
+        except (ValueError, OSError) as exc:
+            errors.append((source.display, str(exc)))
+            return
+        if item[0] == "frame":
+            builder.add_frame(*item[1:])
+        else:
+            builder.add_atoms(item[1])
+        if builder.room == 0:
+            yield
+
+
 def iter_file_chunks(
     sources: Sequence[_Source], chunk_size: int
 ) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
     """The chunks and errors of ``xanesnet.predict._chunks`` on file sources, packed: plain
     extended XYZ frames go straight into the arrays (no ``ase.Atoms``), anything else through
     the per-file Atoms reader."""
-    from xanesnet.structures import _iter_file
-
     builder = _Builder(chunk_size)
     errors: list[tuple[str, str]] = []
     index = 0
     for source in sources:
-        if _plain_extxyz_candidate(source):
-            stream: Iterator[Any] = _file_items(source)
-        else:
-            stream = (("atoms", atoms) for atoms in _iter_file(source, None, None))
-        while True:
-            try:
-                item = next(stream)
-            except StopIteration:
-                break
-            except (ValueError, OSError) as exc:  # as read_structures(on_error=...)
-                errors.append((source.display, str(exc)))
-                break
-            if item[0] == "frame":
-                builder.add_frame(*item[1:])
-            else:
-                builder.add_atoms(item[1])
-            if builder.room == 0:
-                yield index, builder.take(), errors[:]
-                errors.clear()
-                index += 1
+        for _ in _add_source(builder, source, errors):
+            yield index, builder.take(), errors[:]
+            errors.clear()
+            index += 1
     if builder.n or errors:
         yield index, builder.take(), errors[:]
         errors.clear()

@@ -35,7 +35,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -443,7 +443,7 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
     from ase import Atoms
 
     from xanesnet._extxyz import NotPlain, iter_plain_frames
-    from xanesnet.structures import _MAX_Z, _iter_ase_from, _validate_atoms
+    from xanesnet.structures import _MAX_Z, _iter_ase_from, _look_ahead, _validate_atoms
 
     path = source.location
     if os.stat(path).st_size == 0:
@@ -469,15 +469,8 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
         for atoms in _iter_ase_from(path, None, frame):
             yield ("atoms", atoms)
 
-    stream = raw()
-    first = next(stream, None)
-    if first is None:
-        raise ValueError(f"{path}: file holds no structures (empty input)")
-    second = next(stream, None)
-    single = second is None
-    items = [first] if single else [first, second]
-    frame = 0
-    for item in chain(items, [] if single else stream):  # streamed: never the whole file
+    single, stream = _look_ahead(raw(), path)
+    for frame, item in enumerate(stream):  # streamed: never the whole file
         structure_id = source.stem if single else f"{source.stem}:{frame}"
         if item[0] == "frame":
             yield (*item, structure_id)
@@ -487,7 +480,6 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
             atoms.info["source"] = source.display
             atoms.info["frame"] = frame
             yield item
-        frame += 1
 
 
 def _add_source(

@@ -328,6 +328,17 @@ def _select_frames(
     yield from list(numbered)[index]
 
 
+def _look_ahead(frames: Iterator[Any], path: str) -> tuple[bool, Iterator[Any]]:
+    """(whether the file holds a single structure, the same frames): one frame of look-ahead,
+    because a structure's id is the bare file stem only when it is alone in its file."""
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: file holds no structures (empty input)")
+    second = next(frames, None)
+    single = second is None
+    return single, chain([first], [] if single else [second], frames)
+
+
 def _iter_file(source: _Source, fmt: str | None, index: int | slice | None) -> Iterator[Atoms]:
     path = source.location
     if source.kind == "xanesnet":
@@ -338,13 +349,7 @@ def _iter_file(source: _Source, fmt: str | None, index: int | slice | None) -> I
         if os.stat(path).st_size == 0:
             raise ValueError(f"{path}: line 1: empty file")
         raw = _iter_ase(path, fmt)
-    # Look one frame ahead: the id is the bare stem only when the file holds one structure.
-    first = next(raw, None)
-    if first is None:
-        raise ValueError(f"{path}: file holds no structures (empty input)")
-    second = next(raw, None)
-    single = second is None
-    stream = chain([first], [] if single else [second], raw)
+    single, stream = _look_ahead(raw, path)
     for frame, atoms in _select_frames(stream, index):
         atoms.info["id"] = source.stem if single else f"{source.stem}:{frame}"
         atoms.info["source"] = source.display

@@ -221,3 +221,75 @@ def test_shipped_model_is_self_describing():
     assert meta["validation_metrics"]["delta_mu_avg"] <= 4.5
     with pytest.raises(ValueError, match="no shipped default model for the Co K-edge"):
         default_model("Co", "K")
+
+
+def test_distill_a_student_from_a_trained_teacher(tiny_dataset, capsys, monkeypatch):
+    folder, config, _ = tiny_dataset
+    monkeypatch.setenv("XANESNET_CACHE", str(folder / "cache"))
+    teacher = folder / "teacher.pt"
+    args = ["train", str(config), "--quiet", "-o", str(teacher), "--set", "training.epochs=2"]
+    assert main([*args, "--set", "training.kernel.weight=0.5"]) == 0
+    distill = folder / "distill.toml"
+    distill.write_text(
+        config.read_text().split("[descriptor]")[0]
+        + """
+[teacher]
+model = "teacher.pt"
+
+[distill]
+copies = 3
+sigmas = [0.01, 0.02]
+
+[training]
+epochs = 2
+batch_size = 4
+
+[training.network]
+hidden = [16]
+
+[output]
+model = "student.pt"
+weight_dtype = "float16"
+"""
+    )
+    capsys.readouterr()
+    assert main(["distill", str(distill), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "model written to" in captured.out and "validation" in captured.out
+    assert "8 samples" in captured.err  # 2 structures + 3 copies of each, none dropped
+    from xanesnet.model import load_model
+
+    teacher_model, student = load_model(teacher), load_model(folder / "student.pt")
+    assert student.descriptor == teacher_model.descriptor
+    assert np.array_equal(student.energies, teacher_model.energies)
+    assert student.n_members == 1 and student.kernel is None and not student.has_spread
+    facts = student.metadata["distillation"]
+    assert facts["teacher_file"] == "teacher.pt" and facts["copies"] == 6
+    assert facts["sigmas"] == [0.01, 0.02] and facts["samples"] == 8
+    assert student.metadata["training_set_hash"] == teacher_model.metadata["training_set_hash"]
+    assert student.metadata["validation_size"] == 1
+
+
+def test_distill_refuses_a_teacher_of_another_training_set(tiny_dataset, capsys, monkeypatch):
+    folder, config, names = tiny_dataset
+    monkeypatch.setenv("XANESNET_CACHE", str(folder / "cache"))
+    assert main(["train", str(config), "--quiet", "-o", str(folder / "t.pt")]) == 0
+    (folder / "other.json").write_text(json.dumps({"train": names[1:], "validation": names[:1]}))
+    distill = folder / "distill.toml"
+    distill.write_text(
+        config.read_text()
+        .split("[descriptor]")[0]
+        .replace('split = "split.json"', 'split = "other.json"')
+        + '[teacher]\nmodel = "t.pt"\n[output]\nmodel = "s.pt"\n'
+    )
+    capsys.readouterr()
+    assert main(["distill", str(distill), "--quiet"]) == 2
+    assert "trained on another training set" in capsys.readouterr().err
+    assert not (folder / "s.pt").exists()
+    # a teacher that is not there, and a bad distillation setting, are named
+    assert main(["distill", str(distill), "--teacher", str(folder / "none.pt")]) == 2
+    assert "--teacher: file not found" in capsys.readouterr().err
+    assert main(["distill", str(distill), "--set", "distill.sigmas=[-1.0]"]) == 2
+    assert "sigmas: expected displacements >= 0" in capsys.readouterr().err
+    assert main(["distill", str(distill), "--set", "training.kernel.weight=0.5"]) == 2
+    assert "networks only" in capsys.readouterr().err

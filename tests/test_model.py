@@ -277,3 +277,70 @@ def test_derivative_loss_trains_and_is_validated(fixture_data):
     assert not torch.equal(a, b)  # the extra term changes the optimisation
     with pytest.raises(ValueError, match="derivative_weight"):
         small_config(derivative_weight=-1.0)
+
+
+class _ScriptedTeacher:
+    """A teacher whose predictions are given: row i of every call is ``rows[i]``, except
+    that the copies of structure 0 come out far outside the reference range."""
+
+    def __init__(self, descriptor: WACSF, n_energies: int) -> None:
+        self.descriptor = descriptor
+        self.n_energies = n_energies
+        self.calls = 0
+
+    def predict_features(self, features, n_threads=0):
+        self.calls += 1
+        mean = np.full((len(features), self.n_energies), 0.5)
+        if self.calls > 1:  # the first call labels the originals
+            mean[0] = 1e6
+        return mean, np.zeros_like(mean)
+
+
+def test_distillation_set_labels_copies_and_drops_extrapolations(example_structures):
+    from xanesnet.model.distill import DistillConfig, distillation_set, perturbed_copies
+
+    structures = example_structures[:4]
+    descriptor = WACSF(n_g2=4, n_g4=4)
+    features, _ = descriptor.compute(structures, n_threads=1)
+    reference = np.random.default_rng(0).uniform(0.0, 1.0, (4, 10))
+    teacher = _ScriptedTeacher(descriptor, 10)
+    config = DistillConfig(copies=3, sigmas=(0.0, 0.05), seed=1)
+    x, y, summary = distillation_set(teacher, structures, features, reference, config)
+    # 4 originals + 3 rounds of 4 copies, less structure 0's copies (teacher out of range)
+    assert summary == {"structures": 4, "copies": 12, "dropped": 3, "samples": 13}
+    assert x.shape == (13, descriptor.n_features) and y.shape == (13, 10)
+    assert x.dtype == np.float32 and np.all(y == 0.5)
+    # sigma 0 reproduces the originals' descriptors exactly; 0.05 Å moves them
+    np.testing.assert_array_equal(x[4:7], features[1:4].astype(np.float32))
+    assert not np.allclose(x[7:10], features[1:4], atol=1e-6)
+    # "reference" labels the originals with the reference spectra
+    reference_config = DistillConfig(copies=0, originals="reference")
+    _, y_ref, _ = distillation_set(teacher, structures, features, reference, reference_config)
+    np.testing.assert_allclose(y_ref, reference.astype(np.float32))
+    # copies are seeded and leave the inputs alone
+    before = structures[0].positions.copy()
+    a = perturbed_copies(structures, 0.1, np.random.default_rng(5))
+    b = perturbed_copies(structures, 0.1, np.random.default_rng(5))
+    assert np.array_equal(a[0].positions, b[0].positions)
+    assert np.array_equal(structures[0].positions, before)
+    with pytest.raises(ValueError, match="equal lengths"):
+        distillation_set(teacher, structures, features[:3], reference, config)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"copies": -1}, "copies"),
+        ({"sigmas": ()}, "sigmas"),
+        ({"originals": "truth"}, "originals"),
+        ({"label_margin": -0.1}, "label_margin"),
+    ],
+)
+def test_bad_distillation_config(changes, message):
+    from xanesnet.model.distill import DistillConfig
+
+    with pytest.raises(ValueError, match=message):
+        DistillConfig(**changes)
+    with pytest.raises(ValueError, match="unknown keys"):
+        DistillConfig.from_dict({"copy": 3})
+    assert DistillConfig.from_dict(DistillConfig().to_dict()) == DistillConfig()

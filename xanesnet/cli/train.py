@@ -32,8 +32,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """Parse a TOML or YAML training configuration."""
+_SECTIONS = ("data", "descriptor", "training", "output")
+
+
+def read_config(path: Path, sections: tuple[str, ...] = _SECTIONS) -> dict[str, Any]:
+    """Parse a TOML or YAML configuration with these top-level tables."""
     if not path.is_file():
         raise FileNotFoundError(f"configuration file not found: {path}")
     text = path.read_text()
@@ -52,7 +55,7 @@ def read_config(path: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: invalid TOML: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a table of settings")
-    unknown = sorted(set(data) - {"data", "descriptor", "training", "output"})
+    unknown = sorted(set(data) - set(sections))
     if unknown:
         raise ValueError(f"{path}: unknown sections {unknown}")
     return data
@@ -114,22 +117,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
-    from xanesnet.datasets import load_dataset
     from xanesnet.descriptors.wacsf import WACSF
-    from xanesnet.metrics import evaluate_spectra
-    from xanesnet.model.export import save_model
-    from xanesnet.model.network import store_weights_as_float16
     from xanesnet.model.train import TrainConfig, train_ensemble
 
     raw = copy.deepcopy(raw)
     data = raw.get("data", {})
     output = raw.get("output", {})
-    for key in ("xyz_dir", "xanes_dir"):
-        if key not in data:
-            raise ValueError(f"[data] needs {key}")
     path = lambda value: (base / value).resolve()  # noqa: E731
     descriptor = WACSF.from_dict(raw.get("descriptor", {}))
     train_config = TrainConfig.from_dict(raw.get("training", {}))
@@ -137,26 +132,11 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     if model_path is None:
         raise ValueError("no model file: give -o/--output or [output] model")
     workdir = args.workdir or (path(output["workdir"]) if "workdir" in output else None)
-    weight_dtype = output.get("weight_dtype", "float32")
-    if weight_dtype not in ("float32", "float16"):
-        raise ValueError(
-            f"[output] weight_dtype: expected 'float32' or 'float16', got {weight_dtype!r}"
-        )
+    weight_dtype = output_weight_dtype(output)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    split = None
-    if "split" in data:
-        split = json.loads(path(data["split"]).read_text())
-        names = list(split["train"]) + list(split.get("validation", []))
-    else:
-        names = None
-    dataset = load_dataset(path(data["xyz_dir"]), path(data["xanes_dir"]), descriptor, names=names)
-    if split is not None:
-        train_set = dataset.subset(split["train"])
-        val_set = dataset.subset(split["validation"]) if split.get("validation") else None
-    else:
-        train_set, val_set = dataset, None
+    dataset, train_set, val_set = load_split_sets(data, base, descriptor)
     print(
         f"training on {len(train_set.names)} structures"
         + (f", validating on {len(val_set.names)}" if val_set else "")
@@ -177,28 +157,18 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     )
     if progress is not None:
         progress.close()
-    if weight_dtype == "float16":
-        ensemble = store_weights_as_float16(ensemble)
     extra: dict[str, Any] = {
         "training_set_hash": train_set.content_hash(),
         "training_set_size": len(train_set.names),
         "training": train_config.to_dict(),
         "best_epochs": [h.best_epoch for h in histories],
         "training_seconds": round(time.perf_counter() - started, 1),
-        "weight_dtype": weight_dtype,
     }
-    if val_set is not None:
-        with torch.no_grad():
-            prediction = ensemble(torch.as_tensor(val_set.features, dtype=torch.float32))[0]
-        metrics = evaluate_spectra(
-            dataset.energies, prediction.numpy().astype(np.float64), val_set.spectra
-        )
-        extra["validation_metrics"] = metrics.to_dict()
-        extra["validation_size"] = len(val_set.names)
-        print(metrics.table_row(label="validation"))
-    save_model(
+    export_trained(
         ensemble,
         model_path,
+        weight_dtype=weight_dtype,
+        val_set=val_set,
         descriptor=descriptor,
         energies=dataset.energies,
         e0=float(data.get("e0", dataset.energies[0] + 15.0)),
@@ -206,8 +176,78 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         edge=str(data.get("edge", "K")),
         extra=extra,
     )
-    print(f"model written to {model_path}")
     return 0
+
+
+def load_split_sets(
+    data: dict[str, Any], base: Path, descriptor: Any, energies: Any = None
+) -> tuple[Any, Any, Any]:
+    """(whole data set, training set, validation set or None) of a ``[data]`` table:
+    ``xyz_dir``/``xanes_dir`` paired by name, split by the JSON ``split`` file when given.
+    Relative paths are taken from ``base``; ``energies`` resamples the spectra."""
+    from xanesnet.datasets import load_dataset
+
+    for key in ("xyz_dir", "xanes_dir"):
+        if key not in data:
+            raise ValueError(f"[data] needs {key}")
+    path = lambda value: (base / value).resolve()  # noqa: E731
+    split = None
+    names = None
+    if "split" in data:
+        split = json.loads(path(data["split"]).read_text())
+        names = list(split["train"]) + list(split.get("validation", []))
+    dataset = load_dataset(
+        path(data["xyz_dir"]), path(data["xanes_dir"]), descriptor, names=names, energies=energies
+    )
+    if split is None:
+        return dataset, dataset, None
+    val_set = dataset.subset(split["validation"]) if split.get("validation") else None
+    return dataset, dataset.subset(split["train"]), val_set
+
+
+def output_weight_dtype(output: dict[str, Any]) -> str:
+    """``[output] weight_dtype``, checked."""
+    weight_dtype = output.get("weight_dtype", "float32")
+    if weight_dtype not in ("float32", "float16"):
+        raise ValueError(
+            f"[output] weight_dtype: expected 'float32' or 'float16', got {weight_dtype!r}"
+        )
+    return str(weight_dtype)
+
+
+def export_trained(
+    ensemble: Any,
+    model_path: Path,
+    *,
+    weight_dtype: str,
+    val_set: Any,
+    extra: dict[str, Any],
+    **model_info: Any,
+) -> None:
+    """Round the weights to ``weight_dtype``, measure the validation split (after rounding,
+    so the figures describe the file) and write the model file with its metadata.
+    ``model_info``: descriptor, energies, e0, element, edge (see ``save_model``)."""
+    import numpy as np
+    import torch
+
+    from xanesnet.metrics import evaluate_spectra
+    from xanesnet.model.export import save_model
+    from xanesnet.model.network import store_weights_as_float16
+
+    if weight_dtype == "float16":
+        ensemble = store_weights_as_float16(ensemble)
+    extra = {**extra, "weight_dtype": weight_dtype}
+    if val_set is not None:
+        with torch.no_grad():
+            prediction = ensemble(torch.as_tensor(val_set.features, dtype=torch.float32))[0]
+        metrics = evaluate_spectra(
+            val_set.energies, prediction.numpy().astype(np.float64), val_set.spectra
+        )
+        extra["validation_metrics"] = metrics.to_dict()
+        extra["validation_size"] = len(val_set.names)
+        print(metrics.table_row(label="validation"))
+    save_model(ensemble, model_path, extra=extra, **model_info)
+    print(f"model written to {model_path}")
 
 
 class _ProgressBar:

@@ -1,0 +1,182 @@
+"""``xanesnet distill CONFIG [--set KEY=VALUE ...]``: train one network to reproduce a model.
+
+The student learns the teacher's predictions on the training structures and on perturbed
+copies of them (see :mod:`xanesnet.model.distill`). The configuration (TOML, or YAML when
+PyYAML is installed) has these tables::
+
+    [data]      xyz_dir, xanes_dir, split, element, edge, e0: as for ``xanesnet train``; the
+                training split must be the teacher's own (checked by the training-set hash),
+                so the validation split stays unseen by both
+    [teacher]   model: the teacher model file ("default", "ensemble" or "fast" for a shipped
+                one)
+    [distill]   copies, sigmas (Å), seed, originals ("teacher"/"reference"), label_margin
+    [training]  TrainConfig of the student (networks only), with [training.network]
+    [output]    model, workdir, weight_dtype: as for ``xanesnet train``
+
+The student keeps the teacher's descriptor and energy grid. Relative paths are taken from the
+configuration file's folder; ``--set distill.copies=8`` overrides any value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from xanesnet.cli.train import (
+    _ProgressBar,
+    apply_override,
+    export_trained,
+    load_split_sets,
+    output_weight_dtype,
+    read_config,
+)
+
+SECTIONS = ("data", "teacher", "distill", "training", "output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xanesnet distill",
+        description="Train one network on a teacher model's predictions over the training "
+        "structures and perturbed copies of them, and export it.",
+    )
+    parser.add_argument("config", type=Path, help="distillation configuration (.toml or .yaml)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration value (repeatable)",
+    )
+    parser.add_argument("-o", "--output", type=Path, default=None, help="model file to write")
+    parser.add_argument("--teacher", default=None, help="teacher model file ([teacher] model)")
+    parser.add_argument("--workdir", type=Path, default=None, help="checkpoints and logs")
+    parser.add_argument("--threads", type=int, default=0, help="threads (0 = all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        raw = read_config(args.config, SECTIONS)
+        for assignment in args.set:
+            apply_override(raw, assignment)
+        return run(raw, args.config.resolve().parent, args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"xanesnet distill: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _teacher_path(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> Path:
+    from xanesnet.model.pretrained import VARIANTS, resolve_model_path
+
+    value = args.teacher or raw.get("teacher", {}).get("model")
+    if value is None:
+        raise ValueError("no teacher: give --teacher or [teacher] model")
+    if args.teacher is None and str(value) not in VARIANTS:
+        value = base / value
+    return resolve_model_path(value, "--teacher" if args.teacher else "[teacher] model")
+
+
+def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
+    import torch
+
+    from xanesnet.model.distill import (
+        DistillConfig,
+        check_student_config,
+        distillation_set,
+        train_student,
+    )
+    from xanesnet.model.export import file_sha256, load_model
+    from xanesnet.model.train import TrainConfig
+    from xanesnet.structures import read_structures
+
+    raw = copy.deepcopy(raw)
+    data = raw.get("data", {})
+    output = raw.get("output", {})
+    distill_config = DistillConfig.from_dict(raw.get("distill", {}))
+    train_config = TrainConfig.from_dict(raw.get("training", {}))
+    check_student_config(train_config)
+    model_path = args.output or ((base / output["model"]).resolve() if "model" in output else None)
+    if model_path is None:
+        raise ValueError("no model file: give -o/--output or [output] model")
+    workdir = args.workdir or (
+        (base / output["workdir"]).resolve() if "workdir" in output else None
+    )
+    weight_dtype = output_weight_dtype(output)
+    teacher_file = _teacher_path(raw, base, args)
+    teacher = load_model(teacher_file)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    dataset, train_set, val_set = load_split_sets(
+        data, base, teacher.descriptor, energies=teacher.energies
+    )
+    expected = teacher.metadata.get("training_set_hash")
+    if expected != train_set.content_hash():
+        raise ValueError(
+            f"{teacher_file}: the teacher was trained on another training set (hash "
+            f"{str(expected)[:12]}..., this [data] gives {train_set.content_hash()[:12]}...): "
+            "distil on the teacher's own training split, or the validation figures are biased"
+        )
+    structures = list(
+        read_structures([(base / data["xyz_dir"]).resolve() / f"{n}.xyz" for n in train_set.names])
+    )
+    print(
+        f"distilling {teacher_file.name} on {len(structures)} structures x "
+        f"{distill_config.copies} perturbed copies",
+        file=sys.stderr,
+    )
+    started = time.perf_counter()
+    features, labels, summary = distillation_set(
+        teacher,
+        structures,
+        train_set.features,
+        train_set.spectra,
+        distill_config,
+        n_threads=args.threads,
+    )
+    print(
+        f"{summary['samples']} samples ({summary['dropped']} copies dropped: teacher outside "
+        "the training spectra's range); "
+        f"{train_config.n_members} student(s) x {train_config.epochs} epochs",
+        file=sys.stderr,
+    )
+    progress = None if args.quiet else _ProgressBar(train_config)
+    student, histories = train_student(
+        features, labels, train_config, workdir=workdir, progress=progress
+    )
+    if progress is not None:
+        progress.close()
+    extra: dict[str, Any] = {
+        "training_set_hash": train_set.content_hash(),
+        "training_set_size": len(train_set.names),
+        "training": train_config.to_dict(),
+        "best_epochs": [h.best_epoch for h in histories],
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "distillation": {
+            **distill_config.to_dict(),
+            **summary,
+            "teacher_file": teacher_file.name,
+            "teacher_sha256": file_sha256(teacher_file),
+            "teacher_validation_metrics": teacher.metadata.get("validation_metrics"),
+        },
+    }
+    export_trained(
+        student,
+        model_path,
+        weight_dtype=weight_dtype,
+        val_set=val_set,
+        descriptor=teacher.descriptor,
+        energies=teacher.energies,
+        e0=teacher.e0,
+        element=teacher.element,
+        edge=teacher.edge,
+        extra=extra,
+    )
+    return 0

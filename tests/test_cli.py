@@ -239,6 +239,7 @@ model = "teacher.pt"
 [distill]
 copies = 3
 sigmas = [0.01, 0.02]
+mixup = 4
 
 [training]
 epochs = 2
@@ -256,7 +257,8 @@ weight_dtype = "float16"
     assert main(["distill", str(distill), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "model written to" in captured.out and "validation" in captured.out
-    assert "8 samples" in captured.err  # 2 structures + 3 copies of each, none dropped
+    # 2 structures + 3 copies of each + 4 mixed samples, none dropped
+    assert "12 samples (0 dropped" in captured.err
     from xanesnet.model import load_model
 
     teacher_model, student = load_model(teacher), load_model(folder / "student.pt")
@@ -265,7 +267,7 @@ weight_dtype = "float16"
     assert student.n_members == 1 and student.kernel is None and not student.has_spread
     facts = student.metadata["distillation"]
     assert facts["teacher_file"] == "teacher.pt" and facts["copies"] == 6
-    assert facts["sigmas"] == [0.01, 0.02] and facts["samples"] == 8
+    assert facts["sigmas"] == [0.01, 0.02] and facts["samples"] == 12 and facts["mixed"] == 4
     assert student.metadata["training_set_hash"] == teacher_model.metadata["training_set_hash"]
     assert student.metadata["validation_size"] == 1
 

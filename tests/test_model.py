@@ -307,7 +307,7 @@ def test_distillation_set_labels_copies_and_drops_extrapolations(example_structu
     config = DistillConfig(copies=3, sigmas=(0.0, 0.05), seed=1)
     x, y, summary = distillation_set(teacher, structures, features, reference, config)
     # 4 originals + 3 rounds of 4 copies, less structure 0's copies (teacher out of range)
-    assert summary == {"structures": 4, "copies": 12, "dropped": 3, "samples": 13}
+    assert summary == {"structures": 4, "copies": 12, "mixed": 0, "dropped": 3, "samples": 13}
     assert x.shape == (13, descriptor.n_features) and y.shape == (13, 10)
     assert x.dtype == np.float32 and np.all(y == 0.5)
     # sigma 0 reproduces the originals' descriptors exactly; 0.05 Å moves them
@@ -317,6 +317,19 @@ def test_distillation_set_labels_copies_and_drops_extrapolations(example_structu
     reference_config = DistillConfig(copies=0, originals="reference")
     _, y_ref, _ = distillation_set(teacher, structures, features, reference, reference_config)
     np.testing.assert_allclose(y_ref, reference.astype(np.float32))
+    # mixed samples lie between two originals, and are seeded
+    mixed_config = DistillConfig(copies=0, mixup=5, seed=2)
+    x_mix, _, facts = distillation_set(
+        _ScriptedTeacher(descriptor, 10), structures, features, reference, mixed_config
+    )
+    # (the scripted teacher sends the first mixed sample out of range: dropped too)
+    assert facts["mixed"] == 5 and facts["samples"] == 8 and facts["dropped"] == 1
+    low, high = features.min(axis=0), features.max(axis=0)
+    assert np.all(x_mix[4:] >= low - 1e-5) and np.all(x_mix[4:] <= high + 1e-5)
+    x_again, _, _ = distillation_set(
+        _ScriptedTeacher(descriptor, 10), structures, features, reference, mixed_config
+    )
+    np.testing.assert_array_equal(x_mix, x_again)
     # copies are seeded and leave the inputs alone
     before = structures[0].positions.copy()
     a = perturbed_copies(structures, 0.1, np.random.default_rng(5))
@@ -334,6 +347,7 @@ def test_distillation_set_labels_copies_and_drops_extrapolations(example_structu
         ({"sigmas": ()}, "sigmas"),
         ({"originals": "truth"}, "originals"),
         ({"label_margin": -0.1}, "label_margin"),
+        ({"mixup": -5}, "mixup"),
     ],
 )
 def test_bad_distillation_config(changes, message):

@@ -9,7 +9,8 @@ PyYAML is installed) has these tables::
                 so the validation split stays unseen by both
     [teacher]   model: the teacher model file ("default", "ensemble" or "fast" for a shipped
                 one)
-    [distill]   copies, sigmas (Å), seed, originals ("teacher"/"reference"), label_margin
+    [distill]   copies, sigmas (Å), mixup, seed, originals ("teacher"/"reference"),
+                label_margin
     [training]  TrainConfig of the student (networks only), with [training.network]
     [output]    model, workdir, weight_dtype: as for ``xanesnet train``
 
@@ -129,7 +130,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     )
     print(
         f"distilling {teacher_file.name} on {len(structures)} structures x "
-        f"{distill_config.copies} perturbed copies",
+        f"{distill_config.copies} perturbed copies + {distill_config.mixup} mixed samples",
         file=sys.stderr,
     )
     started = time.perf_counter()
@@ -142,8 +143,8 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         n_threads=args.threads,
     )
     print(
-        f"{summary['samples']} samples ({summary['dropped']} copies dropped: teacher outside "
-        "the training spectra's range); "
+        f"{summary['samples']} samples ({summary['dropped']} dropped: teacher outside the "
+        "training spectra's range); "
         f"{train_config.n_members} student(s) x {train_config.epochs} epochs",
         file=sys.stderr,
     )

@@ -2,7 +2,7 @@
 straightforward way a user would do it today, all in one run.
 
     python benchmarks/bench_batch.py [--n 10000] [--naive 200] [--dask 2] [--data DIR]
-        [--workdir DIR]
+        [--workdir DIR] [--keep] [--model default|ensemble|fast|FILE]
 
 Inputs are built from the Fe training structures (random rotations + 0.02 Å perturbations):
 a folder of XANESNET .xyz files, one multi-frame extxyz file and an ASE SQLite database.
@@ -11,6 +11,7 @@ a folder of XANESNET .xyz files, one multi-frame extxyz file and an ASE SQLite d
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -113,10 +114,11 @@ def stages(source: Path, chunk: int, model_name: str) -> dict[str, float]:
     network = time.perf_counter() - t
     job = {"benchmark": "stages"}
     with tempfile.TemporaryDirectory() as scratch:
-        store = PredictionStore(Path(scratch) / "out", job, model.energies, has_spread=True)
+        spread_kept = model.has_spread  # as the job does: no spread column without one
+        store = PredictionStore(Path(scratch) / "out", job, model.energies, has_spread=spread_kept)
         t = time.perf_counter()
         for k, (c, (mean, spread)) in enumerate(zip(computed, predicted, strict=True)):
-            store.commit(k, c[1], c[2], mean, spread, c[3], len(c[1]))
+            store.commit(k, c[1], c[2], mean, spread if spread_kept else None, c[3], len(c[1]))
         write = time.perf_counter() - t
     return {"read": read, "descriptors": descriptors, "network": network, "write": write}
 
@@ -161,10 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
+        "--keep", action="store_true", help="keep the inputs for a later run with this workdir"
+    )
+    parser.add_argument(
         "--dask", type=int, default=2, help="LocalCluster workers for the Dask row (0: skip)"
     )
     parser.add_argument(
-        "--model", default="default", help='shipped "default" or "fast", or a model file'
+        "--model",
+        default="default",
+        help='shipped "default", "ensemble" or "fast", or a model file',
     )
     args = parser.parse_args(argv)
     import torch
@@ -186,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         f"structures (rotated + 0.02 Å noise), chunk {args.chunk}, shipped Fe K model "
         f"({about_model})\n"
     )
-    inputs = build_inputs(args.data, args.n, work)
+    marker = work / f"inputs-{args.n}.done"
+    if marker.exists():  # kept (--keep) by an earlier run with this workdir
+        inputs = {k: Path(v) for k, v in json.loads(marker.read_text()).items()}
+    else:
+        inputs = build_inputs(args.data, args.n, work)
+        marker.write_text(json.dumps({k: str(v) for k, v in inputs.items()}))
     print(
         "| input | sites | cold s | cold sites/s | warm s | warm sites/s | peak RSS MiB |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -233,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{best / rate:.0f}x faster (target >= 20x). The NumPy descriptor and the network "
         f"here are the shipped model's ({about_model})."
     )
-    shutil.rmtree(work, ignore_errors=True)
+    for path in work.glob("out*"):
+        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(work / "naive", ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

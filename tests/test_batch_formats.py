@@ -84,7 +84,9 @@ def test_every_format_holds_the_same_predictions(fmt, outputs, example_structure
     _assert_same(result, read_predictions(outputs("hdf5")))
     expected = default_model().predict(example_structures[:N_GOOD], absorber="Fe")
     np.testing.assert_allclose(result.spectra, expected.spectra, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(result.spread, expected.spread, rtol=1e-4, atol=1e-7)
+    # the spread of two members is a difference of float32 outputs near 1: its absolute
+    # precision is a few float32 ulps of the spectrum, whatever the batch size did to rounding
+    np.testing.assert_allclose(result.spread, expected.spread, rtol=1e-4, atol=1e-6)
     assert result.spectra.dtype == np.float32 and result.spectra.shape == (N_GOOD, 226)
     assert list(result.ids) == [p.stem for p in sorted(EXAMPLES.glob("*.xyz"))[:N_GOOD]]
     reasons = dict(result.errors)  # the error table

@@ -197,11 +197,24 @@ def test_predict_with_shipped_model(tmp_path, example_structures):
     with np.load(out) as data:
         assert data["spectra"].shape == (100, 226) and data["spectra"].dtype == np.float32
         np.testing.assert_allclose(data["spectra"], expected.spectra, rtol=1e-5, atol=1e-7)
-        assert (data["spread"] > 0).any()
+        assert (data["spread"] > 0).any()  # two distilled networks
         np.testing.assert_array_equal(data["energies"], model.energies)
         assert json.loads(str(data["model_metadata"]))["element"] == "Fe"
     csv = tmp_path / "p.csv"
     assert main(["predict", str(EXAMPLES / "ACNCFE_C16H8FeO4.xyz"), "-o", str(csv), "--quiet"]) == 0
+    ensemble_out = tmp_path / "e.npz"
+    args = ["predict", "--examples", "-o", str(ensemble_out), "--quiet", "--model", "ensemble"]
+    assert main(args) == 0
+    with np.load(ensemble_out) as data:
+        assert data["spread"].shape == (100, 226) and (data["spread"] > 0).all()
+        meta = json.loads(str(data["model_metadata"]))
+        assert meta["kernel"] is not None and meta["n_members"] == 3
+    fast_out = tmp_path / "f.npz"
+    args = ["predict", "--examples", "-o", str(fast_out), "--quiet", "--model", "fast"]
+    assert main(args) == 0
+    with np.load(fast_out) as data:
+        assert "spread" not in data.files  # one network: no spread to write
+        assert data["spectra"].shape == (100, 226)
     header, row = csv.read_text().splitlines()
     assert header.startswith("id,site,7097.000") and row.startswith("ACNCFE_C16H8FeO4,0,")
 
@@ -211,14 +224,21 @@ def test_shipped_model_is_self_describing():
 
     model = default_model("Fe", "K")
     assert model.element == "Fe" and model.edge == "K" and model.e0 == 7112.0
+    assert model.n_members == 2 and model.kernel is None  # distilled from the ensemble
+    assert model.metadata["distillation"]["teacher_file"] == "Fe_K_edge_ensemble.pt"
     assert len(model.energies) == 226 and model.energies[0] == pytest.approx(7097.0)
     meta = model.metadata
     for key in ("training_set_hash", "validation_metrics", "training", "xanesnet_version"):
         assert key in meta
     assert model.descriptor.g2_element_groups  # element-resolved channels
-    # the blend's figures as shipped: validation Δμ_avg within the project's target
-    assert model.kernel is not None and model.metadata["weight_dtype"] == "float16"
+    # the figures as shipped: validation Δμ_avg within the project's target
+    assert model.metadata["weight_dtype"] == "float16"
     assert meta["validation_metrics"]["delta_mu_avg"] <= 4.5
+    # the teacher: three networks blended with kernel ridge, with a spread
+    ensemble = default_model("Fe", "K", "ensemble")
+    assert ensemble.kernel is not None and ensemble.n_members == 3 and ensemble.has_spread
+    assert ensemble.descriptor == model.descriptor
+    assert ensemble.metadata["training_set_hash"] == meta["training_set_hash"]
     with pytest.raises(ValueError, match="no shipped default model for the Co K-edge"):
         default_model("Co", "K")
 

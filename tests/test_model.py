@@ -252,6 +252,7 @@ def test_model_names_resolve_to_shipped_files(tmp_path, monkeypatch):
     assert resolve_model_path("default") == default_model_path("Fe", "K")
     assert resolve_model_path("fast") == default_model_path("Fe", "K", "fast")
     assert resolve_model_path("fast").name == "Fe_K_edge_fast.pt"
+    assert resolve_model_path("ensemble").name == "Fe_K_edge_ensemble.pt"
     assert xanesnet.default_model("Fe", "K", "fast").n_members == 1
     # a file of that name in the working directory wins over the shipped model
     monkeypatch.chdir(tmp_path)

@@ -14,8 +14,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, required: bool = T
     parser.add_argument(
         "--model",
         default=None,
-        help='model file, or "default" / "fast" for the shipped Fe K-edge models '
-        "(default: the accurate one)",
+        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
+        "models (default: default)",
     )
     parser.add_argument("--xyz", type=Path, required=required, help="folder of NAME.xyz structures")
     parser.add_argument("--xanes", type=Path, required=required, help="folder of NAME.txt spectra")

@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default=None,
-        help='model file, or "default" / "fast" for the shipped Fe K-edge models '
-        "(default: the accurate one)",
+        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
+        "models (default: default)",
     )
     parser.add_argument(
         "--absorber",

@@ -1,4 +1,4 @@
-"""``xanesnet distill CONFIG [--set KEY=VALUE ...]``: train one network to reproduce a model.
+"""``xanesnet distill CONFIG [--set KEY=VALUE ...]``: train small networks to reproduce a model.
 
 The student learns the teacher's predictions on the training structures and on perturbed
 copies of them (see :mod:`xanesnet.model.distill`). The configuration (TOML, or YAML when
@@ -42,7 +42,7 @@ SECTIONS = ("data", "teacher", "distill", "training", "output")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet distill",
-        description="Train one network on a teacher model's predictions over the training "
+        description="Train networks (the student) on a teacher model's predictions over the training "
         "structures and perturbed copies of them, and export it.",
     )
     parser.add_argument("config", type=Path, help="distillation configuration (.toml or .yaml)")

@@ -12,7 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("xanesnet.cli.merge", "join the shard outputs of a batch job"),
     "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
     "train": ("xanesnet.cli.train", "train a spectrum model and export it"),
-    "distill": ("xanesnet.cli.distill", "train one network to reproduce a larger model"),
+    "distill": ("xanesnet.cli.distill", "train small networks to reproduce a larger model"),
     "evaluate": ("xanesnet.cli.evaluate", "published metrics of a model on a data set"),
     "plot": ("xanesnet.cli.plot", "figures: predicted vs reference spectra, Δμ histogram"),
     "importance": ("xanesnet.cli.importance", "permutation feature importance per energy window"),

@@ -1,10 +1,11 @@
 """``xanesnet predict INPUT... -o OUT.npz [--model M]``: spectra of absorbing sites.
 
 Uses the shipped Fe K-edge model unless ``--model`` names another. Writes ``ids``, ``sites``,
-``energies`` (eV), ``spectra`` (n_sites, n_energies; float32), ``spread`` (ensemble standard
-deviation) and the model's metadata (JSON); failed structures are recorded with their reasons
-and the job goes on (exit status 1 when any failed). ``--csv`` writes one row per site instead.
-(Large jobs: ``xanesnet-batch``, planned, streams to chunked, resumable storage.)
+``energies`` (eV), ``spectra`` (n_sites, n_energies; float32), ``spread`` (the ensemble's
+standard deviation, only when the model has one) and the model's metadata (JSON); failed
+structures are recorded with their reasons and the job goes on (exit status 1 when any
+failed). An output ending in ``.csv`` gets one row per site instead. (Large jobs:
+``xanesnet-batch`` streams to chunked, resumable storage.)
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default=None,
-        help='model file, or "default" / "fast" for the shipped Fe K-edge models '
-        "(default: the accurate one)",
+        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
+        "models (default: default)",
     )
     return parser
 
@@ -81,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, site, row in zip(ids, sites_all, spectra_all, strict=True):
                 handle.write(f"{name},{site}," + ",".join(f"{v:.6e}" for v in row) + "\n")
     else:
+        spread_kept = {"spread": spread_all} if model.has_spread else {}
         save_npz(
             args.output,
             ids=np.asarray(ids, dtype=str),
             sites=sites_all,
             energies=model.energies,
             spectra=spectra_all,
-            spread=spread_all,
+            **spread_kept,
             model_metadata=np.asarray(json.dumps(model.metadata)),
             failed_ids=np.asarray([f[0] for f in stream.failures], dtype=str),
             failed_reasons=np.asarray([f[1] for f in stream.failures], dtype=str),

@@ -1,8 +1,8 @@
-"""Distillation: one small network trained to reproduce a larger model (the teacher).
+"""Distillation: small networks trained to reproduce a larger model (the teacher).
 
 An ensemble blended with kernel ridge regression is the most accurate model we have, but it
 costs three networks and a kernel sum over thousands of training sites per prediction. A
-single network trained on the teacher's predictions instead of the reference spectra gets
+single network (or two) trained on the teacher's predictions instead of the reference spectra gets
 most of that accuracy at a fraction of the cost, provided it sees many more inputs than the
 few thousand training structures: those come from randomly perturbed copies of the training
 structures (every atom displaced by Gaussian noise of a few hundredths of an ångström),

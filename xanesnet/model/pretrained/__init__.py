@@ -9,9 +9,11 @@ from xanesnet.model.export import XanesModel, load_model
 
 __all__ = ["available_models", "default_model", "default_model_path", "resolve_model_path"]
 
-#: Shipped variants: "default" (the accurate blend) and "fast" (one small network, for
-#: screening at the highest throughput; see scripts/fe_k_edge/train_fast.toml).
-VARIANTS = ("default", "fast")
+#: Shipped variants: "default" (two networks distilled from the ensemble: its accuracy at a
+#: fraction of the cost and size; scripts/fe_k_edge/distill.toml), "ensemble" (the most accurate:
+#: three networks blended with kernel ridge regression, with a spread; train.toml) and "fast"
+#: (one small network, for screening at the highest throughput; train_fast.toml).
+VARIANTS = ("default", "ensemble", "fast")
 
 _FOLDER = Path(__file__).resolve().parent
 
@@ -28,7 +30,8 @@ def available_models() -> list[tuple[str, str]]:
 def default_model_path(element: str = "Fe", edge: str = "K", variant: str = "default") -> Path:
     """Path of the shipped model file for an absorbing element and edge.
 
-    ``variant``: "default" (most accurate) or "fast" (highest throughput).
+    ``variant``: "default" (accurate and fast), "ensemble" (most accurate, with a spread) or
+    "fast" (highest throughput); see :data:`VARIANTS`.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
@@ -49,8 +52,9 @@ def default_model(element: str = "Fe", edge: str = "K", variant: str = "default"
 
 
 def resolve_model_path(model: str | os.PathLike | None, option: str = "--model") -> Path:
-    """A ``--model`` value as a file: None or "default" is the shipped Fe K-edge model, "fast"
-    its fast variant (unless a file of that name exists), anything else a model file.
+    """A ``--model`` value as a file: None or "default" is the shipped Fe K-edge model,
+    "ensemble" and "fast" its other variants (unless a file of that name exists), anything
+    else a model file.
 
     Raises:
         FileNotFoundError naming ``option`` when the file does not exist.

@@ -142,6 +142,14 @@ def test_export_round_trip_equals_eager(fixture_data, tmp_path, suffix, example_
     mean, spread = model.predict_features(x)
     np.testing.assert_allclose(mean, eager_mean.numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(spread, eager_spread.numpy(), rtol=0, atol=1e-6)
+    # several members: the spread is their population standard deviation
+    with torch.no_grad():
+        members = torch.stack(
+            [m(torch.as_tensor(x, dtype=torch.float32)) for m in ensemble.members]
+        )
+    expected_spread = members.std(0, unbiased=False).numpy()
+    assert expected_spread.max() > 0
+    np.testing.assert_allclose(spread, expected_spread, rtol=0, atol=1e-6)
     # batched equals one by one
     single = np.concatenate([model.predict_features(x[i : i + 1])[0] for i in range(5)])
     np.testing.assert_allclose(single, mean[:5], rtol=0, atol=1e-6)

@@ -61,6 +61,29 @@ KERNEL_BACKENDS = ("cpp", "torch")
 KERNEL_BACKEND_ENV = "XANESNET_KERNEL_BACKEND"
 
 
+def _scripted_members(module: Any) -> list[Any]:
+    """The member networks of a loaded TorchScript ensemble, in order."""
+    # a loaded TorchScript ModuleList cannot be iterated; its children are named 0, 1, ...
+    children = dict(module.members.named_children())
+    return [children[str(i)] for i in range(len(children))]
+
+
+@dataclass(frozen=True)
+class _EagerBlend:
+    """Members of a TorchScript ensemble without a kernel, blended by this package's code.
+
+    Files written before the spread formula was made fast carry ``aten::std`` in their
+    compiled forward; running their members and blending here gives every file the same speed.
+    """
+
+    members: list[Any]  # scripted SpectrumMLP modules
+
+    def __call__(self, x: torch.Tensor, n_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same as the scripted ``forward(x)`` (n_threads unused: torch's own pool)."""
+        outputs = torch.stack([member(x) for member in self.members], dim=0)
+        return blend_members(outputs, None, 0.0)
+
+
 @dataclass(frozen=True)
 class _FastEnsemble:
     """What the compiled path needs of a TorchScript ensemble, read once from its buffers."""
@@ -78,9 +101,7 @@ class _FastEnsemble:
     @classmethod
     def from_module(cls, module: Any) -> _FastEnsemble:
         kernel = module.kernel
-        # a loaded TorchScript ModuleList cannot be iterated; its children are named 0, 1, ...
-        children = dict(module.members.named_children())
-        members = [children[str(i)] for i in range(len(children))]
+        members = _scripted_members(module)
 
         def array(t: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy())
@@ -293,7 +314,8 @@ class XanesModel:
         self.n_members = int(metadata["n_members"])
         self.kernel = metadata.get("kernel")
         self.device = "cpu"
-        self._fast: _FastEnsemble | None = None  # read from the module on first use
+        # read from the module on first use (see _blend_path)
+        self._fast: _FastEnsemble | _EagerBlend | None = None
 
     @property
     def has_spread(self) -> bool:
@@ -360,6 +382,28 @@ class XanesModel:
             raise ValueError(f"{source}='cpp' is not available: {reason}")
         return "torch"
 
+    def _blend_path(self, kernel_backend: str | None) -> _FastEnsemble | _EagerBlend | None:
+        """The members + blend evaluated outside the file's compiled forward, where that is
+        faster (compiled kernel ridge; several networks without a kernel), else None."""
+        wanted = _FastEnsemble if kernel_backend == "cpp" else None
+        if (
+            wanted is None
+            and self.kernel is None
+            and self.n_members > 1
+            and isinstance(self.module, torch.jit.ScriptModule)
+            and hasattr(self.module, "members")
+        ):
+            wanted = _EagerBlend
+        if wanted is None:
+            return None
+        if not isinstance(self._fast, wanted):
+            self._fast = (
+                _FastEnsemble.from_module(self.module)
+                if wanted is _FastEnsemble
+                else _EagerBlend(_scripted_members(self.module))
+            )
+        return self._fast
+
     def __repr__(self) -> str:
         return (
             f"XanesModel({self.element} {self.edge}-edge, {self.n_members} member(s)"
@@ -397,11 +441,7 @@ class XanesModel:
             raise ValueError(
                 f"n_threads: expected an integer >= 0 (0 = all cores), got {n_threads!r}"
             )
-        fast = None
-        if self.resolve_kernel_backend(kernel_backend) == "cpp":
-            if self._fast is None:
-                self._fast = _FastEnsemble.from_module(self.module)
-            fast = self._fast
+        fast = self._blend_path(self.resolve_kernel_backend(kernel_backend))
         means, spreads = [], []
         with torch.inference_mode():
             for start in range(0, max(len(features), 1), batch_size):
@@ -409,7 +449,7 @@ class XanesModel:
                 if chunk.shape[0] == 0:
                     break
                 if fast is not None:
-                    mean, spread = fast(chunk, int(n_threads))
+                    mean, spread = fast(chunk.to(self.device), int(n_threads))
                 else:
                     mean, spread = self.module(chunk.to(self.device))
                 means.append(mean.cpu().numpy())

@@ -117,6 +117,16 @@ def test_bad_input_same_error_on_every_backend(case):
     assert all(s == seen[0] for s in seen), seen
 
 
+def test_overlapping_neighbours_are_refused_without_g4_too():
+    # without G4 the neighbour pairs serve only this check; it must still run on every backend
+    messages = set()
+    for backend in BACKENDS:
+        with pytest.raises(ValueError) as info:
+            WACSF(n_g4=0).compute(_neighbours_overlap(), backend=backend)
+        messages.add(str(info.value))
+    assert len(messages) == 1 and "atoms 1 and 2 are 0.0200 Å apart" in messages.pop()
+
+
 def test_unknown_backend_is_rejected():
     with pytest.raises(
         ValueError, match=re.escape("backend: expected one of ('cpp', 'numba'), got 'gpu'")

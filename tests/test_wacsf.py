@@ -113,6 +113,24 @@ def test_partially_periodic_slab_equals_cluster(backend):
     np.testing.assert_allclose(features, expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        # ζ out of order and repeated: the compiled kernel carries powers over from one ζ to the
+        # next and must restart where ζ falls
+        WACSF(r_min=0.0, n_g2=4, n_g4=16, zetas=(2, 1, 8, 3)),
+        WACSF(r_min=0.0, n_g2=4, n_g4=12, zetas=(1.5, 4, 0.5)),  # non-integer ζ
+        WACSF(n_g2=4, n_g4=0),  # no G4: the pairs only serve the close-atom check
+    ],
+    ids=["unordered_zetas", "fractional_zetas", "no_g4"],
+)
+def test_backends_agree_on_zeta_orders_and_without_g4(config, example_structures):
+    cpp, _ = config.compute(example_structures[:20], backend="cpp", n_threads=2)
+    numba, _ = config.compute(example_structures[:20], backend="numba", n_threads=2)
+    assert np.all(np.isfinite(cpp)) and np.abs(cpp).max() > 0
+    np.testing.assert_allclose(numba, cpp, rtol=1e-12, atol=1e-300)
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_backends_agree_on_example_set(variant, example_structures):
     config, _ = VARIANTS[variant]

@@ -47,11 +47,13 @@ struct Workspace {
     // (n_pairs_padded,) per unordered neighbour pair; padding entries have weight 0
     std::vector<double> rj, rk, rjk, sum_sq, cos_t, weight;
     std::vector<double> ang;  // (n_combos, n_pairs_padded) weight · (1 + λ cos θ)^ζ
+    std::vector<double> base, power;  // (n_pairs_padded,) max(1 + λ cos θ, 0) and its power
 
     void resize(size_t n, size_t n_pairs_padded, size_t n_combos) {
         // per-neighbour arrays: padded with zeros (w = 0 makes padding contribute nothing)
         for (auto* v : {&x, &y, &z, &r, &wfc, &fc, &w}) v->assign(padded(n), 0.0);
-        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight}) v->resize(n_pairs_padded);
+        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight, &base, &power})
+            v->resize(n_pairs_padded);
         ang.resize(n_combos * n_pairs_padded);
     }
 };
@@ -200,29 +202,36 @@ size_t compact_pairs(size_t n_pairs, double* rj, double* rk, double* rjk, double
 }
 
 /// Angular factors weight · (1 + λ cos θ)^ζ for every (λ, ζ) combination (λ outer, ζ inner).
+/// Integer ζ: the power is built by repeated multiplication in whole passes over the pairs
+/// (vectorised), carried over from one ζ to the next when ζ grows — the same products, in the
+/// same order, as b · b · … · b per pair. `base` and `power` are (n_pairs_padded,) scratch.
 XANESNET_CLONES
-void angular_terms(size_t n_pairs_padded, const double* cos_t, const double* weight,
-                   const double* lambdas, size_t n_lambdas, const double* zetas, size_t n_zetas,
-                   const AngularPlan& plan, double* ang) {
+void angular_terms(size_t n_pairs_padded, const double* XANESNET_RESTRICT cos_t,
+                   const double* XANESNET_RESTRICT weight, const double* lambdas, size_t n_lambdas,
+                   const double* zetas, size_t n_zetas, const AngularPlan& plan,
+                   double* XANESNET_RESTRICT base, double* XANESNET_RESTRICT power,
+                   double* XANESNET_RESTRICT ang) {
     for (size_t l = 0; l < n_lambdas; ++l) {
         const double lambda = lambdas[l];
+        for (size_t p = 0; p < n_pairs_padded; ++p) {
+            const double b = 1.0 + lambda * cos_t[p];
+            base[p] = b < 0.0 ? 0.0 : b;
+        }
+        int have = 0;  // power[] holds base^have (0: not yet filled)
         for (size_t zi = 0; zi < n_zetas; ++zi) {
-            double* out = ang + (l * n_zetas + zi) * n_pairs_padded;
+            double* XANESNET_RESTRICT out = ang + (l * n_zetas + zi) * n_pairs_padded;
             if (plan.integer_zetas) {
-                const int power = plan.int_zetas[zi];
-                for (size_t p = 0; p < n_pairs_padded; ++p) {
-                    double b = 1.0 + lambda * cos_t[p];
-                    b = b < 0.0 ? 0.0 : b;
-                    double v = b;
-                    for (int q = 1; q < power; ++q) v *= b;
-                    out[p] = weight[p] * v;
+                const int want = plan.int_zetas[zi];
+                if (have == 0 || want < have) {
+                    std::copy(base, base + n_pairs_padded, power);
+                    have = 1;
                 }
+                for (; have < want; ++have)
+                    for (size_t p = 0; p < n_pairs_padded; ++p) power[p] *= base[p];
+                for (size_t p = 0; p < n_pairs_padded; ++p) out[p] = weight[p] * power[p];
             } else {
-                for (size_t p = 0; p < n_pairs_padded; ++p) {
-                    double b = 1.0 + lambda * cos_t[p];
-                    b = b < 0.0 ? 0.0 : b;
-                    out[p] = weight[p] * std::pow(b, zetas[zi]);
-                }
+                for (size_t p = 0; p < n_pairs_padded; ++p)
+                    out[p] = weight[p] * std::pow(base[p], zetas[zi]);
             }
         }
     }
@@ -335,10 +344,11 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
         return SITE_ATOMS_TOO_CLOSE;
     }
 
+    if (p.n_g4_radial == 0) return SITE_OK;  // the pairs only served the distance check
     const size_t n_kept = compact_pairs(n_pairs, ws.rj.data(), ws.rk.data(), ws.rjk.data(),
                                         ws.sum_sq.data(), ws.cos_t.data(), ws.weight.data());
     angular_terms(n_kept, ws.cos_t.data(), ws.weight.data(), p.lambdas, p.n_lambdas,
-                  p.zetas, p.n_zetas, plan, ws.ang.data());
+                  p.zetas, p.n_zetas, plan, ws.base.data(), ws.power.data(), ws.ang.data());
     double* g4_out = out + 1 + p.n_g2;
     g4_sums(n_kept, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
             ws.ang.data(), n_combos, p.g4_eta, p.g4_mu, p.n_g4_radial, plan.centred_g4, g4_out);

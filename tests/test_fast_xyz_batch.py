@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +257,35 @@ def test_read_files_matches_the_per_file_reader(tmp_path):
     assert good <= expected_parsed
     refused = {"unparseable", "empty", "blank_only", "two_frames", "symbols", "float_z"}
     assert not any(name.endswith(tuple(f"_{s}.xyz" for s in refused)) for name in expected_parsed)
+
+
+def test_threaded_reads_give_the_same_arrays(tmp_path):
+    folder = _mixed_folder(tmp_path, n_good=30)
+    paths = sorted(str(p) for p in folder.iterdir()) + [str(tmp_path / "missing.xyz")]
+    alone = fast_xyz.read_files(paths)
+    with ThreadPoolExecutor(fast_xyz.READ_THREADS) as pool:
+        threaded = fast_xyz.read_files(paths, pool)
+    assert alone[0].sum() > 30  # most files parsed
+    for a, b in zip(alone, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_slow_blocks_switch_to_threads_and_output_is_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setattr(fast_xyz, "READ_BLOCK", 5)
+    monkeypatch.setattr(fast_xyz, "SLOW_READ_S", 0.0)  # every block counts as read from disk
+    pools = []
+    real = fast_xyz.ThreadPoolExecutor
+
+    def spy(*args, **kwargs):
+        pools.append(real(*args, **kwargs))
+        return pools[-1]
+
+    monkeypatch.setattr(fast_xyz, "ThreadPoolExecutor", spy)
+    folder = _mixed_folder(tmp_path)
+    old = _run(folder, tmp_path / "old", False, chunk_size=7)
+    new = _run(folder, tmp_path / "new", True, chunk_size=7)
+    _assert_same_output(old, new)
+    assert len(pools) == 1 and pools[0]._shutdown  # one pool, closed at the end
 
 
 def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,8 @@ __all__ = [
     "ENV",
     "MAX_FILE_BYTES",
     "READ_BLOCK",
+    "READ_THREADS",
+    "SLOW_READ_S",
     "PackedChunk",
     "compute_chunk_sites",
     "enabled",
@@ -69,6 +73,10 @@ AUTO_MIN_FILES = 8192
 READ_BLOCK = 1024
 #: Larger files are not read into the block buffer (the per-file reader takes them).
 MAX_FILE_BYTES = 8 << 20
+#: Reading slower than this per file (seconds; cached files take ~10 µs with parsing) means
+#: the files come from disk: the next blocks are read by READ_THREADS threads.
+SLOW_READ_S = 30e-6
+READ_THREADS = 8
 _XYZ_KINDS = frozenset({"xyz", "xanesnet"})
 
 
@@ -190,19 +198,8 @@ class _Labels(Sequence[str]):
         return f"structure {self._ids[s]}"
 
 
-def read_files(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Read and parse files that each hold one XANESNET xyz frame.
-
-    Args:
-        paths: (n_files,) file paths.
-
-    Returns:
-        ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
-        positions (n_atoms, 3) float64 Å)``: atoms of the parsed files end to end in file
-        order (``counts`` 0 for the others). A file that cannot be opened or read, is larger
-        than :data:`MAX_FILE_BYTES` or is not one plain frame, is not parsed; the caller
-        reads it with the per-file reader.
-    """
+def _read_whole_files(paths: Sequence[str]) -> list[bytes]:
+    """Each file's bytes (b"" for a file that cannot be read or exceeds MAX_FILE_BYTES)."""
     # The loop of structures._read_bytes (whole file, read until EOF), inlined: per-file
     # Python overhead is a large part of the cost here. Files over MAX_FILE_BYTES (several
     # frames, surely) are left to the per-file reader rather than held in the block buffer.
@@ -229,6 +226,33 @@ def read_files(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray
         except OSError:
             data = b""
         parts.append(data)
+    return parts
+
+
+def read_files(
+    paths: Sequence[str], pool: ThreadPoolExecutor | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read and parse files that each hold one XANESNET xyz frame.
+
+    Args:
+        paths: (n_files,) file paths.
+        pool: an executor of READ_THREADS threads that read slices of ``paths`` at once
+            (files not in the page cache: the disk serves several requests in parallel);
+            None reads them in this thread.
+
+    Returns:
+        ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
+        positions (n_atoms, 3) float64 Å)``: atoms of the parsed files end to end in file
+        order (``counts`` 0 for the others). A file that cannot be opened or read, is larger
+        than :data:`MAX_FILE_BYTES` or is not one plain frame, is not parsed; the caller
+        reads it with the per-file reader.
+    """
+    if pool is None or len(paths) < 2:
+        parts = _read_whole_files(paths)
+    else:
+        step = -(-len(paths) // READ_THREADS)  # contiguous slices, one per thread
+        slices = [paths[i : i + step] for i in range(0, len(paths), step)]
+        parts = [data for part in pool.map(_read_whole_files, slices) for data in part]
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     offsets[1:] = np.fromiter(accumulate(map(len, parts)), dtype=np.int64, count=len(parts))
     buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
@@ -338,42 +362,72 @@ def iter_chunks(
     builder = _Builder(chunk_size)
     errors: list[tuple[str, str]] = []
     index = 0
-    for start in range(0, len(sources), READ_BLOCK):
-        block = sources[start : start + READ_BLOCK]
-        parsed, counts, numbers, positions = read_files([s.location for s in block])
-        atom_ends = np.cumsum(counts).tolist()
-        parsed_list = parsed.tolist()
-        f = 0
-        while f < len(block):
-            if parsed_list[f]:
-                end = f + 1
-                while end < len(block) and parsed_list[end]:
-                    end += 1
-                while f < end:  # the run f..end-1, split where chunks end
-                    k = min(end - f, builder.room)
-                    a = atom_ends[f - 1] if f else 0
-                    b = atom_ends[f + k - 1]
-                    builder.add_parsed(
-                        numbers[a:b],
-                        positions[a:b],
-                        counts[f : f + k],
-                        [s.stem for s in block[f : f + k]],
-                    )
-                    f += k
-                    if builder.room == 0:
-                        yield index, builder.take(), errors[:]
-                        errors.clear()
-                        index += 1
-                continue
-            source = block[f]
-            f += 1
-            for _ in _add_source(builder, source, errors):
-                yield index, builder.take(), errors[:]
-                errors.clear()
-                index += 1
+    with _AdaptiveReader() as reader:  # closed with the generator, however it ends
+        for start in range(0, len(sources), READ_BLOCK):
+            block = sources[start : start + READ_BLOCK]
+            parsed, counts, numbers, positions = reader.read([s.location for s in block])
+            atom_ends = np.cumsum(counts).tolist()
+            parsed_list = parsed.tolist()
+            f = 0
+            while f < len(block):
+                if parsed_list[f]:
+                    end = f + 1
+                    while end < len(block) and parsed_list[end]:
+                        end += 1
+                    while f < end:  # the run f..end-1, split where chunks end
+                        k = min(end - f, builder.room)
+                        a = atom_ends[f - 1] if f else 0
+                        b = atom_ends[f + k - 1]
+                        builder.add_parsed(
+                            numbers[a:b],
+                            positions[a:b],
+                            counts[f : f + k],
+                            [s.stem for s in block[f : f + k]],
+                        )
+                        f += k
+                        if builder.room == 0:
+                            yield index, builder.take(), errors[:]
+                            errors.clear()
+                            index += 1
+                    continue
+                source = block[f]
+                f += 1
+                for _ in _add_source(builder, source, errors):
+                    yield index, builder.take(), errors[:]
+                    errors.clear()
+                    index += 1
     if builder.n or errors:
         yield index, builder.take(), errors[:]
         errors.clear()
+
+
+class _AdaptiveReader:
+    """:func:`read_files` block after block, with threads once files come from disk.
+
+    Files served from disk rather than the page cache take ~100 µs each, one request at a
+    time; after a block read slower than SLOW_READ_S per file the next blocks are read by
+    READ_THREADS threads (about 4x the files/s on a virtual disk). Cached files are read
+    faster by one thread, so a fast block switches back.
+    """
+
+    def __init__(self) -> None:
+        self.pool: ThreadPoolExecutor | None = None
+        self.slow = False
+
+    def __enter__(self) -> _AdaptiveReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def read(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.slow and self.pool is None:
+            self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="xanesnet-read")
+        started = time.perf_counter()
+        result = read_files(paths, self.pool if self.slow else None)
+        self.slow = time.perf_counter() - started > SLOW_READ_S * len(paths)
+        return result
 
 
 def compute_chunk_sites(

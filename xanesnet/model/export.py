@@ -316,6 +316,7 @@ class XanesModel:
         self.device = "cpu"
         # read from the module on first use (see _blend_path)
         self._fast: _FastEnsemble | _EagerBlend | None = None
+        self._warmed = False
 
     @property
     def has_spread(self) -> bool:
@@ -331,6 +332,7 @@ class XanesModel:
         self.module = self.module.to(device)
         self.device = str(device)
         self._fast = None
+        self._warmed = False
         return self
 
     def _compiled_kernel_unusable(self) -> str | None:
@@ -442,6 +444,14 @@ class XanesModel:
                 f"n_threads: expected an integer >= 0 (0 = all cores), got {n_threads!r}"
             )
         fast = self._blend_path(self.resolve_kernel_backend(kernel_backend))
+        if not self._warmed:
+            # The first network call of a process was seen to round some outputs differently
+            # (last bit) from every later call with the same input; one throw-away call makes
+            # predictions reproducible run to run (a resumed batch equals an uninterrupted one).
+            with torch.inference_mode():
+                probe = torch.zeros(2, self.descriptor.n_features, device=self.device)
+                fast(probe, int(n_threads)) if fast is not None else self.module(probe)
+            self._warmed = True
         means, spreads = [], []
         with torch.inference_mode():
             for start in range(0, max(len(features), 1), batch_size):

@@ -179,6 +179,16 @@ def store_weights_as_float16(ensemble: SpectrumEnsemble) -> SpectrumEnsemble:
     return compact.eval()
 
 
+def _mean_square(outputs: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """mean_i (outputs[i] − centre)², summed in member order (see :func:`blend_members`)."""
+    d = outputs[0] - centre
+    total = d * d
+    for i in range(1, outputs.shape[0]):
+        d = outputs[i] - centre
+        total = total + d * d
+    return total / outputs.shape[0]
+
+
 def blend_members(
     outputs: torch.Tensor, kernel_out: torch.Tensor | None, weight: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,16 +209,22 @@ def blend_members(
         and the weighted standard deviation of that mixture,
         ``sqrt((1 − w) · mean_i (net_i − blend)² + w · (kernel − blend)²)``.
     """
-    mean = outputs.mean(dim=0)
+    # Sums over the few members are written as elementwise additions in member order: the
+    # reduction kernels (aten::std, mean over dim 0) are slow on such a short axis (~50x for
+    # std) and were seen to round differently from one call to the next.
+    n_members = outputs.shape[0]
+    total = outputs[0]
+    for i in range(1, n_members):
+        total = total + outputs[i]
+    mean = total / n_members
     if kernel_out is None:
-        if outputs.shape[0] > 1:
-            # written out: aten::std over the short member axis is ~50x slower on CPU
-            spread = ((outputs - mean) ** 2).mean(dim=0).sqrt()
+        if n_members > 1:
+            spread = (_mean_square(outputs, mean)).sqrt()
         else:
             spread = torch.zeros_like(mean)
         return mean, spread
     blend = (1.0 - weight) * mean + weight * kernel_out
-    networks_sq = ((outputs - blend) ** 2).mean(dim=0)
+    networks_sq = _mean_square(outputs, blend)
     variance = (1.0 - weight) * networks_sq + weight * (kernel_out - blend) ** 2
     return blend, variance.sqrt()
 

@@ -8,7 +8,7 @@ import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from xanesnet import read_structures
+from xanesnet import _extxyz, read_structures
 from xanesnet._extxyz import NotPlain, iter_plain_extxyz
 
 OURS = {"id", "source", "frame"}
@@ -39,14 +39,23 @@ def _assert_same(ours, theirs):
         assert {k: v for k, v in a.info.items() if k not in OURS} == b.info
 
 
-def test_plain_extxyz_equals_ase(tmp_path):
+@pytest.fixture(params=["python_rows", "numba_rows"])
+def row_parser(request, monkeypatch):
+    """Both row parsers: Python tokens, and the Numba kernel (forced for small files)."""
+    monkeypatch.setattr(
+        _extxyz, "KERNEL_MIN_BYTES", 10**12 if request.param == "python_rows" else 0
+    )
+    return request.param
+
+
+def test_plain_extxyz_equals_ase(tmp_path, row_parser):
     path = tmp_path / "set.extxyz"
     ase.io.write(path, _frames(np.random.default_rng(0)), format="extxyz")
     assert len(list(iter_plain_extxyz(str(path)))) == 6  # the fast path accepts it
     _assert_same(list(read_structures(path)), ase.io.read(path, index=":"))
 
 
-def test_non_plain_frames_fall_back_to_ase(tmp_path):
+def test_non_plain_frames_fall_back_to_ase(tmp_path, row_parser):
     frames = _frames(np.random.default_rng(1))
     frames[3].calc = SinglePointCalculator(
         frames[3], energy=-1.5, forces=np.zeros((len(frames[3]), 3))
@@ -62,3 +71,37 @@ def test_non_plain_frames_fall_back_to_ase(tmp_path):
     for a, b in zip(ours, reference, strict=True):
         np.testing.assert_array_equal(a.positions, b.positions)
         np.testing.assert_array_equal(a.numbers, b.numbers)
+
+
+ROWS = {
+    # rows the kernel takes
+    "plain": ["Fe 0.0 1.5 -2.25\n", "C\t1e-3  -0.5E+2 3\n", "H 1 2 3"],
+    "two_letter_and_x": ["Cl 1 2 3\n", "X 0 0 0\n"],
+    "crlf_and_signs": ["O +1.0 -0.0 .5\r\n", "N 5. 6 7\r\n"],
+    # rows the kernel refuses; the Python parser decides (same answer as before)
+    "underscore_digits": ["Fe 1_0 2 3\n"],
+    "unknown_symbol": ["Qq 1 2 3\n"],
+    "long_mantissa": ["Fe 0.12345678901234567890 2 3\n"],
+    "nan": ["Fe nan 2 3\n"],
+    "fields_across_rows": ["Fe 0 0 0 C\n", "1 1 1\n"],
+    "five_fields": ["Fe 0 0 0 7\n"],
+    "unicode_space": ["Fe\u00a01 2 3\n"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_row_kernel_agrees_with_the_python_rows(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(_extxyz, "KERNEL_MIN_BYTES", 0)
+    rows = ROWS[name]
+    path = tmp_path / "f.extxyz"
+    path.write_text("x")
+    kernel = _extxyz._row_kernel(str(path))
+    fast = kernel(rows)
+    slow = _extxyz._parse_rows(rows, len(rows))
+    if fast is not None:  # where the kernel accepts, it gives exactly the Python values
+        assert slow is not None
+        np.testing.assert_array_equal(fast[0], slow[0])
+        np.testing.assert_array_equal(fast[1], slow[1])
+        assert fast[1].tobytes() == slow[1].tobytes()  # -0.0 included
+    accepted = {"plain", "two_letter_and_x", "crlf_and_signs"}
+    assert (fast is not None) == (name in accepted)

@@ -52,6 +52,66 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
         yield atoms
 
 
+#: Files at least this large are parsed by the Numba row kernel even when Numba is not yet
+#: imported (its import, ~0.5 s, pays off from a few thousand frames on).
+KERNEL_MIN_BYTES = 4 << 20
+
+
+def _parse_rows(rows: list[str], n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(numbers (n,) int64, positions (n, 3) float64) of ``Sym x y z`` rows, as ase.io reads
+    them (whitespace-separated, 4 n fields); None if they are not in that form."""
+    tokens = " ".join(rows).split()
+    if len(tokens) != 4 * n:
+        return None
+    table = np.array(tokens, dtype=object).reshape(n, 4)
+    try:
+        numbers = np.array([atomic_numbers[s] for s in table[:, 0]], dtype=np.int64)
+        positions = table[:, 1:].astype(np.float64)
+    except (KeyError, ValueError):
+        return None
+    return numbers, positions
+
+
+def _symbol_codes() -> np.ndarray:
+    """(65536,) int64 lookup of :func:`xanesnet._xyz_kernel.scan_symbol_rows`."""
+    codes = np.full(1 << 16, -1, dtype=np.int64)
+    for symbol, z in atomic_numbers.items():
+        raw = symbol.encode("ascii")
+        codes[raw[0] << 8 | (raw[1] if len(raw) == 2 else 0)] = z
+    return codes
+
+
+def _row_kernel(path: str) -> Any:
+    """A parser of one frame's rows through the Numba kernel (None: use :func:`_parse_rows`
+    alone): for large files, or when Numba is imported anyway. It returns None for rows it
+    does not take, which :func:`_parse_rows` then reads (same values where both accept)."""
+    import os
+    import sys
+
+    try:
+        large = os.path.getsize(path) >= KERNEL_MIN_BYTES
+    except OSError:
+        large = False
+    if not (large or "numba" in sys.modules):
+        return None
+    try:
+        from xanesnet import _xyz_kernel
+    except ImportError:  # Numba unavailable: the Python parser alone
+        return None
+    codes = _symbol_codes()
+    scan = _xyz_kernel.scan_symbol_rows
+
+    def parse(rows: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            data = "".join(rows).encode("ascii")
+        except UnicodeEncodeError:
+            return None
+        ok, numbers, positions = scan(np.frombuffer(data, dtype=np.uint8), len(rows), codes)
+        return (numbers, positions) if ok else None
+
+    return parse
+
+
 def iter_plain_frames(
     path: str,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]]:
@@ -85,6 +145,7 @@ def iter_plain_frames(
                 parsed[line] = entry
         return entry
 
+    kernel = _row_kernel(path)
     frame = 0
     with open(path) as handle:
         while True:
@@ -104,14 +165,12 @@ def iter_plain_frames(
                 raise NotPlain(frame)
             cell, pbc, info = entry
             rows = list(islice(handle, n))
-            tokens = " ".join(rows).split()
-            if len(rows) != n or len(tokens) != 4 * n:
+            if len(rows) != n:
                 raise NotPlain(frame)
-            table = np.array(tokens, dtype=object).reshape(n, 4)
-            try:
-                numbers = np.array([atomic_numbers[s] for s in table[:, 0]], dtype=np.int64)
-                positions = table[:, 1:].astype(np.float64)
-            except (KeyError, ValueError):
-                raise NotPlain(frame) from None
-            yield numbers, positions, cell, pbc, info
+            parsed_rows = kernel(rows) if kernel is not None else None
+            if parsed_rows is None:
+                parsed_rows = _parse_rows(rows, n)
+                if parsed_rows is None:
+                    raise NotPlain(frame)
+            yield parsed_rows[0], parsed_rows[1], cell, pbc, info
             frame += 1

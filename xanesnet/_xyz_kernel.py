@@ -226,3 +226,54 @@ def scan_files(buf, offsets):
         counts[f] = n
         cursor += n
     return parsed, counts, numbers[:cursor], positions[:cursor]
+
+
+@njit(cache=True, nogil=True)
+def scan_symbol_rows(buf, n, codes):
+    """Parse exactly ``n`` rows ``Sym x y z`` (the atom rows of a plain extended XYZ frame).
+
+    Args:
+        buf: (n_bytes,) uint8, the rows end to end (ASCII; the last newline optional).
+        n: number of rows.
+        codes: (65536,) int64 atomic number of each one- or two-letter symbol, indexed by
+            ``first_byte << 8 | second_byte`` (second byte 0 for one letter); -1 = unknown.
+
+    Returns:
+        ``(ok, numbers (n,) int64, positions (n, 3) float64)``. Not ok for anything beyond
+        this plain layout (unknown symbol, other separators, a number ``float()`` might read
+        differently, more or fewer than four fields on a row): the caller's general parser
+        decides then.
+    """
+    size = buf.shape[0]
+    numbers = np.empty(n, np.int64)
+    positions = np.empty((n, 3), np.float64)
+    q = 0
+    for i in range(n):
+        q = _skip_blanks(buf, q)
+        start = q
+        while q < size and q - start < 3 and ((65 <= buf[q] <= 90) or (97 <= buf[q] <= 122)):
+            q += 1
+        length = q - start
+        if length == 0 or length > 2 or q >= size or (buf[q] != 32 and buf[q] != 9):
+            return False, numbers, positions
+        key = buf[start] * 256 + (buf[start + 1] if length == 2 else 0)
+        z = codes[key]
+        if z < 0:
+            return False, numbers, positions
+        numbers[i] = z
+        for k in range(3):
+            r = _skip_blanks(buf, q)
+            if r == q:  # no separator
+                return False, numbers, positions
+            ok, value, q = _parse_float(buf, r)
+            if not ok:
+                return False, numbers, positions
+            positions[i, k] = value
+        q = _skip_blanks(buf, q)
+        if q < size:
+            if buf[q] != 10:
+                return False, numbers, positions
+            q += 1
+        elif i != n - 1:
+            return False, numbers, positions
+    return q >= size, numbers, positions

@@ -21,7 +21,10 @@ def _frames(rng, n_frames=6):
         atoms = Atoms(
             numbers=rng.choice([1, 6, 8, 26], n),
             positions=rng.normal(size=(n, 3)) * 3,
-            cell=np.diag(rng.uniform(6, 9, 3)) if i % 2 else None,
+            # triclinic: a transposed lattice would show
+            cell=np.diag(rng.uniform(6, 9, 3)) + np.triu(rng.uniform(0.2, 1.0, (3, 3)), 1)
+            if i % 2
+            else None,
             pbc=[True, True, False] if i % 3 == 1 else bool(i % 2),
         )
         atoms.info.update(charge=int(i) - 2, spin=0.5 * i, name=f"frame {i}", flag=bool(i % 2))
@@ -71,6 +74,26 @@ def test_non_plain_frames_fall_back_to_ase(tmp_path, row_parser):
     for a, b in zip(ours, reference, strict=True):
         np.testing.assert_array_equal(a.positions, b.positions)
         np.testing.assert_array_equal(a.numbers, b.numbers)
+
+
+STANDARD_XYZ_COMMENTS = [
+    "",
+    "   ",
+    "s0000000_bav",
+    "Fe complex from CSD 12345",
+    "name=foo  12 3.5",
+    'a=1 b="x y" c=T',
+    "energy=-1.5",  # a calculator result: left to ase.io
+    'Lattice="5 0.5 0 0.3 5 0 0.1 0.2 5" pbc="T T F"',
+    'Lattice="5 0.5 0 0.3 5 0 0.1 0.2 5"',
+]
+
+
+@pytest.mark.parametrize("comment", STANDARD_XYZ_COMMENTS)
+def test_standard_xyz_comment_lines_equal_ase(tmp_path, row_parser, comment):
+    path = tmp_path / "one.xyz"
+    path.write_text(f"3\n{comment}\nFe 0 0 0\nO 1.5 0.2 -0.3\nCl -1.25 0.5 1e-2\n")
+    _assert_same(list(read_structures(path)), ase.io.read(path, index=":"))
 
 
 ROWS = {

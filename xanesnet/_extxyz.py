@@ -1,11 +1,13 @@
-"""A fast reader for the plain form of extended XYZ: ``Properties=species:S:1:pos:R:3``, an
-optional ``Lattice``/``pbc`` and scalar info keys. Anything else (extra per-atom columns,
+"""A fast reader for the plain form of extended XYZ: ``Properties=species:S:1:pos:R:3`` (or no
+``Properties`` key at all, as in standard XYZ files), an optional ``Lattice``/``pbc`` and scalar
+info keys. Anything else (extra per-atom columns,
 calculator results such as energy or forces) is left to ``ase.io``, which this reader matches
 exactly on the files it accepts (tested)."""
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -72,12 +74,14 @@ def _parse_rows(rows: list[str], n: int) -> tuple[np.ndarray, np.ndarray] | None
     return numbers, positions
 
 
+@functools.cache
 def _symbol_codes() -> np.ndarray:
-    """(65536,) int64 lookup of :func:`xanesnet._xyz_kernel.scan_symbol_rows`."""
+    """(65536,) int64 lookup of :func:`xanesnet._xyz_kernel.scan_symbol_rows` (read-only)."""
     codes = np.full(1 << 16, -1, dtype=np.int64)
     for symbol, z in atomic_numbers.items():
         raw = symbol.encode("ascii")
         codes[raw[0] << 8 | (raw[1] if len(raw) == 2 else 0)] = z
+    codes.flags.writeable = False
     return codes
 
 
@@ -128,14 +132,17 @@ def iter_plain_frames(
     def comment_info(line: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
         entry = parsed.get(line)
         if entry is None:
-            info = key_val_str_to_dict(line)
-            if info.get("Properties") != _PROPERTIES or _NOT_INFO & set(info):
+            stripped = line.strip()  # as ase.io: an empty comment gives no info
+            info = key_val_str_to_dict(stripped) if stripped else {}
+            # no Properties key (standard xyz): ase.io assumes species and positions
+            if info.get("Properties", _PROPERTIES) != _PROPERTIES or _NOT_INFO & set(info):
                 return None
             lattice = info.pop("Lattice", None)
             pbc = info.pop("pbc", None)
-            info.pop("Properties")
+            info.pop("Properties", None)
             if lattice is not None:
-                cell = np.asarray(lattice, dtype=np.float64).reshape(3, 3)
+                # as ase.io: the parsed Lattice holds the lattice vectors as columns
+                cell = np.ascontiguousarray(np.asarray(lattice, dtype=np.float64).T)
                 pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
             else:
                 cell = np.zeros((3, 3))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import all_properties
 from ase.data import atomic_numbers
 
 __all__ = ["NotPlain", "iter_plain_extxyz", "iter_plain_frames"]
@@ -33,6 +34,7 @@ _NOT_INFO = {
     "energies",
     "stresses",
     "calculator",
+    *all_properties,
 }
 
 
@@ -72,6 +74,18 @@ def _parse_rows(rows: list[str], n: int) -> tuple[np.ndarray, np.ndarray] | None
     except (KeyError, ValueError):
         return None
     return numbers, positions
+
+
+@functools.cache
+def _special_words() -> np.ndarray:
+    """(n_words, 24) uint8: lowercase comment words that ase.io gives a meaning (cell,
+    periodicity, properties, calculator results), zero-padded (read-only)."""
+    words = sorted({"pbc", "lattice", "properties"} | {w.lower() for w in _NOT_INFO})
+    table = np.zeros((len(words), 24), dtype=np.uint8)
+    for i, word in enumerate(words):
+        table[i, : len(word)] = np.frombuffer(word.encode("ascii"), dtype=np.uint8)
+    table.flags.writeable = False
+    return table
 
 
 @functools.cache

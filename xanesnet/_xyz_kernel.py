@@ -181,21 +181,25 @@ def scan_frame(buf, p, line):
 
 
 @njit(cache=True, nogil=True)
-def scan_files(buf, offsets):
+def scan_files(buf, offsets, codes, special):
     """Parse many whole files at once, each expected to hold exactly one frame.
 
     Args:
         buf: (n_bytes,) uint8 contents of the files, end to end.
         offsets: (n_files + 1,) int64 byte offsets; file ``f`` is
             ``buf[offsets[f]:offsets[f + 1]]``.
+        codes: symbol lookup of :func:`scan_symbol_rows`.
+        special: comment words that ase.io interprets (see :func:`_info_only_comment`).
 
     Returns:
         ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
         positions (n_atoms, 3) float64 Å)``: the atoms of the parsed files end to end, in file
         order; ``counts`` is 0 for files not parsed. A file is parsed when :func:`scan_frame`
-        reads one OK frame from its start and only blank lines follow; every other file
-        (empty, several frames, anything :func:`scan_frame` refuses) is left to the caller's
-        per-file reader, which gives the same frame or the error.
+        reads one OK frame from its start and only blank lines follow, or when it is a
+        standard xyz file (element symbols) that ase.io reads as one molecule with bare info
+        flags (:func:`_scan_symbol_file`); every other file (empty, several frames, anything
+        refused here) is left to the caller's per-file reader, which gives the same frame or
+        the error.
     """
     n_files = offsets.shape[0] - 1
     parsed = np.zeros(n_files, np.bool_)
@@ -207,7 +211,11 @@ def scan_files(buf, offsets):
     for f in range(n_files):
         data = buf[offsets[f] : offsets[f + 1]]
         status, z, r, offset, line, _, _, _ = scan_frame(data, 0, 1)
-        if status != OK or scan_frame(data, offset, line)[0] != END:
+        if status == SYMBOL:
+            ok, z, r = _scan_symbol_file(data, codes, special)
+            if not ok:
+                continue
+        elif status != OK or scan_frame(data, offset, line)[0] != END:
             continue
         n = z.shape[0]
         if cursor + n > capacity:
@@ -229,6 +237,42 @@ def scan_files(buf, offsets):
 
 
 @njit(cache=True, nogil=True)
+def _symbol_rows(buf, q, n, codes, numbers, positions):
+    """Parse ``n`` rows ``Sym x y z`` from byte ``q`` into ``numbers``/``positions``.
+    Returns (ok, offset after the last row's newline, or the end of ``buf``)."""
+    size = buf.shape[0]
+    for i in range(n):
+        q = _skip_blanks(buf, q)
+        start = q
+        while q < size and q - start < 3 and ((65 <= buf[q] <= 90) or (97 <= buf[q] <= 122)):
+            q += 1
+        length = q - start
+        if length == 0 or length > 2 or q >= size or (buf[q] != 32 and buf[q] != 9):
+            return False, q
+        key = buf[start] * 256 + (buf[start + 1] if length == 2 else 0)
+        z = codes[key]
+        if z < 0:
+            return False, q
+        numbers[i] = z
+        for k in range(3):
+            r = _skip_blanks(buf, q)
+            if r == q:  # no separator
+                return False, q
+            ok, value, q = _parse_float(buf, r)
+            if not ok:
+                return False, q
+            positions[i, k] = value
+        q = _skip_blanks(buf, q)
+        if q < size:
+            if buf[q] != 10:
+                return False, q
+            q += 1
+        elif i != n - 1:
+            return False, q
+    return True, q
+
+
+@njit(cache=True, nogil=True)
 def scan_symbol_rows(buf, n, codes):
     """Parse exactly ``n`` rows ``Sym x y z`` (the atom rows of a plain extended XYZ frame).
 
@@ -244,36 +288,97 @@ def scan_symbol_rows(buf, n, codes):
         differently, more or fewer than four fields on a row): the caller's general parser
         decides then.
     """
-    size = buf.shape[0]
     numbers = np.empty(n, np.int64)
     positions = np.empty((n, 3), np.float64)
-    q = 0
-    for i in range(n):
-        q = _skip_blanks(buf, q)
-        start = q
-        while q < size and q - start < 3 and ((65 <= buf[q] <= 90) or (97 <= buf[q] <= 122)):
-            q += 1
-        length = q - start
-        if length == 0 or length > 2 or q >= size or (buf[q] != 32 and buf[q] != 9):
-            return False, numbers, positions
-        key = buf[start] * 256 + (buf[start + 1] if length == 2 else 0)
-        z = codes[key]
-        if z < 0:
-            return False, numbers, positions
-        numbers[i] = z
-        for k in range(3):
-            r = _skip_blanks(buf, q)
-            if r == q:  # no separator
-                return False, numbers, positions
-            ok, value, q = _parse_float(buf, r)
-            if not ok:
-                return False, numbers, positions
-            positions[i, k] = value
-        q = _skip_blanks(buf, q)
-        if q < size:
-            if buf[q] != 10:
-                return False, numbers, positions
-            q += 1
-        elif i != n - 1:
-            return False, numbers, positions
-    return q >= size, numbers, positions
+    ok, q = _symbol_rows(buf, 0, n, codes, numbers, positions)
+    return ok and q >= buf.shape[0], numbers, positions
+
+
+@njit(cache=True, nogil=True)
+def _is_blank(c):
+    return c == 32 or c == 9 or c == 13
+
+
+@njit(cache=True, nogil=True)
+def _info_only_comment(buf, start, end, special):
+    """Whether ase.io reads this standard-xyz comment line as bare info flags only: plain
+    characters (letters, digits, blanks, ``_-.,:()/+``; no ``=``, quotes, brackets or
+    escapes) and no word that ase.io gives a meaning (``special``: (n_words, width) uint8
+    lowercase, zero-padded), compared case-insensitively."""
+    for p in range(start, end):
+        c = buf[p]
+        if not (
+            (48 <= c <= 57)
+            or (65 <= c <= 90)
+            or (97 <= c <= 122)
+            or _is_blank(c)
+            or c == 95  # _
+            or c == 45  # -
+            or c == 46  # .
+            or c == 44  # ,
+            or c == 58  # :
+            or c == 40  # (
+            or c == 41  # )
+            or c == 47  # /
+            or c == 43  # +
+        ):
+            return False
+    width = special.shape[1]
+    p = start
+    while p < end:
+        while p < end and _is_blank(buf[p]):
+            p += 1
+        word = p
+        while p < end and not _is_blank(buf[p]):
+            p += 1
+        length = p - word
+        if length == 0 or length > width:
+            continue
+        for w in range(special.shape[0]):
+            same = special[w, length - 1] != 0 and (length == width or special[w, length] == 0)
+            k = 0
+            while same and k < length:
+                c = buf[word + k]
+                if 65 <= c <= 90:
+                    c += 32
+                same = c == special[w, k]
+                k += 1
+            if same:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _scan_symbol_file(buf, codes, special):
+    """One standard-xyz file (count, comment, ``Sym x y z`` rows, then only blank lines)
+    whose comment carries no cell, periodicity, properties or results.
+    Returns (ok, numbers (n,) int64, positions (n, 3) float64)."""
+    size = buf.shape[0]
+    no_numbers = np.empty(0, np.int64)
+    no_positions = np.empty((0, 3), np.float64)
+    q = _skip_blanks(buf, 0)
+    count = 0
+    digits = 0
+    while q < size and 48 <= buf[q] <= 57 and digits < 10:
+        count = count * 10 + (buf[q] - 48)
+        digits += 1
+        q += 1
+    q = _skip_blanks(buf, q)
+    if digits == 0 or count == 0 or q >= size or buf[q] != 10:
+        return False, no_numbers, no_positions
+    q += 1
+    comment = q
+    while q < size and buf[q] != 10:
+        q += 1
+    if q >= size or not _info_only_comment(buf, comment, q, special):
+        return False, no_numbers, no_positions
+    numbers = np.empty(count, np.int64)
+    positions = np.empty((count, 3), np.float64)
+    ok, q = _symbol_rows(buf, q + 1, count, codes, numbers, positions)
+    if not ok or numbers.min() < 1:  # "X" (Z = 0): the per-file reader reports it
+        return False, no_numbers, no_positions
+    while q < size:  # only blank lines may follow
+        if not (_is_blank(buf[q]) or buf[q] == 10):
+            return False, no_numbers, no_positions
+        q += 1
+    return True, numbers, positions

@@ -256,7 +256,9 @@ def read_files(
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     offsets[1:] = np.fromiter(accumulate(map(len, parts)), dtype=np.int64, count=len(parts))
     buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
-    return _kernel().scan_files(buffer, offsets)
+    from xanesnet._extxyz import _special_words, _symbol_codes
+
+    return _kernel().scan_files(buffer, offsets, _symbol_codes(), _special_words())
 
 
 class _Builder:

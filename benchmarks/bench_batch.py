@@ -5,7 +5,8 @@ straightforward way a user would do it today, all in one run.
         [--workdir DIR] [--keep] [--model default|ensemble|fast|FILE]
 
 Inputs are built from the Fe training structures (random rotations + 0.02 Å perturbations):
-a folder of XANESNET .xyz files, one multi-frame extxyz file and an ASE SQLite database.
+a folder of XANESNET .xyz files, the same as standard xyz files (element symbols), one
+multi-frame extxyz file and an ASE SQLite database.
 """
 
 from __future__ import annotations
@@ -51,9 +52,27 @@ def build_inputs(data: Path, n: int, work: Path) -> dict[str, Path]:
             db.write(atoms)
     return {
         "xanesnet xyz folder": xyz,
+        SYMBOLS: build_symbol_folder(xyz, work / "xyz_symbols"),
         "extxyz (multi-frame)": work / "all.extxyz",
         "ASE database (.db)": work / "all.db",
     }
+
+
+SYMBOLS = "standard xyz folder (element symbols)"
+
+
+def build_symbol_folder(xyz: Path, folder: Path) -> Path:
+    """The same structures as standard xyz files (ase.io's "xyz" writer: element symbols)."""
+    import ase.io
+
+    from xanesnet import read_structures
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(xyz.glob("*.xyz")):
+        (atoms,) = read_structures(path)
+        atoms.info = {}
+        ase.io.write(folder / path.name, atoms, format="xyz")
+    return folder
 
 
 def run_batch(
@@ -196,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     marker = work / f"inputs-{args.n}.done"
     if marker.exists():  # kept (--keep) by an earlier run with this workdir
         inputs = {k: Path(v) for k, v in json.loads(marker.read_text()).items()}
+        if SYMBOLS not in inputs:  # kept by a version of this script without that input
+            built = build_symbol_folder(inputs["xanesnet xyz folder"], work / "xyz_symbols")
+            inputs = {"xanesnet xyz folder": inputs.pop("xanesnet xyz folder"), SYMBOLS: built}
+            inputs.update(json.loads(marker.read_text()))
+            inputs = {k: Path(v) for k, v in inputs.items()}
+            marker.write_text(json.dumps({k: str(v) for k, v in inputs.items()}))
     else:
         inputs = build_inputs(args.data, args.n, work)
         marker.write_text(json.dumps({k: str(v) for k, v in inputs.items()}))

@@ -33,8 +33,8 @@ def load_model(path):  # noqa: ANN001, ANN201 (typed in xanesnet.model.export)
 
 
 def default_model(element: str = "Fe", edge: str = "K", variant: str = "default"):  # noqa: ANN201
-    """The shipped pretrained model, ``variant`` "default", "ensemble" (most accurate, with a
-    spread) or "fast" (see :mod:`xanesnet.model.pretrained`); imports torch."""
+    """The shipped pretrained model, ``variant`` "default", "ensemble" (the
+    default's teacher: networks + kernel ridge, same accuracy at 3× the cost) or "fast" (see :mod:`xanesnet.model.pretrained`); imports torch."""
     from xanesnet.model.pretrained import default_model as _default
 
     return _default(element, edge, variant)

@@ -1,6 +1,6 @@
 """Distillation: small networks trained to reproduce a larger model (the teacher).
 
-An ensemble blended with kernel ridge regression is the most accurate model we have, but it
+An ensemble blended with kernel ridge regression is accurate, but it
 costs three networks and a kernel sum over thousands of training sites per prediction. A
 single network (or two) trained on the teacher's predictions instead of the reference spectra gets
 most of that accuracy at a fraction of the cost, provided it sees many more inputs than the

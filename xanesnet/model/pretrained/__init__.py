@@ -10,8 +10,9 @@ from xanesnet.model.export import XanesModel, load_model
 __all__ = ["available_models", "default_model", "default_model_path", "resolve_model_path"]
 
 #: Shipped variants: "default" (two networks distilled from the ensemble: its accuracy at a
-#: fraction of the cost and size; scripts/fe_k_edge/distill.toml), "ensemble" (the most accurate:
-#: three networks blended with kernel ridge regression, with a spread; train.toml) and "fast"
+#: fraction of the cost and size; scripts/fe_k_edge/distill.toml), "ensemble" (the default's teacher:
+#: three networks blended with kernel ridge regression; the same accuracy at three times the
+#: cost; train.toml) and "fast"
 #: (one small network, for screening at the highest throughput; train_fast.toml).
 VARIANTS = ("default", "ensemble", "fast")
 
@@ -30,7 +31,7 @@ def available_models() -> list[tuple[str, str]]:
 def default_model_path(element: str = "Fe", edge: str = "K", variant: str = "default") -> Path:
     """Path of the shipped model file for an absorbing element and edge.
 
-    ``variant``: "default" (accurate and fast), "ensemble" (most accurate, with a spread) or
+    ``variant``: "default" (accurate and fast), "ensemble" (the default's teacher, same accuracy) or
     "fast" (highest throughput); see :data:`VARIANTS`.
     """
     if variant not in VARIANTS:

@@ -155,8 +155,11 @@ def iter_plain_frames(
             pbc = info.pop("pbc", None)
             info.pop("Properties", None)
             if lattice is not None:
+                lattice = np.asarray(lattice, dtype=np.float64)
+                if lattice.shape != (3, 3):  # malformed: ase.io reports it
+                    return None
                 # as ase.io: the parsed Lattice holds the lattice vectors as columns
-                cell = np.ascontiguousarray(np.asarray(lattice, dtype=np.float64).T)
+                cell = np.ascontiguousarray(lattice.T)
                 pbc = np.array([True] * 3) if pbc is None else np.asarray(pbc, dtype=bool)
             else:
                 cell = np.zeros((3, 3))

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--naive", type=int, default=200)
-    parser.add_argument("--chunk", type=int, default=1024)
+    parser.add_argument("--chunk", type=int, default=None, help="default: the package's")
     parser.add_argument(
         "--data",
         type=Path,
@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         help='shipped "default", "ensemble" or "fast", or a model file',
     )
     args = parser.parse_args(argv)
+    if args.chunk is None:
+        from xanesnet.predict import DEFAULT_CHUNK_SIZE
+
+        args.chunk = DEFAULT_CHUNK_SIZE
     import torch
 
     import xanesnet

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xanesnet.cli._sites import _absorber, example_paths
 from xanesnet.descriptors.dispatch import BACKENDS
+from xanesnet.predict import DEFAULT_CHUNK_SIZE
 from xanesnet.store import FORMATS
 
 
@@ -53,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "an atom index (XANESNET one-site convention)",
     )
     parser.add_argument("--select", default=None, help="ASE database selection string")
-    parser.add_argument("--chunk-size", type=int, default=1024, help="structures per chunk")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"structures per chunk (default {DEFAULT_CHUNK_SIZE})",
+    )
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads; 0 = all")
     parser.add_argument("--backend", choices=BACKENDS, default=None)
     parser.add_argument("--device", default="cpu", help="network device: cpu or cuda")

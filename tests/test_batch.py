@@ -73,7 +73,8 @@ def test_finished_output_is_left_alone_and_other_jobs_refused(tmp_path):
     again = predict_batch(EXAMPLES, out, chunk_size=50, progress=False)
     assert again.chunks_written == 0 and again.sites == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamp
-    with pytest.raises(ValueError, match="different job"):
+    # the message names what differs, so the user can resume with the stored value
+    with pytest.raises(ValueError, match="different job .chunk_size: 50 in the output, 10 now"):
         predict_batch(EXAMPLES, out, chunk_size=10, progress=False)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "file").write_text("x")

@@ -84,10 +84,11 @@ class PredictionStore:
                     f"{self.path}: holds a {existing} output; this run asks for --format "
                     f"{format}. Resume it with --format {existing}, or choose another output"
                 )
-            if manifest.get("job") != job:
+            stored = manifest.get("job")
+            if stored != job:
                 raise ValueError(
-                    f"{self.path}: holds the output of a different job (model, inputs or "
-                    "options differ); choose another output or delete it"
+                    f"{self.path}: holds the output of a different job "
+                    f"({_job_difference(stored, job)}); choose another output or delete it"
                 )
             self.manifest = manifest
         else:
@@ -269,3 +270,19 @@ def merge_outputs(sources: Iterable[str | os.PathLike], target: str | os.PathLik
     atomic_json(target / "manifest.json", merged)
     drop_partial_dir(target)
     return target
+
+
+def _job_difference(stored: Any, job: dict[str, Any]) -> str:
+    """What differs between a stored job description and this run's, for the refusal message
+    (e.g. "chunk_size: 1024 in the output, 4096 now": resume with the stored value)."""
+    if not isinstance(stored, dict):
+        return "the output's job description is missing or unreadable"
+    parts = []
+    for key in sorted(set(stored) | set(job)):
+        if stored.get(key) != job.get(key):
+            old, new = stored.get(key), job.get(key)
+            if isinstance(old, (dict, list)) or isinstance(new, (dict, list)):
+                parts.append(f"{key} differs")
+            else:
+                parts.append(f"{key}: {old!r} in the output, {new!r} now")
+    return "; ".join(parts) or "model, inputs or options differ"

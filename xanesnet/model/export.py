@@ -444,24 +444,25 @@ class XanesModel:
                 f"n_threads: expected an integer >= 0 (0 = all cores), got {n_threads!r}"
             )
         fast = self._blend_path(self.resolve_kernel_backend(kernel_backend))
-        if not self._warmed:
-            # The first network call of a process was seen to round some outputs differently
-            # (last bit) from every later call with the same input; one throw-away call makes
-            # predictions reproducible run to run (a resumed batch equals an uninterrupted one).
-            with torch.inference_mode():
-                probe = torch.zeros(2, self.descriptor.n_features, device=self.device)
-                fast(probe, int(n_threads)) if fast is not None else self.module(probe)
-            self._warmed = True
+
+        def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = x.to(self.device)
+            return fast(x, int(n_threads)) if fast is not None else self.module(x)
+
         means, spreads = [], []
         with torch.inference_mode():
+            if not self._warmed:
+                # The first network call of a process was seen to round a few outputs
+                # differently (last bit) from every later call with the same input; one
+                # throw-away call makes predictions reproducible run to run (a resumed batch
+                # equals an uninterrupted one).
+                forward(torch.zeros(2, self.descriptor.n_features))
+                self._warmed = True
             for start in range(0, max(len(features), 1), batch_size):
                 chunk = torch.as_tensor(features[start : start + batch_size], dtype=torch.float32)
                 if chunk.shape[0] == 0:
                     break
-                if fast is not None:
-                    mean, spread = fast(chunk.to(self.device), int(n_threads))
-                else:
-                    mean, spread = self.module(chunk.to(self.device))
+                mean, spread = forward(chunk)
                 means.append(mean.cpu().numpy())
                 spreads.append(spread.cpu().numpy())
         n_e = len(self.energies)

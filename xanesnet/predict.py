@@ -30,6 +30,8 @@ __all__ = ["BatchSummary", "compute_sites", "predict_batch", "parse_shard"]
 
 #: Structures per chunk of :func:`predict_batch` and ``xanesnet-batch``.
 DEFAULT_CHUNK_SIZE = 4096
+#: Threads committing chunks (compression, file writes, fsync) in parallel.
+WRITER_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -319,8 +321,15 @@ def predict_batch(
             except BaseException as exc:  # surfaced in the main thread
                 commit_failure.append(exc)
 
-    writer = threading.Thread(target=write, name="xanesnet-writer", daemon=True)
-    writer.start()
+    # Several writers: while some wait for the disk to take their chunk (fsync), another
+    # encodes the next one. With one writer, fsync waits behind the reader's disk traffic
+    # stalled a million-file run for ~20 s (71 s; 2 writers 64 s, 3–6 writers 48–50 s).
+    writers = [
+        threading.Thread(target=write, name=f"xanesnet-writer-{k}", daemon=True)
+        for k in range(WRITER_THREADS)
+    ]
+    for writer in writers:
+        writer.start()
     bar = _progress(progress)
     sites = structures = failed = written = skipped = 0
     try:
@@ -365,8 +374,10 @@ def predict_batch(
                 bar.set_postfix_str(f"failed {failed}")
     finally:
         stop.set()
-        commits.put(None)  # the writer finishes what was handed to it, then stops
-        writer.join()
+        for _ in writers:
+            commits.put(None)  # each writer finishes what was handed to it, then stops
+        for writer in writers:
+            writer.join()
         if bar is not None:
             bar.close()
     reader.join()

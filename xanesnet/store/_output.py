@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ class PredictionStore:
         format: str = DEFAULT_FORMAT,
     ) -> None:
         self.backend = format_backend(format)
+        self._manifest_lock = threading.Lock()
         self.path = Path(path)
         self.manifest_path = self.path / "manifest.json"
         self.energies = np.asarray(energies, dtype=np.float64)
@@ -134,6 +136,10 @@ class PredictionStore:
     ) -> None:
         """Write chunk ``index`` atomically and record it in the manifest.
 
+        Thread-safe for distinct indices: the chunk files are written in parallel (each is
+        flushed to disk before it is renamed into place, and fsync waits for the disk, not the
+        CPU), the manifest updates one at a time.
+
         Args:
             index: chunk index (global: position of the chunk in the input).
             ids: (n,) structure id of each site.
@@ -152,12 +158,15 @@ class PredictionStore:
             len(self.energies),
         )
         self.backend.write_chunk(self.path, index, chunk, self.manifest, n_structures)
-        self.manifest["chunks"][str(index)] = {
-            "sites": int(len(chunk.ids)),
-            "errors": len(chunk.errors),
-            "structures": int(n_structures),
-        }
-        atomic_json(self.manifest_path, self.manifest)
+        with self._manifest_lock:  # commits may run in several threads; chunks in index order
+            chunks = dict(self.manifest["chunks"])
+            chunks[str(index)] = {
+                "sites": int(len(chunk.ids)),
+                "errors": len(chunk.errors),
+                "structures": int(n_structures),
+            }
+            self.manifest["chunks"] = {k: chunks[k] for k in sorted(chunks, key=int)}
+            atomic_json(self.manifest_path, self.manifest)
 
     def finish(self) -> None:
         """Write the consolidated view, then mark the job complete.

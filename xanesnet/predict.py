@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -465,15 +466,35 @@ def _predict_dask(
     limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
     totals = {"sites": 0, "structures": 0, "failed": 0, "written": 0, "skipped": 0}
 
+    # Commits (compression, file writes, fsync) run in writer threads, as in the single-process
+    # path, so that the client goes on reading and submitting chunks meanwhile.
+    writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="xanesnet-writer")
+    writing: list[Any] = []
+
+    def settle(keep: int) -> None:
+        """Wait until at most ``keep`` commits are pending; re-raise a failed one."""
+        while len(writing) > keep:
+            writing.pop(0).result()
+
     def commit(future: Any) -> None:
         index, read_errors, n_structures = in_flight.pop(future)
         ids, sites, mean, spread, errors = future.result()
         errors = read_errors + errors
         if strict and errors:
             raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
-        store.commit(
-            index, ids, sites, mean, spread if store.has_spread else None, errors, n_structures
+        writing.append(
+            writers.submit(
+                store.commit,
+                index,
+                ids,
+                sites,
+                mean,
+                spread if store.has_spread else None,
+                errors,
+                n_structures,
+            )
         )
+        settle(2 * WRITER_THREADS)  # bounded: memory stays flat
         totals["sites"] += len(ids)
         totals["structures"] += n_structures
         totals["failed"] += len(errors)
@@ -505,7 +526,9 @@ def _predict_dask(
         while in_flight:
             for future in wait(list(in_flight), return_when="FIRST_COMPLETED").done:
                 commit(future)
+        settle(0)
     finally:
+        writers.shutdown(wait=True)  # what was handed over is committed, even on failure
         if bar is not None:
             bar.close()
         client.close()

@@ -97,6 +97,52 @@ def _parse_float(buf, p):
 
 
 @njit(cache=True, nogil=True)
+def _header(buf, q):
+    """The count line and the comment line of a frame starting at byte ``q``.
+    Returns (count, comment start, comment end = its newline); count 0: not a plain header."""
+    size = buf.shape[0]
+    q = _skip_blanks(buf, q)
+    count = 0
+    digits = 0
+    while q < size and 48 <= buf[q] <= 57 and digits < 10:
+        count = count * 10 + (buf[q] - 48)
+        digits += 1
+        q += 1
+    q = _skip_blanks(buf, q)
+    if digits == 0 or count == 0 or q >= size or buf[q] != 10:
+        return 0, 0, 0
+    q += 1
+    comment_start = q
+    while q < size and buf[q] != 10:
+        q += 1
+    if q >= size:
+        return 0, 0, 0
+    return count, comment_start, q
+
+
+@njit(cache=True, nogil=True)
+def _coordinates(buf, q, positions, i, last):
+    """The three coordinates of row ``i`` from byte ``q`` (just after the element field), then
+    the end of the row (its newline, or the end of ``buf`` on the ``last`` row).
+    Returns (ok, offset after the row)."""
+    size = buf.shape[0]
+    for k in range(3):
+        r = _skip_blanks(buf, q)
+        if r == q:  # no separator
+            return False, q
+        ok, value, q = _parse_float(buf, r)
+        if not ok:
+            return False, q
+        positions[i, k] = value
+    q = _skip_blanks(buf, q)
+    if q < size:
+        if buf[q] != 10:
+            return False, q
+        return True, q + 1
+    return last, q
+
+
+@njit(cache=True, nogil=True)
 def scan_frame(buf, p, line):
     """Parse the frame starting at byte ``p`` (line number ``line``, 1-based).
 
@@ -123,26 +169,11 @@ def scan_frame(buf, p, line):
         p = q + 1
         line += 1
     start, start_line = p, line
-    q = _skip_blanks(buf, p)
-    count = 0
-    digits = 0
-    while q < size and 48 <= buf[q] <= 57 and digits < 10:
-        count = count * 10 + (buf[q] - 48)
-        digits += 1
-        q += 1
-    q = _skip_blanks(buf, q)
-    if digits == 0 or count == 0 or q >= size or buf[q] != 10:
+    count, comment_start, comment_end = _header(buf, p)
+    if count == 0:
         return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-    q += 1
-    line += 1
-    comment_start = q
-    while q < size and buf[q] != 10:
-        q += 1
-    comment_end = q
-    if q >= size:
-        return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-    q += 1
-    line += 1
+    q = comment_end + 1
+    line += 2
     numbers = np.empty(count, np.int64)
     positions = np.empty((count, 3), np.float64)
     for i in range(count):
@@ -161,22 +192,11 @@ def scan_frame(buf, p, line):
         if digits == 0 or z < 1 or z > _MAX_Z:
             return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
         numbers[i] = z
-        for k in range(3):
-            r = _skip_blanks(buf, q)
-            if r == q:  # no separator
-                return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-            ok, value, q = _parse_float(buf, r)
-            if not ok:
-                return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-            positions[i, k] = value
-        q = _skip_blanks(buf, q)
-        if q < size:
-            if buf[q] != 10:
-                return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-            q += 1
-            line += 1
-        elif i != count - 1:
+        ok, q = _coordinates(buf, q, positions, i, i == count - 1)
+        if not ok:
             return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
+        if buf[q - 1] == 10:  # the row ended with its newline
+            line += 1
     return OK, numbers, positions, q, line, comment_start, comment_end, start_line
 
 
@@ -254,20 +274,8 @@ def _symbol_rows(buf, q, n, codes, numbers, positions):
         if z < 0:
             return False, q
         numbers[i] = z
-        for k in range(3):
-            r = _skip_blanks(buf, q)
-            if r == q:  # no separator
-                return False, q
-            ok, value, q = _parse_float(buf, r)
-            if not ok:
-                return False, q
-            positions[i, k] = value
-        q = _skip_blanks(buf, q)
-        if q < size:
-            if buf[q] != 10:
-                return False, q
-            q += 1
-        elif i != n - 1:
+        ok, q = _coordinates(buf, q, positions, i, i == n - 1)
+        if not ok:
             return False, q
     return True, q
 
@@ -356,21 +364,8 @@ def _scan_symbol_file(buf, codes, special):
     size = buf.shape[0]
     no_numbers = np.empty(0, np.int64)
     no_positions = np.empty((0, 3), np.float64)
-    q = _skip_blanks(buf, 0)
-    count = 0
-    digits = 0
-    while q < size and 48 <= buf[q] <= 57 and digits < 10:
-        count = count * 10 + (buf[q] - 48)
-        digits += 1
-        q += 1
-    q = _skip_blanks(buf, q)
-    if digits == 0 or count == 0 or q >= size or buf[q] != 10:
-        return False, no_numbers, no_positions
-    q += 1
-    comment = q
-    while q < size and buf[q] != 10:
-        q += 1
-    if q >= size or not _info_only_comment(buf, comment, q, special):
+    count, comment, q = _header(buf, 0)
+    if count == 0 or not _info_only_comment(buf, comment, q, special):
         return False, no_numbers, no_positions
     numbers = np.empty(count, np.int64)
     positions = np.empty((count, 3), np.float64)

@@ -206,3 +206,26 @@ def test_dask_local_cluster_gives_the_single_process_output(tmp_path):
         == 0
     )
     _assert_same(read_predictions(tmp_path / "dask"), read_predictions(single))
+
+
+def test_a_failed_commit_stops_the_job_and_a_rerun_completes_it(tmp_path, monkeypatch):
+    from xanesnet.store import PredictionStore
+
+    real = PredictionStore.commit
+
+    def failing(self, index, *args):
+        if index == 3:
+            raise OSError(28, "No space left on device")
+        return real(self, index, *args)
+
+    monkeypatch.setattr(PredictionStore, "commit", failing)
+    with pytest.raises(OSError, match="No space left"):
+        predict_batch(EXAMPLES, tmp_path / "out", chunk_size=10, progress=False)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "3" not in manifest["chunks"] and not manifest["complete"]
+    assert {"0", "1", "2"} <= set(manifest["chunks"])  # what was committed before stays
+    monkeypatch.setattr(PredictionStore, "commit", real)
+    again = predict_batch(EXAMPLES, tmp_path / "out", chunk_size=10, progress=False)
+    assert again.chunks_written == 10 - len(manifest["chunks"])
+    predict_batch(EXAMPLES, tmp_path / "whole", chunk_size=10, progress=False)
+    _assert_same(read_predictions(tmp_path / "out"), read_predictions(tmp_path / "whole"))

@@ -19,12 +19,15 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.fast_xyz import PackedChunk, compute_chunk_sites
+
+if TYPE_CHECKING:
+    from xanesnet.store import PredictionStore
 
 __all__ = ["BatchSummary", "compute_sites", "predict_batch", "parse_shard"]
 
@@ -168,6 +171,51 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Committer:
+    """Chunks committed by WRITER_THREADS threads, overlapping the next chunks' work.
+
+    Several writers, so that while some wait for the disk to take their chunk (fsync),
+    another encodes the next one: with one writer, fsync waits behind the reader's disk
+    traffic stalled a million-file run for ~20 s (71 s; 2 writers 64 s, 3–6 writers 48–50 s).
+    At most 2 · WRITER_THREADS chunks are pending (memory stays flat); a failed commit is
+    raised by the next :meth:`submit` or by :meth:`wait`.
+    """
+
+    def __init__(self, store: PredictionStore) -> None:
+        self.store = store
+        self.pool = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="xanesnet-writer")
+        self.pending: list[Any] = []
+
+    def submit(
+        self,
+        index: int,
+        ids: Sequence[str],
+        sites: np.ndarray,
+        spectra: np.ndarray,
+        spread: np.ndarray,
+        errors: list[tuple[str, str]],
+        n_structures: int,
+    ) -> None:
+        """Hand chunk ``index`` over (arguments of ``PredictionStore.commit``; the spread is
+        dropped for a store without one)."""
+        self._settle(2 * WRITER_THREADS - 1)
+        spread = spread if self.store.has_spread else None
+        args = (index, ids, sites, spectra, spread, errors, n_structures)
+        self.pending.append(self.pool.submit(self.store.commit, *args))
+
+    def wait(self) -> None:
+        """Wait for every commit handed over; raise the first that failed."""
+        self._settle(0)
+
+    def shutdown(self) -> None:
+        """Let the writers finish what they were given (also after an error), then stop."""
+        self.pool.shutdown(wait=True)
+
+    def _settle(self, keep: int) -> None:
+        while len(self.pending) > keep:
+            self.pending.pop(0).result()
+
+
 def predict_batch(
     inputs: str | os.PathLike | Sequence[Any],
     output: str | os.PathLike,
@@ -305,32 +353,7 @@ def predict_batch(
 
     reader = threading.Thread(target=produce, name="xanesnet-reader", daemon=True)
     reader.start()
-    # Commits (compression + file writes) run in their own thread, in order, overlapping the
-    # next chunk's descriptors and network; a bounded queue keeps memory flat.
-    commits: queue.Queue = queue.Queue(maxsize=2)
-    commit_failure: list[BaseException] = []
-
-    def write() -> None:
-        while True:
-            args = commits.get()
-            if args is None:
-                return
-            if commit_failure:
-                continue  # drain after a failure; the main thread raises it
-            try:
-                store.commit(*args)
-            except BaseException as exc:  # surfaced in the main thread
-                commit_failure.append(exc)
-
-    # Several writers: while some wait for the disk to take their chunk (fsync), another
-    # encodes the next one. With one writer, fsync waits behind the reader's disk traffic
-    # stalled a million-file run for ~20 s (71 s; 2 writers 64 s, 3–6 writers 48–50 s).
-    writers = [
-        threading.Thread(target=write, name=f"xanesnet-writer-{k}", daemon=True)
-        for k in range(WRITER_THREADS)
-    ]
-    for writer in writers:
-        writer.start()
+    committer = _Committer(store)
     bar = _progress(progress)
     sites = structures = failed = written = skipped = 0
     try:
@@ -353,19 +376,7 @@ def predict_batch(
             if strict and errors:
                 raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
             mean, spread = loaded.predict_features(features, n_threads=n_threads)
-            if commit_failure:
-                raise commit_failure[0]
-            commits.put(
-                (
-                    index,
-                    ids,
-                    site_index,
-                    mean,
-                    spread if store.has_spread else None,
-                    errors,
-                    len(chunk),
-                )
-            )
+            committer.submit(index, ids, site_index, mean, spread, errors, len(chunk))
             sites += len(ids)
             structures += len(chunk)
             failed += len(errors)
@@ -373,19 +384,15 @@ def predict_batch(
             if bar is not None:
                 bar.update(len(ids))
                 bar.set_postfix_str(f"failed {failed}")
+        committer.wait()
     finally:
         stop.set()
-        for _ in writers:
-            commits.put(None)  # each writer finishes what was handed to it, then stops
-        for writer in writers:
-            writer.join()
+        committer.shutdown()
         if bar is not None:
             bar.close()
     reader.join()
     if failure:
         raise failure[0]
-    if commit_failure:
-        raise commit_failure[0]
     store.finish()
     return BatchSummary(
         Path(output), sites, structures, failed, written, skipped, time.perf_counter() - started
@@ -466,15 +473,7 @@ def _predict_dask(
     limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
     totals = {"sites": 0, "structures": 0, "failed": 0, "written": 0, "skipped": 0}
 
-    # Commits (compression, file writes, fsync) run in writer threads, as in the single-process
-    # path, so that the client goes on reading and submitting chunks meanwhile.
-    writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="xanesnet-writer")
-    writing: list[Any] = []
-
-    def settle(keep: int) -> None:
-        """Wait until at most ``keep`` commits are pending; re-raise a failed one."""
-        while len(writing) > keep:
-            writing.pop(0).result()
+    committer = _Committer(store)
 
     def commit(future: Any) -> None:
         index, read_errors, n_structures = in_flight.pop(future)
@@ -482,19 +481,7 @@ def _predict_dask(
         errors = read_errors + errors
         if strict and errors:
             raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
-        writing.append(
-            writers.submit(
-                store.commit,
-                index,
-                ids,
-                sites,
-                mean,
-                spread if store.has_spread else None,
-                errors,
-                n_structures,
-            )
-        )
-        settle(2 * WRITER_THREADS)  # bounded: memory stays flat
+        committer.submit(index, ids, sites, mean, spread, errors, n_structures)
         totals["sites"] += len(ids)
         totals["structures"] += n_structures
         totals["failed"] += len(errors)
@@ -526,9 +513,9 @@ def _predict_dask(
         while in_flight:
             for future in wait(list(in_flight), return_when="FIRST_COMPLETED").done:
                 commit(future)
-        settle(0)
+        committer.wait()
     finally:
-        writers.shutdown(wait=True)  # what was handed over is committed, even on failure
+        committer.shutdown()
         if bar is not None:
             bar.close()
         client.close()

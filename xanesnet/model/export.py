@@ -78,17 +78,20 @@ class _EagerBlend:
 
     members: list[Any]  # scripted SpectrumMLP modules
 
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(n_members, n_sites, n_energies) predictions of the member networks."""
+        return torch.stack([member(x) for member in self.members], dim=0)
+
     def __call__(self, x: torch.Tensor, n_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Same as the scripted ``forward(x)`` (n_threads unused: torch's own pool)."""
-        outputs = torch.stack([member(x) for member in self.members], dim=0)
-        return blend_members(outputs, None, 0.0)
+        return blend_members(self.outputs(x), None, 0.0)
 
 
 @dataclass(frozen=True)
-class _FastEnsemble:
-    """What the compiled path needs of a TorchScript ensemble, read once from its buffers."""
+class _FastEnsemble(_EagerBlend):
+    """What the compiled path needs of a TorchScript ensemble, read once from its buffers:
+    the members (as :class:`_EagerBlend`) and the kernel ridge member's arrays."""
 
-    members: list[Any]  # scripted SpectrumMLP modules
     x_mean: torch.Tensor  # (n_features,) float32
     x_inv_scale: torch.Tensor  # (n_features,) float32
     centres: np.ndarray  # (n_centres, n_features) float32, C-contiguous (float16 files upcast)
@@ -123,7 +126,7 @@ class _FastEnsemble:
         """Same as the scripted ``forward(x)``, with the kernel part in C++."""
         from xanesnet import _core
 
-        outputs = torch.stack([member(x) for member in self.members], dim=0)
+        outputs = self.outputs(x)
         z = ((x - self.x_mean) * self.x_inv_scale).numpy()
         if self.basis is None:
             kernel_out = torch.from_numpy(
@@ -398,7 +401,7 @@ class XanesModel:
             wanted = _EagerBlend
         if wanted is None:
             return None
-        if not isinstance(self._fast, wanted):
+        if type(self._fast) is not wanted:
             self._fast = (
                 _FastEnsemble.from_module(self.module)
                 if wanted is _FastEnsemble

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import sys
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -103,21 +105,17 @@ def _row_kernel(path: str) -> Any:
     """A parser of one frame's rows through the Numba kernel (None: use :func:`_parse_rows`
     alone): for large files, or when Numba is imported anyway. It returns None for rows it
     does not take, which :func:`_parse_rows` then reads (same values where both accept)."""
-    import os
-    import sys
+    from xanesnet.structures import _load_kernel
 
     try:
         large = os.path.getsize(path) >= KERNEL_MIN_BYTES
     except OSError:
         large = False
-    if not (large or "numba" in sys.modules):
-        return None
-    try:
-        from xanesnet import _xyz_kernel
-    except ImportError:  # Numba unavailable: the Python parser alone
+    kernel = _load_kernel() if large or "numba" in sys.modules else None
+    if kernel is None:  # small file, or Numba unavailable: the Python parser alone
         return None
     codes = _symbol_codes()
-    scan = _xyz_kernel.scan_symbol_rows
+    scan = kernel.scan_symbol_rows
 
     def parse(rows: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
         try:

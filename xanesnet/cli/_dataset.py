@@ -8,15 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from xanesnet.cli._sites import add_model_argument
+
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """``--model``, ``--xyz``, ``--xanes`` and ``--names`` (the data set a model is run on)."""
-    parser.add_argument(
-        "--model",
-        default=None,
-        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
-        "models (default: default)",
-    )
+    add_model_argument(parser)
     parser.add_argument("--xyz", type=Path, required=required, help="folder of NAME.xyz structures")
     parser.add_argument("--xanes", type=Path, required=required, help="folder of NAME.txt spectra")
     parser.add_argument(

@@ -15,6 +15,16 @@ from xanesnet.descriptors.dispatch import BACKENDS
 from xanesnet.descriptors.wacsf import WACSF
 
 
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model``: a model file or a shipped variant (the commands that run a model)."""
+    parser.add_argument(
+        "--model",
+        default=None,
+        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
+        "models (default: default)",
+    )
+
+
 def _absorber(text: str) -> int | str:
     try:
         return int(text)

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from xanesnet.cli._sites import _absorber, example_paths
+from xanesnet.cli._sites import _absorber, add_model_argument, example_paths
 from xanesnet.descriptors.dispatch import BACKENDS
 from xanesnet.predict import DEFAULT_CHUNK_SIZE
 from xanesnet.store import FORMATS
@@ -40,12 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         'pip install "xanesnet[zarr]") or csv (predictions.csv, spread.csv, errors.csv; small '
         "jobs). Resuming an output needs the format it was started with",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
-        "models (default: default)",
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--absorber",
         type=_absorber,

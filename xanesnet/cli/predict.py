@@ -18,7 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xanesnet.cli._sites import SiteStream, add_input_arguments, resolve_inputs
+from xanesnet.cli._sites import (
+    SiteStream,
+    add_input_arguments,
+    add_model_argument,
+    resolve_inputs,
+)
 from xanesnet.cli.descriptors import report_failures, save_npz
 
 
@@ -28,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_input_arguments(parser)
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .npz or .csv")
-    parser.add_argument(
-        "--model",
-        default=None,
-        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
-        "models (default: default)",
-    )
+    add_model_argument(parser)
     return parser
 
 

@@ -220,10 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     if marker.exists():  # kept (--keep) by an earlier run with this workdir
         inputs = {k: Path(v) for k, v in json.loads(marker.read_text()).items()}
         if SYMBOLS not in inputs:  # kept by a version of this script without that input
-            built = build_symbol_folder(inputs["xanesnet xyz folder"], work / "xyz_symbols")
-            inputs = {"xanesnet xyz folder": inputs.pop("xanesnet xyz folder"), SYMBOLS: built}
-            inputs.update(json.loads(marker.read_text()))
-            inputs = {k: Path(v) for k, v in inputs.items()}
+            xyz = inputs.pop("xanesnet xyz folder")
+            symbols = build_symbol_folder(xyz, work / "xyz_symbols")
+            inputs = {"xanesnet xyz folder": xyz, SYMBOLS: symbols, **inputs}
             marker.write_text(json.dumps({k: str(v) for k, v in inputs.items()}))
     else:
         inputs = build_inputs(args.data, args.n, work)

@@ -37,9 +37,23 @@ def test_reproduces_upstream_reference_vectors(backend, name, variant):
     np.testing.assert_allclose(features[0], expected, rtol=rtol, atol=0)
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+#: Settings the upstream vectors do not cover: shifted G4 centres (the kernels keep r_j, r_k,
+#: r_jk per pair instead of their sum of squares) and element channels with extra G2 grids.
+EXTRA_VARIANTS = {
+    "shifted_g4_raw_cutoff": WACSF(g4_parameterisation="shifted", rjk_cutoff="raw", n_g4=24),
+    "element_channels": WACSF(
+        r_min=0.0,
+        n_g2=32,
+        zetas=(1, 2, 4, 8),
+        g2_element_groups=("H", "C", "N", "O", "other"),
+        g2_extra_grids=((1.0, 3.5, 24),),
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS) + sorted(EXTRA_VARIANTS))
 def test_numpy_reference_matches_kernel(backend, variant, example_structures):
-    config, _ = VARIANTS[variant]
+    config = VARIANTS[variant][0] if variant in VARIANTS else EXTRA_VARIANTS[variant]
     structures = example_structures[:10]
     features, _ = config.compute(structures, backend=backend)
     for row, atoms in zip(features, structures):

@@ -42,8 +42,8 @@ inline size_t padded(size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 /// Scratch space of one thread, reused across sites.
 struct Workspace {
     std::vector<Neighbour> found;
-    std::vector<double> x, y, z, r, wfc, fc, w;  // (n,) per neighbour
-    std::vector<double> channel_w, gauss;        // (n_channels, n), (n,) for channel G2
+    std::vector<double> x, y, z, r, inv_r, wfc, fc, w;  // (n_padded,) per neighbour
+    std::vector<double> channel_w, gauss;        // (n_channels, n_padded), (n_g2,)
     // (n_pairs_padded,) per unordered neighbour pair; padding entries have weight 0
     std::vector<double> rj, rk, rjk, sum_sq, cos_t, weight;
     std::vector<double> ang;  // (n_combos, n_pairs_padded) weight · (1 + λ cos θ)^ζ
@@ -51,7 +51,7 @@ struct Workspace {
 
     void resize(size_t n, size_t n_pairs_padded, size_t n_combos) {
         // per-neighbour arrays: padded with zeros (w = 0 makes padding contribute nothing)
-        for (auto* v : {&x, &y, &z, &r, &wfc, &fc, &w}) v->assign(padded(n), 0.0);
+        for (auto* v : {&x, &y, &z, &r, &inv_r, &wfc, &fc, &w}) v->assign(padded(n), 0.0);
         for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight, &base, &power})
             v->resize(n_pairs_padded);
         ang.resize(n_combos * n_pairs_padded);
@@ -65,13 +65,12 @@ struct AngularPlan {
     std::vector<double> prefactor;  // (n_zetas,) 2^(1 − ζ)
 };
 
-/// G1 and G2 of one site, and the per-neighbour weight × cutoff. Neighbour arrays are padded
-/// to a multiple of kLanes with w = 0, so padding contributes exact zeros; the sums run in
-/// kLanes interleaved partial sums (fixed order, vectorisable).
+/// G1 of one site and the per-neighbour cutoff and weight × cutoff. Neighbour arrays are
+/// padded to a multiple of kLanes with w = 0, so padding contributes exact zeros; the sum runs
+/// in kLanes interleaved partial sums (fixed order, vectorisable).
 XANESNET_CLONES
-void radial_terms(size_t n, size_t n_padded, const double* r, const double* w, double* fc,
-                  double* wfc, double half_pi_over_rmax, double r_max, const double* g2_eta,
-                  const double* g2_mu, size_t n_g2, double* out) {
+double cutoff_terms(size_t n, size_t n_padded, const double* r, const double* w, double* fc,
+                    double* wfc, double half_pi_over_rmax, double r_max) {
     double acc[kLanes] = {};
     for (size_t q = 0; q < n_padded; q += kLanes)
         for (size_t l = 0; l < kLanes; ++l) {
@@ -82,82 +81,86 @@ void radial_terms(size_t n, size_t n_padded, const double* r, const double* w, d
         }
     double g1 = 0.0;
     for (size_t l = 0; l < kLanes; ++l) g1 += acc[l];
-    out[0] = g1;
-    for (size_t m = 0; m < n_g2; ++m) {
-        const double eta = g2_eta[m], mu = g2_mu[m];
-        double part[kLanes] = {};
-        for (size_t q = 0; q < n_padded; q += kLanes)
-            for (size_t l = 0; l < kLanes; ++l) {
-                const double t = r[q + l] - mu;
-                part[l] += wfc[q + l] * fastmath::exp_neg(-eta * t * t);
-            }
-        double s = 0.0;
-        for (size_t l = 0; l < kLanes; ++l) s += part[l];
-        out[1 + m] = s;
-    }
+    return g1;
 }
 
-/// G2 of the extra channels: out[c * n_g2 + m] = Σ_q cw[c, q] · fc_q · exp(−η_m (r_q − μ_m)²),
-/// with cw the per-neighbour channel weights (n_channels, n_padded; zero in the padding).
+/// G2 of one site, the main one and those of the extra channels, neighbour by neighbour:
+/// the row gauss[m] = fc_q · exp(−η_m (r_q − μ_m)²) over all radial indices m (vectorised over
+/// m) serves every sum it enters, G2[m] += w_q · gauss[m] and G2_c[m] += cw[c, q] · gauss[m]
+/// for the channels with a nonzero weight (one per neighbour for element groups). One exp per
+/// neighbour and radial index, shared by all channels.
 XANESNET_CLONES
-void channel_terms(size_t n_padded, const double* r, const double* fc, const double* cw,
-                   size_t n_channels, const double* g2_eta, const double* g2_mu, size_t n_g2,
-                   double* gauss, double* out) {
-    for (size_t m = 0; m < n_g2; ++m) {
-        const double eta = g2_eta[m], mu = g2_mu[m];
-        for (size_t q = 0; q < n_padded; ++q) {
-            const double t = r[q] - mu;
-            gauss[q] = fc[q] * fastmath::exp_neg(-eta * t * t);
+void g2_terms(size_t n, const double* r, const double* fc, const double* w, const double* cw,
+              size_t cw_stride, size_t n_channels, const double* XANESNET_RESTRICT g2_eta,
+              const double* XANESNET_RESTRICT g2_mu, size_t n_g2,
+              double* XANESNET_RESTRICT gauss, double* XANESNET_RESTRICT g2,
+              double* XANESNET_RESTRICT channel_g2) {
+    for (size_t q = 0; q < n; ++q) {
+        const double r_q = r[q], fc_q = fc[q], w_q = w[q];
+        for (size_t m = 0; m < n_g2; ++m) {
+            const double t = r_q - g2_mu[m];
+            gauss[m] = fc_q * fastmath::exp_neg(-g2_eta[m] * t * t);
         }
+        for (size_t m = 0; m < n_g2; ++m) g2[m] += w_q * gauss[m];
         for (size_t c = 0; c < n_channels; ++c) {
-            const double* w = cw + c * n_padded;
-            double part[kLanes] = {};
-            for (size_t q = 0; q < n_padded; q += kLanes)
-                for (size_t l = 0; l < kLanes; ++l) part[l] += w[q + l] * gauss[q + l];
-            double s = 0.0;
-            for (size_t l = 0; l < kLanes; ++l) s += part[l];
-            out[c * n_g2 + m] = s;
+            const double weight = cw[c * cw_stride + q];
+            if (weight == 0.0) continue;
+            double* XANESNET_RESTRICT out = channel_g2 + c * n_g2;
+            for (size_t m = 0; m < n_g2; ++m) out[m] += weight * gauss[m];
         }
     }
 }
 
-/// Flat arrays over all unordered neighbour pairs (j < k). Returns the smallest r_jk, and
-/// its (first) pair index when it is below min_distance.
+/// Pair arrays of neighbour j against neighbours k = j+1 … j+count. Centred G4 needs only the
+/// sum of squared distances per pair, shifted G4 the three distances, so each mode writes only
+/// what its G4 sums read (and r_jk, which the distance check reads).
+template <bool kCentred>
+XANESNET_INLINE void pair_row(size_t count, double xj, double yj, double zj, double r_j,
+                              double inv_rj, double wj, const double* XANESNET_RESTRICT xk,
+                              const double* XANESNET_RESTRICT yk, const double* XANESNET_RESTRICT zk,
+                              const double* XANESNET_RESTRICT rk_in,
+                              const double* XANESNET_RESTRICT inv_rk,
+                              const double* XANESNET_RESTRICT wk, double half_pi_over_rmax,
+                              bool zero_beyond, double r_max, double* XANESNET_RESTRICT rj_,
+                              double* XANESNET_RESTRICT rk_, double* XANESNET_RESTRICT rjk_,
+                              double* XANESNET_RESTRICT sq_, double* XANESNET_RESTRICT cos_,
+                              double* XANESNET_RESTRICT wt_) {
+    for (size_t q = 0; q < count; ++q) {
+        const double dx = xk[q] - xj, dy = yk[q] - yj, dz = zk[q] - zj;
+        const double d2 = dx * dx + dy * dy + dz * dz;
+        const double d = std::sqrt(d2);
+        rjk_[q] = d;
+        if (kCentred) {
+            sq_[q] = r_j * r_j + rk_in[q] * rk_in[q] + d2;
+        } else {
+            rj_[q] = r_j;
+            rk_[q] = rk_in[q];
+        }
+        cos_[q] = (xk[q] * xj + yk[q] * yj + zk[q] * zj) * (inv_rk[q] * inv_rj);
+        wt_[q] = wj * wk[q] * fastmath::cosine_cutoff(d, half_pi_over_rmax, zero_beyond, r_max);
+    }
+}
+
+/// Flat arrays over all unordered neighbour pairs (j < k); see pair_row for which are written.
+/// Returns the smallest r_jk, and its (first) pair index when it is below min_distance.
 XANESNET_CLONES
-double build_pairs(size_t n, const double* XANESNET_RESTRICT x, const double* XANESNET_RESTRICT y,
-                   const double* XANESNET_RESTRICT z, const double* XANESNET_RESTRICT r,
-                   const double* XANESNET_RESTRICT wfc, double half_pi_over_rmax,
-                   bool zero_beyond, double r_max, double* XANESNET_RESTRICT rj,
-                   double* XANESNET_RESTRICT rk, double* XANESNET_RESTRICT rjk,
-                   double* XANESNET_RESTRICT sum_sq, double* XANESNET_RESTRICT cos_t,
-                   double* XANESNET_RESTRICT weight, double min_distance, size_t* min_pair) {
+double build_pairs(size_t n, const double* x, const double* y, const double* z, const double* r,
+                   const double* inv_r, const double* wfc, double half_pi_over_rmax,
+                   bool zero_beyond, double r_max, bool centred, double* rj, double* rk,
+                   double* rjk, double* sum_sq, double* cos_t, double* weight,
+                   double min_distance, size_t* min_pair) {
     size_t p0 = 0;
     double min_d = 1e300;
     for (size_t j = 0; j + 1 < n; ++j) {
-        const double xj = x[j], yj = y[j], zj = z[j], r_j = r[j], wj = wfc[j];
-        const size_t count = n - j - 1;
-        double* XANESNET_RESTRICT rj_ = rj + p0;
-        double* XANESNET_RESTRICT rk_ = rk + p0;
-        double* XANESNET_RESTRICT rjk_ = rjk + p0;
-        double* XANESNET_RESTRICT sq_ = sum_sq + p0;
-        double* XANESNET_RESTRICT cos_ = cos_t + p0;
-        double* XANESNET_RESTRICT wt_ = weight + p0;
-        const double* XANESNET_RESTRICT xk = x + j + 1;
-        const double* XANESNET_RESTRICT yk = y + j + 1;
-        const double* XANESNET_RESTRICT zk = z + j + 1;
-        const double* XANESNET_RESTRICT rk_in = r + j + 1;
-        const double* XANESNET_RESTRICT wk = wfc + j + 1;
-        for (size_t q = 0; q < count; ++q) {
-            double dx = xk[q] - xj, dy = yk[q] - yj, dz = zk[q] - zj;
-            double d2 = dx * dx + dy * dy + dz * dz;
-            double d = std::sqrt(d2);
-            rj_[q] = r_j;
-            rk_[q] = rk_in[q];
-            rjk_[q] = d;
-            sq_[q] = r_j * r_j + rk_in[q] * rk_in[q] + d2;
-            cos_[q] = (xk[q] * xj + yk[q] * yj + zk[q] * zj) / (rk_in[q] * r_j);
-            wt_[q] = wj * wk[q] * fastmath::cosine_cutoff(d, half_pi_over_rmax, zero_beyond, r_max);
-        }
+        const size_t count = n - j - 1, k = j + 1;
+        if (centred)
+            pair_row<true>(count, x[j], y[j], z[j], r[j], inv_r[j], wfc[j], x + k, y + k, z + k,
+                           r + k, inv_r + k, wfc + k, half_pi_over_rmax, zero_beyond, r_max,
+                           rj + p0, rk + p0, rjk + p0, sum_sq + p0, cos_t + p0, weight + p0);
+        else
+            pair_row<false>(count, x[j], y[j], z[j], r[j], inv_r[j], wfc[j], x + k, y + k, z + k,
+                            r + k, inv_r + k, wfc + k, half_pi_over_rmax, zero_beyond, r_max,
+                            rj + p0, rk + p0, rjk + p0, sum_sq + p0, cos_t + p0, weight + p0);
         p0 += count;
     }
     // smallest r_jk: lane-wise minimum (vectorised), then its index only when it matters
@@ -180,24 +183,20 @@ double build_pairs(size_t n, const double* XANESNET_RESTRICT x, const double* XA
 }
 
 /// Drops pairs with zero weight (r_jk beyond the cutoff, about half of all pairs in the
-/// default mode: they contribute exactly nothing), then zero-pads to a multiple of kLanes.
-/// Returns the padded number of pairs kept.
-size_t compact_pairs(size_t n_pairs, double* rj, double* rk, double* rjk, double* sum_sq,
-                     double* cos_t, double* weight) {
+/// default mode: they contribute exactly nothing) from the arrays the G4 sums read (`arrays`,
+/// `weight` last), then zero-pads them to a multiple of kLanes. Returns the padded number of
+/// pairs kept.
+template <size_t kArrays>
+size_t compact_pairs(size_t n_pairs, double* const (&arrays)[kArrays]) {
+    const double* weight = arrays[kArrays - 1];
     size_t kept = 0;
     for (size_t p = 0; p < n_pairs; ++p) {
-        rj[kept] = rj[p];
-        rk[kept] = rk[p];
-        rjk[kept] = rjk[p];
-        sum_sq[kept] = sum_sq[p];
-        cos_t[kept] = cos_t[p];
-        weight[kept] = weight[p];
-        kept += weight[p] != 0.0;
+        const bool keep = weight[p] != 0.0;
+        for (size_t a = 0; a < kArrays; ++a) arrays[a][kept] = arrays[a][p];
+        kept += keep;
     }
     const size_t end = padded(kept);
-    for (size_t p = kept; p < end; ++p) {
-        rj[p] = rk[p] = rjk[p] = sum_sq[p] = cos_t[p] = weight[p] = 0.0;
-    }
+    for (size_t a = 0; a < kArrays; ++a) std::fill(arrays[a] + kept, arrays[a] + end, 0.0);
     return end;
 }
 
@@ -290,10 +289,8 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
     const size_t n_pairs_padded = padded(n_pairs);
     ws.resize(n, n_pairs_padded, n_combos);
     const size_t n_padded = padded(n);
-    if (p.n_channels) {
-        ws.channel_w.assign(p.n_channels * n_padded, 0.0);
-        ws.gauss.resize(n_padded);
-    }
+    if (p.n_channels) ws.channel_w.assign(p.n_channels * n_padded, 0.0);
+    ws.gauss.resize(p.n_g2);
 
     const double half_pi_over_rmax = 1.5707963267948966 / p.r_max;
     double min_centre = 1e300;
@@ -304,6 +301,7 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
         ws.y[q] = nb.vector[1];
         ws.z[q] = nb.vector[2];
         ws.r[q] = nb.distance;
+        ws.inv_r[q] = 1.0 / nb.distance;
         const int32_t Z = numbers[nb.j];
         const bool known = Z >= 0 && static_cast<size_t>(Z) < p.n_elements;
         ws.w[q] = known ? p.element_weights[Z] : 0.0;
@@ -314,17 +312,17 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
             min_q = q;
         }
     }
-    radial_terms(n, padded(n), ws.r.data(), ws.w.data(), ws.fc.data(), ws.wfc.data(), half_pi_over_rmax,
-                 p.r_max, p.g2_eta, p.g2_mu, p.n_g2, out);
-    if (p.n_channels)
-        channel_terms(n_padded, ws.r.data(), ws.fc.data(), ws.channel_w.data(), p.n_channels,
-                      p.g2_eta, p.g2_mu, p.n_g2, ws.gauss.data(),
-                      out + 1 + p.n_g2 + p.n_g4_radial * n_combos);
+    out[0] = cutoff_terms(n, n_padded, ws.r.data(), ws.w.data(), ws.fc.data(), ws.wfc.data(),
+                          half_pi_over_rmax, p.r_max);
+    g2_terms(n, ws.r.data(), ws.fc.data(), ws.w.data(), ws.channel_w.data(), n_padded,
+             p.n_channels, p.g2_eta, p.g2_mu, p.n_g2, ws.gauss.data(), out + 1,
+             out + 1 + p.n_g2 + p.n_g4_radial * n_combos);
     size_t min_pair = 0;
     const double min_pair_d = build_pairs(
-        n, ws.x.data(), ws.y.data(), ws.z.data(), ws.r.data(), ws.wfc.data(), half_pi_over_rmax,
-        !p.rjk_raw_cosine, p.r_max, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
-        ws.cos_t.data(), ws.weight.data(), p.min_distance, &min_pair);
+        n, ws.x.data(), ws.y.data(), ws.z.data(), ws.r.data(), ws.inv_r.data(), ws.wfc.data(),
+        half_pi_over_rmax, !p.rjk_raw_cosine, p.r_max, plan.centred_g4, ws.rj.data(),
+        ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(), ws.cos_t.data(), ws.weight.data(),
+        p.min_distance, &min_pair);
 
     if (min_centre < p.min_distance || min_pair_d < p.min_distance) {
         std::fill(out, out + n_features, 0.0);
@@ -345,8 +343,15 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
     }
 
     if (p.n_g4_radial == 0) return SITE_OK;  // the pairs only served the distance check
-    const size_t n_kept = compact_pairs(n_pairs, ws.rj.data(), ws.rk.data(), ws.rjk.data(),
-                                        ws.sum_sq.data(), ws.cos_t.data(), ws.weight.data());
+    size_t n_kept;
+    if (plan.centred_g4) {
+        double* const arrays[] = {ws.sum_sq.data(), ws.cos_t.data(), ws.weight.data()};
+        n_kept = compact_pairs(n_pairs, arrays);
+    } else {
+        double* const arrays[] = {ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.cos_t.data(),
+                                  ws.weight.data()};
+        n_kept = compact_pairs(n_pairs, arrays);
+    }
     angular_terms(n_kept, ws.cos_t.data(), ws.weight.data(), p.lambdas, p.n_lambdas,
                   p.zetas, p.n_zetas, plan, ws.base.data(), ws.power.data(), ws.ang.data());
     double* g4_out = out + 1 + p.n_g2;

@@ -37,6 +37,8 @@ namespace {
 
 constexpr size_t kLanes = 8;  // pair arrays are padded to a multiple of this
 
+constexpr size_t kPairTile = 256;  // pairs per G4 tile; a multiple of kLanes
+
 inline size_t padded(size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
 /// Scratch space of one thread, reused across sites.
@@ -46,15 +48,17 @@ struct Workspace {
     std::vector<double> channel_w, gauss;        // (n_channels, n_padded), (n_g2,)
     // (n_pairs_padded,) per unordered neighbour pair; padding entries have weight 0
     std::vector<double> rj, rk, rjk, sum_sq, cos_t, weight;
-    std::vector<double> ang;  // (n_combos, n_pairs_padded) weight · (1 + λ cos θ)^ζ
-    std::vector<double> base, power;  // (n_pairs_padded,) max(1 + λ cos θ, 0) and its power
+    std::vector<double> ang;  // (n_combos, kPairTile) weight · (1 + λ cos θ)^ζ of one tile
+    std::vector<double> base, power;  // (kPairTile,) max(1 + λ cos θ, 0) and its power
+    std::vector<double> lanes;        // (n_g4, kLanes) G4 partial sums
 
     void resize(size_t n, size_t n_pairs_padded, size_t n_combos) {
         // per-neighbour arrays: padded with zeros (w = 0 makes padding contribute nothing)
         for (auto* v : {&x, &y, &z, &r, &inv_r, &wfc, &fc, &w}) v->assign(padded(n), 0.0);
-        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight, &base, &power})
-            v->resize(n_pairs_padded);
-        ang.resize(n_combos * n_pairs_padded);
+        for (auto* v : {&rj, &rk, &rjk, &sum_sq, &cos_t, &weight}) v->resize(n_pairs_padded);
+        base.resize(kPairTile);
+        power.resize(kPairTile);
+        ang.resize(n_combos * kPairTile);
     }
 };
 
@@ -236,21 +240,24 @@ void angular_terms(size_t n_pairs_padded, const double* XANESNET_RESTRICT cos_t,
     }
 }
 
-/// G4 sums: for each radial index m and combination c,
-///   Σ_p ang[c, p] · exp(−η_m [(r_j − μ_m)² + (r_k − μ_m)² + (r_jk − μ_m)²]).
-/// Sums run in kLanes interleaved partial sums (a fixed order, so results do not depend on
-/// threads), which the compiler turns into SIMD registers.
+/// G4 lane sums over one tile of pairs: for each radial index m and combination c,
+///   lanes[m, c, l] += Σ_{p ≡ l} ang[c, p] · exp(−η_m [(r_j − μ_m)² + (r_k − μ_m)² + (r_jk − μ_m)²])
+/// in kLanes interleaved partial sums (a fixed order, so results do not depend on threads or
+/// on the tiling), which the compiler turns into SIMD registers.
 XANESNET_CLONES
 void g4_sums(size_t n_pairs_padded, const double* rj, const double* rk, const double* rjk,
              const double* sum_sq, const double* ang, size_t n_combos, const double* g4_eta,
-             const double* g4_mu, size_t n_radial, bool centred, double* g4) {
+             const double* g4_mu, size_t n_radial, bool centred, double* lanes) {
     constexpr size_t kMaxCombos = 16;
     double e[kLanes];
     for (size_t m = 0; m < n_radial; ++m) {
         const double eta = g4_eta[m], mu = g4_mu[m];
         for (size_t c0 = 0; c0 < n_combos; c0 += kMaxCombos) {
             const size_t nc = std::min(kMaxCombos, n_combos - c0);
-            double acc[kMaxCombos][kLanes] = {};
+            double acc[kMaxCombos][kLanes];
+            for (size_t c = 0; c < nc; ++c)
+                for (size_t l = 0; l < kLanes; ++l)
+                    acc[c][l] = lanes[(m * n_combos + c0 + c) * kLanes + l];
             for (size_t p = 0; p < n_pairs_padded; p += kLanes) {
                 if (centred) {
                     for (size_t l = 0; l < kLanes; ++l)
@@ -266,11 +273,9 @@ void g4_sums(size_t n_pairs_padded, const double* rj, const double* rk, const do
                     for (size_t l = 0; l < kLanes; ++l) acc[c][l] += e[l] * angc[l];
                 }
             }
-            for (size_t c = 0; c < nc; ++c) {
-                double s = 0.0;
-                for (size_t l = 0; l < kLanes; ++l) s += acc[c][l];
-                g4[m * n_combos + c0 + c] = s;
-            }
+            for (size_t c = 0; c < nc; ++c)
+                for (size_t l = 0; l < kLanes; ++l)
+                    lanes[(m * n_combos + c0 + c) * kLanes + l] = acc[c][l];
         }
     }
 }
@@ -352,13 +357,24 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
                                   ws.weight.data()};
         n_kept = compact_pairs(n_pairs, arrays);
     }
-    angular_terms(n_kept, ws.cos_t.data(), ws.weight.data(), p.lambdas, p.n_lambdas,
-                  p.zetas, p.n_zetas, plan, ws.base.data(), ws.power.data(), ws.ang.data());
+    // Tiles of kPairTile pairs, so that the angular factors of a tile stay in L1 cache while
+    // every radial index reads them; the lane sums carry over from tile to tile.
+    const size_t n_g4 = p.n_g4_radial * n_combos;
+    ws.lanes.assign(n_g4 * kLanes, 0.0);
+    for (size_t t0 = 0; t0 < n_kept; t0 += kPairTile) {
+        const size_t len = std::min(kPairTile, n_kept - t0);
+        angular_terms(len, ws.cos_t.data() + t0, ws.weight.data() + t0, p.lambdas, p.n_lambdas,
+                      p.zetas, p.n_zetas, plan, ws.base.data(), ws.power.data(), ws.ang.data());
+        g4_sums(len, ws.rj.data() + t0, ws.rk.data() + t0, ws.rjk.data() + t0,
+                ws.sum_sq.data() + t0, ws.ang.data(), n_combos, p.g4_eta, p.g4_mu,
+                p.n_g4_radial, plan.centred_g4, ws.lanes.data());
+    }
     double* g4_out = out + 1 + p.n_g2;
-    g4_sums(n_kept, ws.rj.data(), ws.rk.data(), ws.rjk.data(), ws.sum_sq.data(),
-            ws.ang.data(), n_combos, p.g4_eta, p.g4_mu, p.n_g4_radial, plan.centred_g4, g4_out);
-    for (size_t m = 0; m < p.n_g4_radial; ++m)
-        for (size_t c = 0; c < n_combos; ++c) g4_out[m * n_combos + c] *= plan.prefactor[c % p.n_zetas];
+    for (size_t f = 0; f < n_g4; ++f) {
+        double sum = 0.0;
+        for (size_t l = 0; l < kLanes; ++l) sum += ws.lanes[f * kLanes + l];
+        g4_out[f] = sum * plan.prefactor[f % n_combos % p.n_zetas];
+    }
     return SITE_OK;
 }
 

@@ -8,7 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
-from xanesnet.store._deflate import CHUNK_ROWS, shuffle_deflate, write_shuffle_deflate
+from xanesnet.store._deflate import (
+    CHUNK_ROWS,
+    plane_strategies,
+    shuffle_deflate,
+    write_shuffle_deflate,
+)
 
 
 def _spectra_like(n: int, seed: int = 0) -> np.ndarray:
@@ -70,3 +75,15 @@ def test_datasets_read_back_with_plain_h5py(tmp_path, n_rows):
         np.testing.assert_array_equal(dataset[()], spectra)
         if n_rows > 1:  # partial reads decode single chunks, the padded edge one included
             np.testing.assert_array_equal(dataset[n_rows - 1], spectra[-1])
+
+
+def test_strategies_judged_on_one_block_decode_any_other():
+    # write_shuffle_deflate judges the planes once per dataset; a block that behaves
+    # differently (constant, noise) still round-trips exactly, only its size may differ
+    strategies = plane_strategies(BLOCKS["spectra"])
+    assert strategies[0] is None or isinstance(strategies[0], int)
+    for name in ("noise", "constant"):
+        block = BLOCKS[name]
+        assert zlib.decompress(shuffle_deflate(block, strategies)) == _shuffled(block)
+    with pytest.raises(ValueError, match="strategies: expected 4 entries, got 2"):
+        shuffle_deflate(BLOCKS["noise"], strategies[:2])

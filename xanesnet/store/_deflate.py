@@ -63,32 +63,49 @@ def _deflate(data: memoryview, strategy: int, flush: int = zlib.Z_FINISH) -> byt
     return compressor.compress(data) + compressor.flush(flush)
 
 
-def shuffle_deflate(block: np.ndarray) -> bytes:
+def _planes(block: np.ndarray) -> np.ndarray:
+    """The shuffled bytes of ``block`` as (itemsize, n_values) byte planes."""
+    values = np.ascontiguousarray(block)
+    size = values.dtype.itemsize
+    raw = values.reshape(-1).view(np.uint8)
+    shuffled = raw.reshape(-1, size).T.copy() if size > 1 else raw.copy()
+    return shuffled.reshape(size, -1)
+
+
+def plane_strategies(block: np.ndarray) -> list[int | None]:
+    """How :func:`shuffle_deflate` encodes each byte plane of ``block`` (see ``_strategy``);
+    judged once per dataset, since the planes of one quantity behave alike from chunk to
+    chunk, and the judging costs a quarter of the encoding."""
+    return [_strategy(memoryview(plane)) if plane.size else None for plane in _planes(block)]
+
+
+def shuffle_deflate(block: np.ndarray, strategies: list[int | None] | None = None) -> bytes:
     """The stored form of one HDF5 chunk under the filters shuffle + deflate.
 
     Args:
         block: the chunk's values, any shape and fixed-size dtype (the full chunk: HDF5 stores
             edge chunks padded to the chunk shape).
+        strategies: per byte plane, from :func:`plane_strategies` (default: judged on this
+            block).
 
     Returns:
         A zlib stream whose decompressed bytes are the shuffled bytes of ``block`` (the byte
         planes in order, as HDF5's shuffle filter lays them out).
     """
-    values = np.ascontiguousarray(block)
-    size = values.dtype.itemsize
-    raw = values.reshape(-1).view(np.uint8)
-    shuffled = raw.reshape(-1, size).T.copy() if size > 1 else raw.copy()
-    planes = shuffled.reshape(size, -1)
+    planes = _planes(block)
+    if strategies is None:
+        strategies = plane_strategies(block)
+    if len(strategies) != len(planes):
+        raise ValueError(f"strategies: expected {len(planes)} entries, got {len(strategies)}")
     out: list[bytes] = [_ZLIB_HEADER]
-    for plane in planes:
+    for plane, strategy in zip(planes, strategies):
         view = memoryview(plane)
-        strategy = _strategy(view) if len(view) else None
-        if strategy is None:
+        if strategy is None or not len(view):
             _stored_blocks(view, out)
         else:
             out.append(_deflate(view, strategy, zlib.Z_SYNC_FLUSH))
     out.append(_FINAL_EMPTY_BLOCK)
-    out.append(struct.pack(">I", zlib.adler32(memoryview(shuffled.reshape(-1)))))
+    out.append(struct.pack(">I", zlib.adler32(memoryview(planes.reshape(-1)))))
     return b"".join(out)
 
 
@@ -118,10 +135,11 @@ def write_shuffle_deflate(group: Any, name: str, data: np.ndarray) -> None:
         shuffle=True,
     )
     zeros = (0,) * (data.ndim - 1)
+    strategies = plane_strategies(data[:rows])
     for start in range(0, len(data), rows):
         block = data[start : start + rows]
         if len(block) < rows:  # edge chunk: stored at full size, padded
             padded = np.zeros((rows, *data.shape[1:]), dtype=data.dtype)
             padded[: len(block)] = block
             block = padded
-        dataset.id.write_direct_chunk((start, *zeros), shuffle_deflate(block))
+        dataset.id.write_direct_chunk((start, *zeros), shuffle_deflate(block, strategies))

@@ -208,6 +208,25 @@ def test_dask_local_cluster_gives_the_single_process_output(tmp_path):
     _assert_same(read_predictions(tmp_path / "dask"), read_predictions(single))
 
 
+def test_local_cluster_workers_start_with_large_malloc_thresholds():
+    pytest.importorskip("distributed")
+    import os
+
+    from xanesnet.predict import WORKER_MALLOC_ENV, _dask_client
+
+    before = dict(os.environ)
+    client, cluster = _dask_client("local:1")
+    try:
+        # distributed writes the workers' settings into this process's environment to spawn
+        # them; _dask_client puts it back
+        assert dict(os.environ) == before
+        seen = client.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC_ENV})
+    finally:
+        client.close()
+        cluster.close()
+    assert list(seen.values()) == [{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}]
+
+
 def test_a_failed_commit_stops_the_job_and_a_rerun_completes_it(tmp_path, monkeypatch):
     from xanesnet.store import PredictionStore
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -424,6 +425,26 @@ def _worker_predict(
     return ids, sites, mean, spread, errors
 
 
+#: glibc malloc settings of the workers of a ``--dask local`` cluster (bytes; 32 MiB is the
+#: largest mmap threshold glibc accepts). Set the same in the workers of a cluster of your own.
+WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": 1 << 25, "MALLOC_MMAP_THRESHOLD_": 1 << 25}
+
+
+@contextmanager
+def _environ_restored() -> Iterator[None]:
+    """Puts ``os.environ`` back as it was: starting a LocalCluster writes the workers' settings
+    (OMP_NUM_THREADS=1, MALLOC_*, ...) into this process's environment and leaves them there."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k not in saved]:
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
 def _dask_client(spec: str) -> tuple[Any, Any]:
     """(client, cluster or None) for "local", "local:N" or a scheduler address."""
     try:
@@ -434,13 +455,22 @@ def _dask_client(spec: str) -> tuple[Any, Any]:
         workers = int(spec.split(":", 1)[1]) if ":" in spec else (os.cpu_count() or 1)
         if workers < 1:
             raise ValueError(f"--dask: expected local:N with N >= 1, got {spec!r}")
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
+        import dask
+
+        # Set in each worker's environment before it starts (glibc reads them only then).
+        # Dask's default MALLOC_TRIM_THRESHOLD_=65536 also fixes the mmap threshold at 128 KiB,
+        # so every chunk's arrays were mapped, page-faulted in and unmapped again: 12 page faults
+        # per site, 30 % of a worker's time. Large thresholds let the arrays be reused.
+        prefix = "distributed.nanny.pre-spawn-environ."
+        config = {prefix + k: v for k, v in WORKER_MALLOC_ENV.items()}
+        with dask.config.set(config), _environ_restored():
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
         return Client(cluster), cluster
     return Client(spec), None
 

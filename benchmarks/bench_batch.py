@@ -81,14 +81,15 @@ def run_batch(
     """(cold seconds, warm seconds, sites, peak RSS MiB) of a fresh xanesnet-batch process:
     the first run pays one-off start-up costs (first torch call, ...), a second run on a new
     output in the same process shows the steady state. With ``dask_workers`` the chunks run on
-    a LocalCluster of that many single-threaded worker processes, started before the clock
-    (its start-up is not part of the job); the RSS is then the client process's only."""
+    the LocalCluster that ``--dask local:N`` starts (N single-threaded worker processes),
+    started before the clock (its start-up is not part of the job); the RSS is then the client
+    process's only."""
     setup = ""
     where = ""
     if dask_workers:
         setup = (
-            "from distributed import LocalCluster; c=LocalCluster(n_workers="
-            f"{dask_workers}, threads_per_worker=1, host='127.0.0.1', dashboard_address=None)\n"
+            "from xanesnet.predict import _dask_client; "
+            f"client, c = _dask_client('local:{dask_workers}')\n"
         )
         where = ", dask=c.scheduler_address"
     code = (

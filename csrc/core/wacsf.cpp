@@ -121,7 +121,8 @@ void g2_terms(size_t n, const double* r, const double* fc, const double* w, cons
 template <bool kCentred>
 XANESNET_INLINE void pair_row(size_t count, double xj, double yj, double zj, double r_j,
                               double inv_rj, double wj, const double* XANESNET_RESTRICT xk,
-                              const double* XANESNET_RESTRICT yk, const double* XANESNET_RESTRICT zk,
+                              const double* XANESNET_RESTRICT yk,
+                              const double* XANESNET_RESTRICT zk,
                               const double* XANESNET_RESTRICT rk_in,
                               const double* XANESNET_RESTRICT inv_rk,
                               const double* XANESNET_RESTRICT wk, double half_pi_over_rmax,
@@ -241,7 +242,8 @@ void angular_terms(size_t n_pairs_padded, const double* XANESNET_RESTRICT cos_t,
 }
 
 /// G4 lane sums over one tile of pairs: for each radial index m and combination c,
-///   lanes[m, c, l] += Σ_{p ≡ l} ang[c, p] · exp(−η_m [(r_j − μ_m)² + (r_k − μ_m)² + (r_jk − μ_m)²])
+///   lanes[m, c, l] += Σ_{p ≡ l (mod kLanes)} ang[c, p] · exp(−η_m D_p),
+///   D_p = (r_j − μ_m)² + (r_k − μ_m)² + (r_jk − μ_m)²,
 /// in kLanes interleaved partial sums (a fixed order, so results do not depend on threads or
 /// on the tiling), which the compiler turns into SIMD registers.
 XANESNET_CLONES

@@ -99,6 +99,11 @@ class SourceList(Sequence[Any]):
             self._ends.append(total)
 
     @property
+    def segments(self) -> list[Sequence[Any]]:
+        """The runs of single sources and the :class:`FolderSources`, in input order."""
+        return list(self._segments)
+
+    @property
     def kinds(self) -> frozenset[str]:
         """The source kinds present ("xyz", "xanesnet", "ase", "db")."""
         out: set[str] = set()

@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,8 +130,10 @@ def _chunks(
     errors: list[tuple[str, str]],
     config: WACSF | None = None,
     fast_xyz: bool | None = None,
+    on_sources: Callable[[Sequence[Any]], None] | None = None,
 ) -> Iterator[tuple[int, Sequence[Any], list[tuple[str, str]]]]:
     """(chunk index, structures, read errors met while collecting them), in input order.
+    ``on_sources`` is called with the resolved sources before the first chunk is read.
 
     With ``config`` (the descriptor), where :func:`xanesnet.fast_xyz.usable` (inputs all
     ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by
@@ -142,6 +144,8 @@ def _chunks(
     from xanesnet.structures import _iter_sources, _resolve_inputs
 
     sources, frames = _resolve_inputs(inputs, None, select, None)
+    if on_sources is not None:
+        on_sources(sources)
     if config is not None and fast.usable(sources, config, fast_xyz):
         yield from fast.iter_chunks(sources, chunk_size)
         return
@@ -332,9 +336,15 @@ def predict_batch(
     stop = threading.Event()
     failure: list[BaseException] = []
 
+    def expect(sources: Sequence[Any]) -> None:
+        work.put(("expected", expected_structures(sources, select)))
+
     def produce() -> None:
         try:
-            for item in _chunks(input_list, select, chunk_size, [], loaded.descriptor, fast_xyz):
+            chunks = _chunks(
+                input_list, select, chunk_size, [], loaded.descriptor, fast_xyz, expect
+            )
+            for item in chunks:
                 index = item[0]
                 if index in done or (shard and index % shard[1] != shard[0]):
                     work.put(("skip", index))
@@ -355,13 +365,16 @@ def predict_batch(
     reader = threading.Thread(target=produce, name="xanesnet-reader", daemon=True)
     reader.start()
     committer = _Committer(store)
-    bar = _progress(progress)
+    bar = _Progress(progress, absorber, chunk_size, done, shard)
     sites = structures = failed = written = skipped = 0
     try:
         while True:
             kind, item = work.get()
             if kind == "end":
                 break
+            if kind == "expected":
+                bar.expect(item)
+                continue
             if kind == "skip":
                 skipped += 1
                 continue
@@ -382,15 +395,12 @@ def predict_batch(
             structures += len(chunk)
             failed += len(errors)
             written += 1
-            if bar is not None:
-                bar.update(len(ids))
-                bar.set_postfix_str(f"failed {failed}")
+            bar.update(len(ids), len(chunk), failed)
         committer.wait()
     finally:
         stop.set()
         committer.shutdown()
-        if bar is not None:
-            bar.close()
+        bar.close()
     reader.join()
     if failure:
         raise failure[0]
@@ -497,7 +507,7 @@ def _predict_dask(
     from distributed import wait
 
     client, cluster = _dask_client(spec)
-    bar = _progress(progress)
+    bar = _Progress(progress, absorber, chunk_size, store.committed, shard)
     done = store.committed
     in_flight: dict[Any, tuple[int, list[tuple[str, str]], int]] = {}
     limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
@@ -516,11 +526,18 @@ def _predict_dask(
         totals["structures"] += n_structures
         totals["failed"] += len(errors)
         totals["written"] += 1
-        if bar is not None:
-            bar.update(len(ids))
+        bar.update(len(ids), n_structures, totals["failed"])
 
     try:
-        chunks = _chunks(inputs, select, chunk_size, [], loaded.descriptor, fast_xyz)
+        chunks = _chunks(
+            inputs,
+            select,
+            chunk_size,
+            [],
+            loaded.descriptor,
+            fast_xyz,
+            lambda sources: bar.expect(expected_structures(sources, select)),
+        )
         for index, chunk, read_errors in chunks:
             if index in done or (shard and index % shard[1] != shard[0]):
                 totals["skipped"] += 1
@@ -546,8 +563,7 @@ def _predict_dask(
         committer.wait()
     finally:
         committer.shutdown()
-        if bar is not None:
-            bar.close()
+        bar.close()
         client.close()
         if cluster is not None:
             cluster.close()
@@ -563,11 +579,114 @@ def _predict_dask(
     )
 
 
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(unit="site", unit_scale=True, desc="predicting", file=sys.stderr, smoothing=0.1)
+#: A single file larger than this may hold many frames: its structure count is not guessed.
+ONE_STRUCTURE_BYTES = 1 << 20
+
+
+def expected_structures(sources: Sequence[Any], select: str | None = None) -> int | None:
+    """How many structures the inputs hold, where that is cheap to know, for the ETA.
+
+    One per file of a folder (the XANESNET layout) and per single file of at most
+    :data:`ONE_STRUCTURE_BYTES`; the selected rows of each database (``count``). None when a
+    larger file may hold many frames or a database cannot be counted.
+
+    Args:
+        sources: resolved sources (``xanesnet.structures._resolve_inputs``).
+        select: ASE database selection.
+    """
+    from xanesnet._sources import FolderSources
+
+    total = 0
+    for segment in getattr(sources, "segments", [sources]):
+        if isinstance(segment, FolderSources):
+            total += len(segment)
+            continue
+        for source in segment:
+            if source.kind == "db":
+                try:
+                    import ase.db
+
+                    with ase.db.connect(source.location) as db:
+                        total += db.count(select) if select else db.count()
+                except Exception:  # an unreadable database fails later, with its error
+                    return None
+            else:
+                try:
+                    if os.path.getsize(source.location) > ONE_STRUCTURE_BYTES:
+                        return None
+                except OSError:
+                    pass  # fails later, recorded as one structure's error
+                total += 1
+    return total
+
+
+class _Progress:
+    """The tqdm bar of a job (sites, sites/s, failures) with an ETA: its total is the
+    structures still to do, from :func:`expected_structures`, times the sites per structure
+    seen so far (exact from the start when the absorber is an atom index)."""
+
+    def __init__(
+        self,
+        enabled: bool,
+        absorber: Any,
+        chunk_size: int,
+        done: Any,
+        shard: tuple[int, int] | None,
+    ) -> None:
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                pass
+            else:
+                self.bar = tqdm(
+                    unit="site", unit_scale=True, desc="predicting", file=sys.stderr,
+                    smoothing=0.1,
+                )  # fmt: skip
+        self.one_site_each = isinstance(absorber, int)
+        self.chunk_size = chunk_size
+        self.done = done
+        self.shard = shard
+        self.to_do: int | None = None  # structures this run will read
+        self.sites = self.structures = 0
+
+    def expect(self, n_structures: int | None) -> None:
+        """The inputs hold ``n_structures`` (None: unknown); this run does the chunks that are
+        neither committed already nor another shard's."""
+        if n_structures is None:
+            return
+        to_do = 0
+        for k in range(-(-n_structures // self.chunk_size)):
+            if k in self.done or (self.shard and k % self.shard[1] != self.shard[0]):
+                continue
+            to_do += min(self.chunk_size, n_structures - k * self.chunk_size)
+        self.to_do = to_do
+        self._set_total()
+
+    def _set_total(self) -> None:
+        if self.bar is None or self.to_do is None:
+            return
+        if self.structures > self.to_do:  # more frames than files: the guess was wrong
+            self.to_do = None
+            self.bar.total = None
+        elif self.one_site_each:
+            self.bar.total = self.to_do
+        elif self.structures:
+            estimate = round(self.sites / self.structures * self.to_do)
+            self.bar.total = max(estimate, self.sites)
+        self.bar.refresh()
+
+    def update(self, sites: int, structures: int, failed: int) -> None:
+        """A chunk is done: ``sites`` predicted from ``structures``; ``failed`` so far."""
+        self.sites += sites
+        self.structures += structures
+        if self.bar is None:
+            return
+        self.bar.update(sites)
+        self.bar.set_postfix_str(f"failed {failed}", refresh=False)
+        self._set_total()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -633,17 +633,8 @@ class _Progress:
         done: Any,
         shard: tuple[int, int] | None,
     ) -> None:
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                pass
-            else:
-                self.bar = tqdm(
-                    unit="site", unit_scale=True, desc="predicting", file=sys.stderr,
-                    smoothing=0.1,
-                )  # fmt: skip
+        self.enabled = enabled
+        self.bar: Any = None  # made at the first chunk or count, so input errors print alone
         self.one_site_each = isinstance(absorber, int)
         self.chunk_size = chunk_size
         self.done = done
@@ -664,7 +655,20 @@ class _Progress:
         self.to_do = to_do
         self._set_total()
 
+    def _open(self) -> None:
+        if self.bar is not None or not self.enabled:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.enabled = False
+            return
+        self.bar = tqdm(
+            unit="site", unit_scale=True, desc="predicting", file=sys.stderr, smoothing=0.1
+        )
+
     def _set_total(self) -> None:
+        self._open()
         if self.bar is None or self.to_do is None:
             return
         if self.structures > self.to_do:  # more frames than files: the guess was wrong
@@ -681,6 +685,7 @@ class _Progress:
         """A chunk is done: ``sites`` predicted from ``structures``; ``failed`` so far."""
         self.sites += sites
         self.structures += structures
+        self._open()
         if self.bar is None:
             return
         self.bar.update(sites)

@@ -471,3 +471,24 @@ def test_folder_sources_are_lazy_and_equal_to_single_files(tmp_path):
         chained[5]
     forced = structures._folder_sources(str(tmp_path), "xanesnet")
     assert forced.kinds == {"xanesnet"} and {s.kind for s in forced} == {"xanesnet"}
+
+
+def test_locations_and_stems_match_the_source_records(tmp_path):
+    from xanesnet._sources import locations_and_stems
+    from xanesnet.structures import _resolve_inputs
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    from helpers import EXAMPLES
+
+    frame = next(EXAMPLES.glob("*.xyz")).read_text()
+    for name in ("a.xyz", "b.c.xyz", "D.XYZ", "POSCAR"):
+        (folder / name).write_text(frame)
+    single = tmp_path / "single.xyz"
+    single.write_text(frame)
+    sources = _resolve_inputs([str(single), str(folder), str(single)], None, None, None)[0]
+    records = list(sources)
+    for start, stop in [(0, len(records)), (1, 4), (2, 100), (5, 6)]:
+        locations, stems = locations_and_stems(sources, start, stop)
+        assert locations == [r.location for r in records[start:stop]]
+        assert stems == [r.stem for r in records[start:stop]]

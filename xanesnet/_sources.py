@@ -61,6 +61,14 @@ class FolderSources(Sequence[Any]):
     def __len__(self) -> int:
         return len(self._names)
 
+    def columns(self, start: int, stop: int) -> tuple[list[str], list[str]]:
+        """(locations, stems) of sources start..stop-1, as their records would give them,
+        without making the records (a third of the cost of reading a small file)."""
+        names = self._names[start:stop]
+        prefix = self._prefix
+        stems = [head if dot else name for name in names for head, dot, _ in [name.rpartition(".")]]
+        return [prefix + name for name in names], stems
+
     @overload
     def __getitem__(self, index: int) -> Any: ...
 
@@ -150,3 +158,29 @@ class SourceList(Sequence[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         return chain.from_iterable(self._segments)
+
+
+def locations_and_stems(
+    sources: Sequence[Any], start: int, stop: int
+) -> tuple[list[str], list[str]]:
+    """(locations, stems) of ``sources[start:stop]``: straight from the file names for folder
+    segments of a :class:`SourceList`, from the records otherwise."""
+    if not isinstance(sources, SourceList):
+        block = sources[start:stop]
+        return [s.location for s in block], [s.stem for s in block]
+    locations: list[str] = []
+    stems: list[str] = []
+    stop = min(stop, len(sources))
+    while start < stop:
+        index, offset = sources._locate(start)
+        segment = sources.segments[index]
+        count = min(stop - start, len(segment) - offset)
+        if isinstance(segment, FolderSources):
+            more_locations, more_stems = segment.columns(offset, offset + count)
+        else:
+            block = segment[offset : offset + count]
+            more_locations, more_stems = [s.location for s in block], [s.stem for s in block]
+        locations += more_locations
+        stems += more_stems
+        start += count
+    return locations, stems

@@ -117,7 +117,65 @@ def _header(buf, q):
         q += 1
     if q >= size:
         return 0, 0, 0
+    if count > (size - q) // 4 + 1:  # rows need >= 7 bytes each: no room (and no huge arrays)
+        return 0, 0, 0
     return count, comment_start, q
+
+
+@njit(cache=True, nogil=True)
+def _rows(buf, q, count, numbers, positions, at):
+    """Parse ``count`` atom rows starting at byte ``q`` into ``numbers[at:]``/``positions[at:]``.
+
+    Returns ``(status, next offset, rows ended by a newline)``: OK, SYMBOL (the first row starts
+    with a letter) or BAD.
+    """
+    size = buf.shape[0]
+    newlines = 0
+    for i in range(count):
+        q = _skip_blanks(buf, q)
+        if q >= size:
+            return BAD, q, newlines
+        c = buf[q]
+        if i == 0 and ((65 <= c <= 90) or (97 <= c <= 122)):
+            return SYMBOL, q, newlines
+        z = 0
+        digits = 0
+        while q < size and 48 <= buf[q] <= 57 and digits < 4:
+            z = z * 10 + (buf[q] - 48)
+            digits += 1
+            q += 1
+        if digits == 0 or z < 1 or z > _MAX_Z:
+            return BAD, q, newlines
+        numbers[at + i] = z
+        for k in range(3):
+            r = _skip_blanks(buf, q)
+            if r == q:  # no separator
+                return BAD, q, newlines
+            ok, value, q = _parse_float(buf, r)
+            if not ok:
+                return BAD, q, newlines
+            positions[at + i, k] = value
+        q = _skip_blanks(buf, q)
+        if q < size:
+            if buf[q] != 10:
+                return BAD, q, newlines
+            q += 1
+            newlines += 1
+        elif i != count - 1:
+            return BAD, q, newlines
+    return OK, q, newlines
+
+
+@njit(cache=True, nogil=True)
+def _blank_from(buf, p):
+    """Whether only blank lines (spaces, tabs, carriage returns, newlines) follow byte ``p``."""
+    size = buf.shape[0]
+    while p < size:
+        c = buf[p]
+        if c != 32 and c != 9 and c != 13 and c != 10:
+            return False
+        p += 1
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -150,43 +208,26 @@ def scan_frame(buf, p, line):
     count, comment_start, comment_end = _header(buf, p)
     if count == 0:
         return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-    q = comment_end + 1
-    line += 2
     numbers = np.empty(count, np.int64)
     positions = np.empty((count, 3), np.float64)
-    for i in range(count):
-        q = _skip_blanks(buf, q)
-        if q >= size:
-            return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-        c = buf[q]
-        if i == 0 and ((65 <= c <= 90) or (97 <= c <= 122)):
-            return SYMBOL, no_numbers, no_positions, start, start_line, 0, 0, start_line
-        z = 0
-        digits = 0
-        while q < size and 48 <= buf[q] <= 57 and digits < 4:
-            z = z * 10 + (buf[q] - 48)
-            digits += 1
-            q += 1
-        if digits == 0 or z < 1 or z > _MAX_Z:
-            return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-        numbers[i] = z
-        for k in range(3):
-            r = _skip_blanks(buf, q)
-            if r == q:  # no separator
-                return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-            ok, value, q = _parse_float(buf, r)
-            if not ok:
-                return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-            positions[i, k] = value
-        q = _skip_blanks(buf, q)
-        if q < size:
-            if buf[q] != 10:
-                return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-            q += 1
-            line += 1
-        elif i != count - 1:
-            return BAD, no_numbers, no_positions, start, start_line, 0, 0, start_line
-    return OK, numbers, positions, q, line, comment_start, comment_end, start_line
+    status, q, newlines = _rows(buf, comment_end + 1, count, numbers, positions, 0)
+    if status != OK:
+        return status, no_numbers, no_positions, start, start_line, 0, 0, start_line
+    return OK, numbers, positions, q, line + 2 + newlines, comment_start, comment_end, start_line
+
+
+@njit(cache=True, nogil=True)
+def _reserve(numbers, positions, cursor, count):
+    """The output arrays, grown (doubling) if ``count`` more atoms do not fit after ``cursor``."""
+    capacity = numbers.shape[0]
+    if cursor + count <= capacity:
+        return numbers, positions
+    capacity = max(2 * capacity, cursor + count)
+    grown_numbers = np.empty(capacity, np.int32)
+    grown_positions = np.empty((capacity, 3), np.float64)
+    grown_numbers[:cursor] = numbers[:cursor]
+    grown_positions[:cursor] = positions[:cursor]
+    return grown_numbers, grown_positions
 
 
 @njit(cache=True, nogil=True)
@@ -213,35 +254,37 @@ def scan_files(buf, offsets, codes, special):
     n_files = offsets.shape[0] - 1
     parsed = np.zeros(n_files, np.bool_)
     counts = np.zeros(n_files, np.int64)
-    capacity = max(16, buf.shape[0] // 32)
-    numbers = np.empty(capacity, np.int32)
-    positions = np.empty((capacity, 3), np.float64)
+    numbers = np.empty(max(16, buf.shape[0] // 32), np.int32)
+    positions = np.empty((numbers.shape[0], 3), np.float64)
     cursor = 0
     for f in range(n_files):
         data = buf[offsets[f] : offsets[f + 1]]
-        status, z, r, offset, line, _, _, _ = scan_frame(data, 0, 1)
+        # scan_frame's checks, parsing straight into the output (no arrays per file); a first
+        # row that starts with a letter sends the file to the symbol reader.
+        q = _skip_blanks(data, 0)
+        while q < data.shape[0] and data[q] == 10:  # blank lines before the frame
+            q = _skip_blanks(data, q + 1)
+        count, _, comment_end = _header(data, q)
+        if count == 0:
+            continue  # not plain: scan_frame would say BAD or END too
+        numbers, positions = _reserve(numbers, positions, cursor, count)
+        status, q, _ = _rows(data, comment_end + 1, count, numbers, positions, cursor)
         if status == SYMBOL:
             ok, z, r = _scan_symbol_file(data, codes, special)
             if not ok:
                 continue
-        elif status != OK or scan_frame(data, offset, line)[0] != END:
+            count = z.shape[0]
+            numbers, positions = _reserve(numbers, positions, cursor, count)
+            for i in range(count):
+                numbers[cursor + i] = z[i]
+                positions[cursor + i, 0] = r[i, 0]
+                positions[cursor + i, 1] = r[i, 1]
+                positions[cursor + i, 2] = r[i, 2]
+        elif status != OK or not _blank_from(data, q):
             continue
-        n = z.shape[0]
-        if cursor + n > capacity:
-            capacity = max(2 * capacity, cursor + n)
-            grown_numbers = np.empty(capacity, np.int32)
-            grown_positions = np.empty((capacity, 3), np.float64)
-            grown_numbers[:cursor] = numbers[:cursor]
-            grown_positions[:cursor] = positions[:cursor]
-            numbers, positions = grown_numbers, grown_positions
-        for i in range(n):
-            numbers[cursor + i] = z[i]
-            positions[cursor + i, 0] = r[i, 0]
-            positions[cursor + i, 1] = r[i, 1]
-            positions[cursor + i, 2] = r[i, 2]
         parsed[f] = True
-        counts[f] = n
-        cursor += n
+        counts[f] = count
+        cursor += count
     return parsed, counts, numbers[:cursor], positions[:cursor]
 
 

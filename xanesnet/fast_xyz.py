@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xanesnet._sources import locations_and_stems
+
 if TYPE_CHECKING:
     from ase import Atoms
 
@@ -366,15 +368,15 @@ def iter_chunks(
     index = 0
     with _AdaptiveReader() as reader:  # closed with the generator, however it ends
         for start in range(0, len(sources), READ_BLOCK):
-            block = sources[start : start + READ_BLOCK]
-            parsed, counts, numbers, positions = reader.read([s.location for s in block])
+            locations, stems = locations_and_stems(sources, start, start + READ_BLOCK)
+            parsed, counts, numbers, positions = reader.read(locations)
             atom_ends = np.cumsum(counts).tolist()
             parsed_list = parsed.tolist()
             f = 0
-            while f < len(block):
+            while f < len(locations):
                 if parsed_list[f]:
                     end = f + 1
-                    while end < len(block) and parsed_list[end]:
+                    while end < len(locations) and parsed_list[end]:
                         end += 1
                     while f < end:  # the run f..end-1, split where chunks end
                         k = min(end - f, builder.room)
@@ -384,7 +386,7 @@ def iter_chunks(
                             numbers[a:b],
                             positions[a:b],
                             counts[f : f + k],
-                            [s.stem for s in block[f : f + k]],
+                            stems[f : f + k],
                         )
                         f += k
                         if builder.room == 0:
@@ -392,7 +394,7 @@ def iter_chunks(
                             errors.clear()
                             index += 1
                     continue
-                source = block[f]
+                source = sources[start + f]
                 f += 1
                 for _ in _add_source(builder, source, errors):
                     yield index, builder.take(), errors[:]

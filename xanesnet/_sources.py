@@ -28,15 +28,25 @@ class FolderSources(Sequence[Any]):
         names: the picked file names, sorted.
         fmt: the ``format`` argument of ``read_structures`` (None: by suffix).
         make: the ``_Source`` constructor (kind, location, display, stem).
+        suffixes: the names' lower-case suffixes ("" for none), if known.
     """
 
-    def __init__(self, folder: str, names: list[str], fmt: str | None, make: Any) -> None:
+    def __init__(
+        self,
+        folder: str,
+        names: list[str],
+        fmt: str | None,
+        make: Any,
+        suffixes: set[str] | None = None,
+    ) -> None:
         self._prefix = os.path.join(folder, "")
         self._names = names
         self._fmt = fmt
         self._make = make
         if fmt is None:
-            self.kinds = frozenset(self._kind(name) for name in set(self._suffixes()))
+            if suffixes is None:  # not collected while listing the folder
+                suffixes = set(self._suffixes())
+            self.kinds = frozenset(self._kind(suffix) for suffix in suffixes)
         else:
             self.kinds = frozenset([fmt if fmt in ("db", "xanesnet") else "ase"])
 

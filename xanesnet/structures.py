@@ -111,6 +111,7 @@ def _folder_sources(folder: str, fmt: str | None) -> FolderSources:
     skipped. Item i equals ``_file_source(os.path.join(folder, name_i), fmt)``; records are made
     on demand from the sorted names (a million files cost ~70 MB, not several hundred)."""
     names: list[str] = []
+    suffixes: set[str] = set()
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
@@ -120,8 +121,9 @@ def _folder_sources(folder: str, fmt: str | None) -> FolderSources:
             suffix = dot + tail.lower() if dot else ""
             if (suffix in FOLDER_SUFFIXES or name in FOLDER_NAMES) and entry.is_file():
                 names.append(name)
+                suffixes.add(suffix)
     names.sort()
-    return FolderSources(folder, names, fmt, _Source)
+    return FolderSources(folder, names, fmt, _Source, suffixes)
 
 
 def _resolve_one(item: Any, fmt: str | None, out: list[Any]) -> None:

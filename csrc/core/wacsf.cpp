@@ -206,9 +206,10 @@ size_t compact_pairs(size_t n_pairs, double* const (&arrays)[kArrays]) {
 }
 
 /// Angular factors weight · (1 + λ cos θ)^ζ for every (λ, ζ) combination (λ outer, ζ inner).
-/// Integer ζ: the power is built by repeated multiplication in whole passes over the pairs
-/// (vectorised), carried over from one ζ to the next when ζ grows — the same products, in the
-/// same order, as b · b · … · b per pair. `base` and `power` are (n_pairs_padded,) scratch.
+/// Integer ζ: the power is built in whole passes over the pairs (vectorised) by squaring while
+/// that does not overshoot, then multiplying by the base, carried over from one ζ to the next
+/// when ζ grows (ζ = 1, 2, 4, 8: three passes). `base` and `power` are (n_pairs_padded,)
+/// scratch.
 XANESNET_CLONES
 void angular_terms(size_t n_pairs_padded, const double* XANESNET_RESTRICT cos_t,
                    const double* XANESNET_RESTRICT weight, const double* lambdas, size_t n_lambdas,
@@ -230,8 +231,15 @@ void angular_terms(size_t n_pairs_padded, const double* XANESNET_RESTRICT cos_t,
                     std::copy(base, base + n_pairs_padded, power);
                     have = 1;
                 }
-                for (; have < want; ++have)
-                    for (size_t p = 0; p < n_pairs_padded; ++p) power[p] *= base[p];
+                while (have < want) {
+                    if (2 * have <= want) {  // squaring: ζ = 1, 2, 4, 8 in three passes
+                        for (size_t p = 0; p < n_pairs_padded; ++p) power[p] *= power[p];
+                        have *= 2;
+                    } else {
+                        for (size_t p = 0; p < n_pairs_padded; ++p) power[p] *= base[p];
+                        ++have;
+                    }
+                }
                 for (size_t p = 0; p < n_pairs_padded; ++p) out[p] = weight[p] * power[p];
             } else {
                 for (size_t p = 0; p < n_pairs_padded; ++p)

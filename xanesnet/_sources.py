@@ -76,7 +76,10 @@ class FolderSources(Sequence[Any]):
         without making the records (a third of the cost of reading a small file)."""
         names = self._names[start:stop]
         prefix = self._prefix
-        stems = [head if dot else name for name in names for head, dot, _ in [name.rpartition(".")]]
+        stems = []
+        for name in names:
+            head, dot, _ = name.rpartition(".")
+            stems.append(head if dot else name)
         return [prefix + name for name in names], stems
 
     @overload

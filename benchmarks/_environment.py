@@ -12,6 +12,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The Fe K-edge training structures, relative to the shared data folder.
 FE_XYZ_SUBDIR = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
@@ -76,3 +78,12 @@ def default_fe_xyz() -> Path:
         if (base / FE_XYZ_SUBDIR).is_dir():
             return base / FE_XYZ_SUBDIR
     return REPO_ROOT.parent / "shared" / FE_XYZ_SUBDIR
+
+
+def perturbed_positions(positions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The benchmark inputs' recipe: ``positions`` (n, 3) Å under a random rotation, every atom
+    but the absorber (atom 0, at the origin) displaced by Gaussian noise of 0.02 Å."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    moved = positions @ (q * np.sign(np.diag(r))).T
+    moved[1:] += rng.normal(scale=0.02, size=(len(moved) - 1, 3))
+    return moved

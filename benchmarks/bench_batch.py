@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _environment import perturbed_positions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,9 +41,7 @@ def build_inputs(data: Path, n: int, work: Path) -> dict[str, Path]:
     frames = []
     for i in range(n):
         atoms = base[i % len(base)].copy()
-        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-        atoms.positions = atoms.positions @ (q * np.sign(np.diag(r))).T
-        atoms.positions[1:] += rng.normal(scale=0.02, size=(len(atoms) - 1, 3))
+        atoms.positions = perturbed_positions(atoms.positions, rng)
         atoms.info = {}
         write_xanesnet_xyz(atoms, xyz / f"s{i:07d}.xyz")
         frames.append(atoms)

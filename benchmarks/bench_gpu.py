@@ -34,7 +34,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _environment import REPO_ROOT, cpuinfo_field, default_fe_xyz, versions  # noqa: E402
+from _environment import (  # noqa: E402
+    REPO_ROOT,
+    cpuinfo_field,
+    default_fe_xyz,
+    perturbed_positions,
+    versions,
+)
 
 EXAMPLES = REPO_ROOT / "xanesnet" / "examples" / "fe_k_edge"
 BATCHES = (4096, 16384)
@@ -49,9 +55,7 @@ def build_folder(data: Path, n: int, folder: Path) -> int:
     folder.mkdir(parents=True)
     for i in range(n):
         atoms = base[i % len(base)].copy()
-        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-        atoms.positions = atoms.positions @ (q * np.sign(np.diag(r))).T
-        atoms.positions[1:] += rng.normal(scale=0.02, size=(len(atoms) - 1, 3))
+        atoms.positions = perturbed_positions(atoms.positions, rng)
         atoms.info = {}
         write_xanesnet_xyz(atoms, folder / f"s{i:07d}.xyz")
     return n

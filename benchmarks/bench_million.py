@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _environment import perturbed_positions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,9 +38,7 @@ def build_folder(data: Path, n_sites: int, folder: Path) -> tuple[int, int]:
     sites = structures = 0
     while sites < n_sites:
         numbers, positions = base[structures % len(base)]
-        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-        moved = positions @ (q * np.sign(np.diag(r))).T
-        moved[1:] += rng.normal(scale=0.02, size=(len(moved) - 1, 3))
+        moved = perturbed_positions(positions, rng)
         # the XANESNET layout: count, a name, then "Z x y z" rows
         rows = "\n".join(
             f"{z}\t{x:.10f}\t{y:.10f}\t{w:.10f}"

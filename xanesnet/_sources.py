@@ -183,10 +183,11 @@ def locations_and_stems(
         return [s.location for s in block], [s.stem for s in block]
     locations: list[str] = []
     stems: list[str] = []
+    segments = sources.segments
     stop = min(stop, len(sources))
     while start < stop:
         index, offset = sources._locate(start)
-        segment = sources.segments[index]
+        segment = segments[index]
         count = min(stop - start, len(segment) - offset)
         if isinstance(segment, FolderSources):
             more_locations, more_stems = segment.columns(offset, offset + count)

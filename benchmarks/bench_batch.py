@@ -75,7 +75,12 @@ def build_symbol_folder(xyz: Path, folder: Path) -> Path:
 
 
 def run_batch(
-    source: Path, out: Path, chunk: int, dask_workers: int = 0, model: str = "default"
+    source: Path,
+    out: Path,
+    chunk: int,
+    dask_workers: int = 0,
+    model: str = "default",
+    precision: str = "float32",
 ) -> tuple[float, float, int, float]:
     """(cold seconds, warm seconds, sites, peak RSS MiB) of a fresh xanesnet-batch process:
     the first run pays one-off start-up costs (first torch call, ...), a second run on a new
@@ -96,7 +101,7 @@ def run_batch(
         + setup
         + "for k in (0, 1):\n"
         f"    t=time.perf_counter(); s=predict_batch([{str(source)!r}], {str(out)!r}+str(k), "
-        f"chunk_size={chunk}, progress=False, model={model!r}{where}); "
+        f"chunk_size={chunk}, progress=False, model={model!r}, precision={precision!r}{where}); "
         "r.append(time.perf_counter()-t)\n"
         # VmHWM: this process's own peak (ru_maxrss would include the parent's before exec)
         "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
@@ -111,7 +116,9 @@ def run_batch(
     return float(cold), float(warm), int(sites), float(rss)
 
 
-def stages(source: Path, chunk: int, model_name: str) -> dict[str, float]:
+def stages(
+    source: Path, chunk: int, model_name: str, precision: str = "float32"
+) -> dict[str, float]:
     """Seconds per stage, run one after another (no overlap) on the same input, each as the
     batch job runs it: the reader that predict_batch picks for this input, the descriptor on
     each chunk, the model on each chunk, and the commit of each chunk to an HDF5 output."""
@@ -129,7 +136,7 @@ def stages(source: Path, chunk: int, model_name: str) -> dict[str, float]:
     computed = [compute_sites(model.descriptor, item[1], "Fe") for item in chunks]
     descriptors = time.perf_counter() - t
     t = time.perf_counter()
-    predicted = [model.predict_features(c[0]) for c in computed]
+    predicted = [model.predict_features(c[0], precision=precision) for c in computed]
     network = time.perf_counter() - t
     job = {"benchmark": "stages"}
     with tempfile.TemporaryDirectory() as scratch:
@@ -192,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         default="default",
         help='shipped "default", "ensemble" or "fast", or a model file',
     )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="network precision of the xanesnet-batch rows and the network stage",
+    )
     args = parser.parse_args(argv)
     if args.chunk is None:
         from xanesnet.predict import DEFAULT_CHUNK_SIZE
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} logical CPUs; python {platform.python_version()}, torch "
         f"{torch.__version__}, xanesnet {xanesnet.__version__}\n- inputs: {args.n} Fe "
         f"structures (rotated + 0.02 Å noise), chunk {args.chunk}, shipped Fe K model "
-        f"({about_model})\n"
+        f"({about_model}), network precision {args.precision}\n"
     )
     marker = work / f"inputs-{args.n}.done"
     if marker.exists():  # kept (--keep) by an earlier run with this workdir
@@ -234,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     rates = {}
     for name, source in inputs.items():
         cold, warm, sites, rss = run_batch(
-            source, work / f"out-{source.name}", args.chunk, model=args.model
+            source,
+            work / f"out-{source.name}",
+            args.chunk,
+            model=args.model,
+            precision=args.precision,
         )
         rates[name] = sites / warm
         print(
@@ -244,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dask:
         source = inputs["xanesnet xyz folder"]
         cold, warm, sites, rss = run_batch(
-            source, work / "out-dask", args.chunk, args.dask, model=args.model
+            source,
+            work / "out-dask",
+            args.chunk,
+            args.dask,
+            model=args.model,
+            precision=args.precision,
         )
         print(
             f"| xyz folder, Dask LocalCluster ({args.dask} workers) | {sites} | {cold:.1f} | "
@@ -255,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nDask / single process (warm): {single / (sites / warm):.2f}x the time "
             "(target <= 1.3x)"
         )
-    s = stages(inputs["xanesnet xyz folder"], args.chunk, args.model)
+    s = stages(inputs["xanesnet xyz folder"], args.chunk, args.model, args.precision)
     total = sum(s.values())
     print(
         "\nStages, run one after another on the xyz folder (the pipeline overlaps reading "

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the inputs and the output")
     parser.add_argument("--model", default="default", help='"default", "fast" or a model file')
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args(argv)
     import torch
 
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} logical CPUs; python {platform.python_version()}, torch "
         f"{torch.__version__}, xanesnet {xanesnet.__version__}\n- input: {n_structures:,} "
         f"XANESNET .xyz files holding {n_sites:,} Fe sites (built in {built:.0f} s)\n"
-        f"- command: xanesnet-batch {work / 'xyz'} -o OUT --quiet --model {args.model}\n"
+        f"- command: xanesnet-batch {work / 'xyz'} -o OUT --quiet --model {args.model} "
+        f"--precision {args.precision}\n"
     )
     cached = cached_fraction(work / "xyz")
     if cached is not None:
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result = subprocess.run(
         [sys.executable, "-c", code, str(work / "xyz"), "-o", str(out), "--quiet"]
-        + ["--model", args.model],
+        + ["--model", args.model, "--precision", args.precision],
         capture_output=True,
         text=True,
     )

@@ -248,3 +248,43 @@ def test_a_failed_commit_stops_the_job_and_a_rerun_completes_it(tmp_path, monkey
     assert again.chunks_written == 10 - len(manifest["chunks"])
     predict_batch(EXAMPLES, tmp_path / "whole", chunk_size=10, progress=False)
     _assert_same(read_predictions(tmp_path / "out"), read_predictions(tmp_path / "whole"))
+
+
+def test_bfloat16_jobs_resume_and_scale_out_identically(tmp_path, monkeypatch):
+    """precision="bfloat16" is part of the job: an interrupted run resumes to the uninterrupted
+    output, Dask workers give the same, and a float32 rerun is refused, not mixed in."""
+    from xanesnet.store import PredictionStore
+
+    whole = tmp_path / "whole"
+    predict_batch(EXAMPLES, whole, chunk_size=10, progress=False, precision="bfloat16")
+    result = read_predictions(whole)
+    assert result.metadata["job"]["precision"] == "bfloat16"
+    float32 = tmp_path / "float32"
+    predict_batch(EXAMPLES, float32, chunk_size=10, progress=False)
+    reference = read_predictions(float32)
+    assert "precision" not in reference.metadata["job"]  # float32 jobs as before
+    difference = np.abs(result.spectra - reference.spectra).sum(1) / reference.spectra.sum(1)
+    assert 0 < difference.max() < 3e-3
+    with pytest.raises(ValueError, match="precision"):
+        predict_batch(EXAMPLES, whole, chunk_size=10, progress=False)
+
+    real = PredictionStore.commit
+
+    def failing(self, index, *args):
+        if index == 4:
+            raise OSError(28, "No space left on device")
+        return real(self, index, *args)
+
+    monkeypatch.setattr(PredictionStore, "commit", failing)
+    with pytest.raises(OSError, match="No space left"):
+        predict_batch(
+            EXAMPLES, tmp_path / "out", chunk_size=10, progress=False, precision="bfloat16"
+        )
+    monkeypatch.setattr(PredictionStore, "commit", real)
+    predict_batch(EXAMPLES, tmp_path / "out", chunk_size=10, progress=False, precision="bfloat16")
+    _assert_same(read_predictions(tmp_path / "out"), result)
+
+    pytest.importorskip("distributed")
+    argv = ["batch", str(EXAMPLES), "-o", str(tmp_path / "dask"), "--chunk-size", "10"]
+    assert main([*argv, "--dask", "local:2", "--precision", "bfloat16", "--quiet"]) == 0
+    _assert_same(read_predictions(tmp_path / "dask"), result)

@@ -232,6 +232,7 @@ def predict_batch(
     n_threads: int = 0,
     backend: str | None = None,
     device: str = "cpu",
+    precision: str = "float32",
     shard: tuple[int, int] | str | None = None,
     strict: bool = False,
     progress: bool = True,
@@ -254,6 +255,10 @@ def predict_batch(
         n_threads: descriptor and kernel ridge threads (0 = all cores).
         backend: descriptor backend ("cpp" or "numba"; default the best available).
         device: "cpu" or "cuda" for the network.
+        precision: "float32" (default) or "bfloat16" for the networks: several times faster
+            on CPUs with AMX / AVX-512 BF16 and on GPUs, spectra within ~0.03 % Δμ of float32
+            (see :mod:`xanesnet.model.precision`). Part of the job: a resumed output keeps
+            the precision it was started with.
         shard: ``(I, N)`` or ``"I/N"``: process only chunks k with k mod N == I.
         strict: raise on the first failed structure instead of recording it.
         progress: show a progress bar (stderr).
@@ -277,10 +282,12 @@ def predict_batch(
         A :class:`BatchSummary`; failures are in the output's error tables.
     """
     from xanesnet.model.export import load_model
+    from xanesnet.model.precision import check_precision
     from xanesnet.model.pretrained import resolve_model_path
     from xanesnet.store import PredictionStore, format_backend
 
     format_backend(format)  # unknown format or missing package: fail before any work
+    check_precision(precision)
     if chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size}")
     shard = parse_shard(shard) if isinstance(shard, str) else shard
@@ -302,6 +309,8 @@ def predict_batch(
         "shard": list(shard) if shard else None,
         "xanesnet_version": __version__,
     }
+    if precision != "float32":  # absent for float32: outputs of earlier versions still resume
+        job["precision"] = precision
     store = PredictionStore(
         output, job, loaded.energies, has_spread=loaded.has_spread, format=format
     )
@@ -329,6 +338,7 @@ def predict_batch(
             Path(output),
             started,
             fast_xyz,
+            precision,
         )
 
     # Reading in a background thread, bounded queue: memory stays flat.
@@ -389,7 +399,9 @@ def predict_batch(
             errors = read_errors + errors
             if strict and errors:
                 raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
-            mean, spread = loaded.predict_features(features, n_threads=n_threads)
+            mean, spread = loaded.predict_features(
+                features, n_threads=n_threads, precision=precision
+            )
             committer.submit(index, ids, site_index, mean, spread, errors, len(chunk))
             sites += len(ids)
             structures += len(chunk)
@@ -420,6 +432,7 @@ def _worker_predict(
     absorber: Any,
     backend: str | None,
     n_threads: int,
+    precision: str = "float32",
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """One chunk (``ase.Atoms`` or a PackedChunk) on a Dask worker (the model is loaded once
     per worker process)."""
@@ -431,7 +444,7 @@ def _worker_predict(
     features, ids, sites, errors = compute_sites(
         model.descriptor, chunk, absorber, backend=backend, n_threads=n_threads
     )
-    mean, spread = model.predict_features(features, n_threads=n_threads)
+    mean, spread = model.predict_features(features, n_threads=n_threads, precision=precision)
     return ids, sites, mean, spread, errors
 
 
@@ -503,6 +516,7 @@ def _predict_dask(
     output: Path,
     started: float,
     fast_xyz: bool | None = None,
+    precision: str = "float32",
 ) -> BatchSummary:
     from distributed import wait
 
@@ -550,6 +564,7 @@ def _predict_dask(
                 absorber,
                 backend,
                 n_threads,
+                precision,
                 pure=False,
             )
             in_flight[future] = (index, read_errors, len(chunk))

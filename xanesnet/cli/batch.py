@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default=None)
     parser.add_argument("--device", default="cpu", help="network device: cpu or cuda")
     parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),  # xanesnet.model.precision.PRECISIONS, without torch
+        default="float32",
+        help="network arithmetic (default float32). bfloat16 is several times faster on CPUs "
+        "with AMX / AVX-512 BF16 and on GPUs; spectra stay within ~0.03 %% Δμ of float32",
+    )
+    parser.add_argument(
         "--shard",
         default=None,
         metavar="I/N",
@@ -100,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             n_threads=args.threads,
             backend=args.backend,
             device=args.device,
+            precision=args.precision,
             shard=shard,
             strict=args.strict,
             progress=not args.quiet,

@@ -157,6 +157,15 @@ def test_train_then_evaluate(tiny_dataset, capsys, monkeypatch):
     figures = json.loads(report.read_text())
     assert figures["n_spectra"] == 3 and figures["delta_mu_avg"] > 0
     assert figures["post_broadening_delta_mu_avg"] is not None
+    assert figures["precision"] == "float32"
+    half = folder / "metrics_bf16.json"
+    args = ["evaluate", "--model", str(folder / "model.pt"), "--xyz", str(folder / "xyz")]
+    args += ["--xanes", str(folder / "xanes"), "--json", str(half), "--precision", "bfloat16"]
+    assert main(args) == 0
+    assert "Fe K (3 spectra, bfloat16)" in capsys.readouterr().out
+    figures_bf16 = json.loads(half.read_text())
+    assert figures_bf16["precision"] == "bfloat16"
+    assert abs(figures_bf16["delta_mu_avg"] - figures["delta_mu_avg"]) < 0.1
 
 
 def test_train_blended_model_with_float16_weights(tiny_dataset, capsys, monkeypatch):

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, default=None, help="write all figures as JSON")
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads (0 = all)")
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),  # xanesnet.model.precision.PRECISIONS, without torch
+        default="float32",
+        help="network arithmetic (default float32); bfloat16 as xanesnet-batch --precision",
+    )
     return parser
 
 
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     model, data = load_model_and_dataset(
         args.model, args.xyz, args.xanes, args.names, n_threads=args.threads
     )
-    prediction, _ = model.predict_features(data.features)
+    prediction, _ = model.predict_features(data.features, precision=args.precision)
     broaden_fn = label = None
     if args.post_broadening:
         broadening = Broadening.arctan(float32_input=False)
@@ -76,9 +82,17 @@ def run(args: argparse.Namespace) -> int:
         broaden_label=label,
     )
     print(metrics.table_header())
-    print(metrics.table_row(label=f"{model.element} {model.edge} ({len(data.names)} spectra)"))
+    label_text = f"{model.element} {model.edge} ({len(data.names)} spectra)"
+    if args.precision != "float32":
+        label_text += f", {args.precision}"
+    print(metrics.table_row(label=label_text))
     print(metrics.definitions_text())
     if args.json is not None:
-        record = {"model": str(model.path), "n_spectra": len(data.names), **metrics.to_dict()}
+        record = {
+            "model": str(model.path),
+            "n_spectra": len(data.names),
+            "precision": args.precision,
+            **metrics.to_dict(),
+        }
         args.json.write_text(json.dumps(record, indent=2, default=float))
     return 0

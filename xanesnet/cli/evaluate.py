@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> int:
         broaden_label=label,
     )
     print(metrics.table_header())
-    label_text = f"{model.element} {model.edge} ({len(data.names)} spectra)"
-    if args.precision != "float32":
-        label_text += f", {args.precision}"
-    print(metrics.table_row(label=label_text))
+    about = f"{len(data.names)} spectra" + (
+        f", {args.precision}" if args.precision != "float32" else ""
+    )
+    print(metrics.table_row(label=f"{model.element} {model.edge} ({about})"))
     print(metrics.definitions_text())
     if args.json is not None:
         record = {

@@ -227,17 +227,26 @@ def test_local_cluster_workers_start_with_large_malloc_thresholds():
     assert list(seen.values()) == [{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}]
 
 
-def test_a_failed_commit_stops_the_job_and_a_rerun_completes_it(tmp_path, monkeypatch):
+def _disk_full_at_chunk(monkeypatch, failing_index):
+    """Make committing chunk ``failing_index`` fail as a full disk would; returns the real
+    ``PredictionStore.commit`` to put back."""
     from xanesnet.store import PredictionStore
 
     real = PredictionStore.commit
 
     def failing(self, index, *args):
-        if index == 3:
+        if index == failing_index:
             raise OSError(28, "No space left on device")
         return real(self, index, *args)
 
     monkeypatch.setattr(PredictionStore, "commit", failing)
+    return real
+
+
+def test_a_failed_commit_stops_the_job_and_a_rerun_completes_it(tmp_path, monkeypatch):
+    from xanesnet.store import PredictionStore
+
+    real = _disk_full_at_chunk(monkeypatch, 3)
     with pytest.raises(OSError, match="No space left"):
         predict_batch(EXAMPLES, tmp_path / "out", chunk_size=10, progress=False)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -268,14 +277,7 @@ def test_bfloat16_jobs_resume_and_scale_out_identically(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="precision"):
         predict_batch(EXAMPLES, whole, chunk_size=10, progress=False)
 
-    real = PredictionStore.commit
-
-    def failing(self, index, *args):
-        if index == 4:
-            raise OSError(28, "No space left on device")
-        return real(self, index, *args)
-
-    monkeypatch.setattr(PredictionStore, "commit", failing)
+    real = _disk_full_at_chunk(monkeypatch, 4)
     with pytest.raises(OSError, match="No space left"):
         predict_batch(
             EXAMPLES, tmp_path / "out", chunk_size=10, progress=False, precision="bfloat16"

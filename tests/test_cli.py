@@ -209,6 +209,15 @@ def test_predict_with_shipped_model(tmp_path, example_structures):
         assert (data["spread"] > 0).any()  # two distilled networks
         np.testing.assert_array_equal(data["energies"], model.energies)
         assert json.loads(str(data["model_metadata"]))["element"] == "Fe"
+        assert str(data["precision"]) == "float32"
+    half = tmp_path / "half.npz"
+    assert (
+        main(["predict", "--examples", "-o", str(half), "--quiet", "--precision", "bfloat16"]) == 0
+    )
+    bfloat16 = model.predict(example_structures, precision="bfloat16")
+    with np.load(half) as data:
+        assert str(data["precision"]) == "bfloat16"
+        np.testing.assert_allclose(data["spectra"], bfloat16.spectra, rtol=1e-5, atol=1e-7)
     csv = tmp_path / "p.csv"
     assert main(["predict", str(EXAMPLES / "ACNCFE_C16H8FeO4.xyz"), "-o", str(csv), "--quiet"]) == 0
     ensemble_out = tmp_path / "e.npz"

@@ -9,6 +9,8 @@ import torch
 import xanesnet
 from xanesnet import WACSF
 from xanesnet.cli import batch as batch_cli
+from xanesnet.cli import evaluate as evaluate_cli
+from xanesnet.cli import predict as predict_cli
 from xanesnet.metrics import delta_mu
 from xanesnet.model import (
     KernelConfig,
@@ -134,7 +136,8 @@ def test_cpu_flag_reading_gives_a_bool_or_none():
     assert precision_module.cpu_has_native_bfloat16() in (True, False, None)
 
 
-def test_command_line_choices_are_the_precisions():
-    action = next(a for a in batch_cli.build_parser()._actions if a.dest == "precision")
+@pytest.mark.parametrize("command", [batch_cli, evaluate_cli, predict_cli])
+def test_command_line_choices_are_the_precisions(command):
+    action = next(a for a in command.build_parser()._actions if a.dest == "precision")
     assert tuple(action.choices) == precision_module.PRECISIONS
     assert action.default == "float32"

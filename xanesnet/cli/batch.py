@@ -14,7 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from xanesnet.cli._sites import _absorber, add_model_argument, example_paths
+from xanesnet.cli._sites import (
+    _absorber,
+    add_model_argument,
+    add_precision_argument,
+    example_paths,
+)
 from xanesnet.descriptors.dispatch import BACKENDS
 from xanesnet.predict import DEFAULT_CHUNK_SIZE
 from xanesnet.store import FORMATS
@@ -58,13 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads; 0 = all")
     parser.add_argument("--backend", choices=BACKENDS, default=None)
     parser.add_argument("--device", default="cpu", help="network device: cpu or cuda")
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),  # xanesnet.model.precision.PRECISIONS, without torch
-        default="float32",
-        help="network arithmetic (default float32). bfloat16 is several times faster on CPUs "
-        "with AMX / AVX-512 BF16 and on GPUs; spectra stay within ~0.03 %% Δμ of float32",
-    )
+    add_precision_argument(parser)
     parser.add_argument(
         "--shard",
         default=None,

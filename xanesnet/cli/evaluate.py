@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from xanesnet.cli._dataset import add_dataset_arguments
+from xanesnet.cli._sites import add_precision_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, default=None, help="write all figures as JSON")
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads (0 = all)")
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),  # xanesnet.model.precision.PRECISIONS, without torch
-        default="float32",
-        help="network arithmetic (default float32); bfloat16 as xanesnet-batch --precision",
-    )
+    add_precision_argument(parser)
     return parser
 
 

@@ -22,6 +22,7 @@ from xanesnet.cli._sites import (
     SiteStream,
     add_input_arguments,
     add_model_argument,
+    add_precision_argument,
     resolve_inputs,
 )
 from xanesnet.cli.descriptors import report_failures, save_npz
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_arguments(parser)
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .npz or .csv")
     add_model_argument(parser)
+    add_precision_argument(parser)
     return parser
 
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         for features, chunk_ids, chunk_sites in stream:
-            mean, spread = model.predict_features(features)
+            mean, spread = model.predict_features(features, precision=args.precision)
             spectra.append(mean.astype(np.float32))
             spreads.append(spread.astype(np.float32))
             ids += chunk_ids
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             spectra=spectra_all,
             **spread_kept,
             model_metadata=np.asarray(json.dumps(model.metadata)),
+            precision=np.asarray(args.precision),
             failed_ids=np.asarray([f[0] for f in stream.failures], dtype=str),
             failed_reasons=np.asarray([f[1] for f in stream.failures], dtype=str),
         )

@@ -1,13 +1,15 @@
 """One full million-site run of ``xanesnet-batch``: wall time, sites/s and peak memory.
 
     python benchmarks/bench_million.py [--sites 1000000] [--model default|fast|FILE]
-        [--workdir DIR] [--keep]
+        [--precision float32|bfloat16] [--workdir DIR] [--keep] [--evict]
 
 Builds a folder of XANESNET .xyz files from the Fe training structures (random rotations +
 0.02 Å perturbations) until it holds ``--sites`` Fe sites, then runs the command a user would
 run, ``xanesnet-batch DIR -o OUT --quiet`` (every Fe site, shipped model, default chunk size),
 as a separate process, and reports its wall time and peak RSS. The folder takes about 4 KB of
-disk per structure (one file system block each).
+disk per structure (one file system block each). ``--evict`` drops the input files from the
+page cache first (``posix_fadvise(DONTNEED)``, Linux), so that the run reads them from disk;
+otherwise it finds them as the system left them (the fraction cached is printed).
 """
 
 from __future__ import annotations
@@ -51,6 +53,17 @@ def build_folder(data: Path, n_sites: int, folder: Path) -> tuple[int, int]:
     return structures, sites
 
 
+def evict(folder: Path) -> None:
+    """Drop the folder's files from the page cache (clean pages only: the files are not
+    being written)."""
+    for entry in os.scandir(folder):
+        fd = os.open(entry.path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def cached_fraction(folder: Path, sample: int = 2000) -> float | None:
     """Fraction of a random sample of the folder's files resident in the page cache (util-linux
     ``fincore``), or None where that tool is missing. Uncached files are read from disk, which
@@ -81,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the inputs and the output")
     parser.add_argument("--model", default="default", help='"default", "fast" or a model file')
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument(
+        "--evict", action="store_true", help="drop the input files from the page cache first"
+    )
     args = parser.parse_args(argv)
+    if args.evict and not hasattr(os, "posix_fadvise"):
+        parser.error("--evict: needs posix_fadvise (Linux)")
     import torch
 
     import xanesnet
@@ -102,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- command: xanesnet-batch {work / 'xyz'} -o OUT --quiet --model {args.model} "
         f"--precision {args.precision}\n"
     )
+    if args.evict:
+        evict(work / "xyz")
     cached = cached_fraction(work / "xyz")
     if cached is not None:
         print(f"- input files in the page cache before the run: {100 * cached:.0f} % (fincore)\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -296,9 +297,34 @@ def test_threaded_reads_give_the_same_arrays(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_slow_blocks_switch_to_threads_and_output_is_unchanged(tmp_path, monkeypatch):
+def test_slow_blocks_switch_to_reading_ahead_and_output_is_unchanged(tmp_path, monkeypatch):
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("no posix_fadvise on this platform")
     monkeypatch.setattr(fast_xyz, "READ_BLOCK", 5)
     monkeypatch.setattr(fast_xyz, "SLOW_READ_S", 0.0)  # every block counts as read from disk
+    advised: list[str] = []
+    real = fast_xyz.advise_will_need
+
+    def spy(paths):
+        advised.extend(paths)
+        real(paths)
+
+    monkeypatch.setattr(fast_xyz, "advise_will_need", spy)
+    folder = _mixed_folder(tmp_path)
+    old = _run(folder, tmp_path / "old", False, chunk_size=7)
+    new = _run(folder, tmp_path / "new", True, chunk_size=7)
+    _assert_same_output(old, new)
+    listed = sorted(str(p) for p in folder.iterdir() if p.suffix == ".xyz")
+    # the first block is read before any block was slow; every later file is asked for once
+    assert advised == listed[fast_xyz.READ_BLOCK :]
+    assert len(listed) > 3 * fast_xyz.READ_BLOCK  # several blocks: reading ahead was exercised
+    real(["/no/such/file.xyz"])  # nothing to read ahead: skipped, the reader reports it
+
+
+def test_slow_blocks_switch_to_threads_without_fadvise(tmp_path, monkeypatch):
+    monkeypatch.setattr(fast_xyz, "READ_BLOCK", 5)
+    monkeypatch.setattr(fast_xyz, "SLOW_READ_S", 0.0)  # every block counts as read from disk
+    monkeypatch.delattr(os, "posix_fadvise", raising=False)
     pools = []
     real = fast_xyz.ThreadPoolExecutor
 

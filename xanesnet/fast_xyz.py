@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,12 +56,14 @@ __all__ = [
     "ENV",
     "MAX_FILE_BYTES",
     "READ_BLOCK",
+    "PREFETCH_BLOCKS",
     "READ_THREADS",
     "SLOW_READ_S",
     "PackedChunk",
     "compute_chunk_sites",
     "enabled",
     "iter_chunks",
+    "advise_will_need",
     "read_files",
     "usable",
 ]
@@ -76,9 +79,12 @@ READ_BLOCK = 1024
 #: Larger files are not read into the block buffer (the per-file reader takes them).
 MAX_FILE_BYTES = 8 << 20
 #: Reading slower than this per file (seconds; cached files take ~10 µs with parsing) means
-#: the files come from disk: the next blocks are read by READ_THREADS threads.
+#: the files come from disk: from then on the kernel is asked to read the next blocks ahead
+#: (``posix_fadvise(WILLNEED)``), or, where that call does not exist, READ_THREADS threads read.
 SLOW_READ_S = 30e-6
 READ_THREADS = 8
+#: Blocks of READ_BLOCK files whose reading is requested ahead of the one being parsed.
+PREFETCH_BLOCKS = 4
 _XYZ_KINDS = frozenset({"xyz", "xanesnet"})
 
 
@@ -231,6 +237,29 @@ def _read_whole_files(paths: Sequence[str]) -> list[bytes]:
     return parts
 
 
+def advise_will_need(paths: Sequence[str]) -> None:
+    """Ask the kernel to start reading ``paths`` into the page cache, without waiting.
+
+    Asked for many files in a row, the reads of neighbouring files are merged into few large
+    disk requests: a folder of small files written in order reads about 4 times faster this way
+    than by 8 threads each waiting for one file (5 instead of 23 µs of system time per file on
+    a virtual disk). Files that cannot be opened are skipped: their reader reports them.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    advise, will_need = os.posix_fadvise, os.POSIX_FADV_WILLNEED
+    for path in paths:
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            continue
+        try:
+            advise(fd, 0, 0, will_need)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def read_files(
     paths: Sequence[str], pool: ThreadPoolExecutor | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -366,10 +395,20 @@ def iter_chunks(
     builder = _Builder(chunk_size)
     errors: list[tuple[str, str]] = []
     index = 0
+    starts = range(0, len(sources), READ_BLOCK)
+    # (locations, stems) of the blocks from the current one on, listed ahead for prefetching
+    blocks: deque[tuple[list[str], list[str]]] = deque()
+    listed = 0
     with _AdaptiveReader() as reader:  # closed with the generator, however it ends
-        for start in range(0, len(sources), READ_BLOCK):
-            locations, stems = locations_and_stems(sources, start, start + READ_BLOCK)
-            parsed, counts, numbers, positions = reader.read(locations)
+        for start in starts:
+            while listed < len(starts) and len(blocks) <= PREFETCH_BLOCKS:
+                first = starts[listed]
+                blocks.append(locations_and_stems(sources, first, first + READ_BLOCK))
+                listed += 1
+            locations, stems = blocks.popleft()
+            parsed, counts, numbers, positions = reader.read(
+                locations, [block[0] for block in blocks]
+            )
             atom_ends = np.cumsum(counts).tolist()
             parsed_list = parsed.tolist()
             f = 0
@@ -406,17 +445,21 @@ def iter_chunks(
 
 
 class _AdaptiveReader:
-    """:func:`read_files` block after block, with threads once files come from disk.
+    """:func:`read_files` block after block, reading ahead once files come from disk.
 
     Files served from disk rather than the page cache take ~100 µs each, one request at a
-    time; after a block read slower than SLOW_READ_S per file the next blocks are read by
-    READ_THREADS threads (about 4x the files/s on a virtual disk). Cached files are read
-    faster by one thread, so a fast block switches back.
+    time. After a block read slower than SLOW_READ_S per file, every later block is requested
+    from the kernel PREFETCH_BLOCKS blocks before it is read (:func:`advise_will_need`; a
+    read-ahead block is then read fast, so this mode stays on: on cached files it costs
+    ~2 µs per file). Without ``posix_fadvise`` (not Linux/BSD), slow blocks are read by
+    READ_THREADS threads instead, and a fast block switches back to one.
     """
 
     def __init__(self) -> None:
         self.pool: ThreadPoolExecutor | None = None
         self.slow = False
+        self.prefetching = False
+        self.advised = 0  # blocks advised, counted from the one to be read next
 
     def __enter__(self) -> _AdaptiveReader:
         return self
@@ -425,12 +468,27 @@ class _AdaptiveReader:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def read(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        if self.slow and self.pool is None:
+    def read(
+        self, paths: list[str], upcoming: Sequence[list[str]] = ()
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Read and parse ``paths`` (see :func:`read_files`); ``upcoming``: the paths of the
+        next blocks, in order, for reading ahead."""
+        if self.prefetching:
+            if self.advised == 0:  # the first block of this mode: asked for at once too
+                advise_will_need(paths)
+                self.advised = 1
+            for block in upcoming[self.advised - 1 : PREFETCH_BLOCKS]:
+                advise_will_need(block)
+                self.advised += 1
+        elif self.slow and self.pool is None:
             self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="xanesnet-read")
         started = time.perf_counter()
-        result = read_files(paths, self.pool if self.slow else None)
+        result = read_files(paths, self.pool if self.slow and not self.prefetching else None)
         self.slow = time.perf_counter() - started > SLOW_READ_S * len(paths)
+        if self.prefetching:
+            self.advised -= 1  # counted from the current block: this one is read
+        if self.slow and not self.prefetching and hasattr(os, "posix_fadvise"):
+            self.prefetching = True
         return result
 
 

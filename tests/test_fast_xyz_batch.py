@@ -286,15 +286,39 @@ def test_read_files_matches_the_per_file_reader(tmp_path):
     assert {s for s in taken if any(n.endswith(f"_{s}.xyz") for n in expected_parsed)} == taken
 
 
-def test_threaded_reads_give_the_same_arrays(tmp_path):
+COMPILED_READER = [False] + ([True] if fast_xyz._compiled_reader() is not None else [])
+
+
+@pytest.mark.parametrize("compiled", COMPILED_READER)
+def test_threaded_and_compiled_reads_give_the_same_arrays(tmp_path, monkeypatch, compiled):
     folder = _mixed_folder(tmp_path, n_good=30)
+    big = folder / "zz_big.xyz"  # over the limit: no bytes, left to the per-file reader
+    big.write_bytes(EXAMPLE_FILES[0].read_bytes() + b"\n" * 20_000)
+    monkeypatch.setattr(fast_xyz, "MAX_FILE_BYTES", 20_000)  # the examples are smaller
     paths = sorted(str(p) for p in folder.iterdir()) + [str(tmp_path / "missing.xyz")]
-    alone = fast_xyz.read_files(paths)
+    reference = fast_xyz.read_files(paths, compiled=False)
+    assert reference[0].sum() > 30  # most files parsed
+    assert not reference[0][paths.index(str(big))]
+    results = [fast_xyz.read_files(paths, compiled=compiled)]
     with ThreadPoolExecutor(fast_xyz.READ_THREADS) as pool:
-        threaded = fast_xyz.read_files(paths, pool)
-    assert alone[0].sum() > 30  # most files parsed
-    for a, b in zip(alone, threaded, strict=True):
-        np.testing.assert_array_equal(a, b)
+        results.append(fast_xyz.read_files(paths, pool, compiled=compiled))
+    for result in results:
+        for a, b in zip(reference, result, strict=True):
+            np.testing.assert_array_equal(a, b)
+    if compiled:  # the bytes themselves, not only what the parser made of them
+        core = fast_xyz._compiled_reader()
+        buffer, offsets = core.read_whole_files(paths, fast_xyz.MAX_FILE_BYTES)
+        expected = fast_xyz._read_whole_files(paths)
+        assert [bytes(buffer[a:b]) for a, b in zip(offsets[:-1], offsets[1:])] == expected
+        assert core.read_whole_files([], 10)[1].tolist() == [0]
+
+
+def test_compiled_reader_requested_where_it_is_missing(monkeypatch):
+    monkeypatch.setattr(fast_xyz, "_compiled_reader", lambda: None)
+    with pytest.raises(ValueError, match="compiled=True"):
+        fast_xyz.read_files([str(EXAMPLE_FILES[0])], compiled=True)
+    parsed, *_ = fast_xyz.read_files([str(EXAMPLE_FILES[0])])  # Python reads instead
+    assert parsed.tolist() == [True]
 
 
 def test_slow_blocks_switch_to_reading_ahead_and_output_is_unchanged(tmp_path, monkeypatch):

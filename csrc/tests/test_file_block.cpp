@@ -5,18 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "checks.hpp"
 #include "file_block.hpp"
 
+using xanesnet_test::check;
+
 namespace {
-
-int failures = 0;
-
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::printf("FAIL %s\n", what);
-        ++failures;
-    }
-}
 
 std::string scratch_path(const std::string& name) {
     const char* dir = std::getenv("TMPDIR");
@@ -81,7 +75,5 @@ int main() {
 #endif
 
     for (const std::string& p : {a, b, empty}) std::remove(p.c_str());
-    if (failures) return 1;
-    std::printf("file_block: all checks passed\n");
-    return 0;
+    return xanesnet_test::finish("file_block");
 }

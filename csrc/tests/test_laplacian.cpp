@@ -6,18 +6,13 @@
 #include <stdexcept>
 #include <vector>
 
+#include "checks.hpp"
 #include "laplacian.hpp"
 
+using xanesnet_test::check;
+using xanesnet_test::failures;
+
 namespace {
-
-int failures = 0;
-
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::printf("FAIL %s\n", what);
-        ++failures;
-    }
-}
 
 /// A random model and sites: standardised-like descriptors (some constant features at 0,
 /// as x_inv_scale = 0 gives), γ = 1 / median distance, coefficients of both signs.
@@ -181,10 +176,5 @@ int main() {
     test_cancelling_coefficients();
     test_threads_and_batching_bitwise();
     test_edge_cases();
-    if (failures) {
-        std::printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    std::printf("all laplacian checks passed\n");
-    return 0;
+    return xanesnet_test::finish("laplacian");
 }

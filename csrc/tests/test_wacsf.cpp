@@ -4,22 +4,17 @@
 #include <stdexcept>
 #include <vector>
 
+#include "checks.hpp"
 #include "wacsf.hpp"
 
-namespace {
+using xanesnet_test::check;
+using xanesnet_test::failures;
 
-int failures = 0;
+namespace {
 
 void check_close(double got, double want, double rtol, const char* what) {
     if (!(std::fabs(got - want) <= rtol * std::fabs(want) + 1e-300)) {
         std::printf("FAIL %s: got %.17g, want %.17g\n", what, got, want);
-        ++failures;
-    }
-}
-
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::printf("FAIL %s\n", what);
         ++failures;
     }
 }
@@ -148,10 +143,5 @@ int main() {
     test_atoms_too_close();
     test_periodic_images_of_centre();
     test_singular_cell_throws();
-    if (failures) {
-        std::printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    std::printf("all wacsf checks passed\n");
-    return 0;
+    return xanesnet_test::finish("wacsf");
 }

@@ -173,6 +173,8 @@ def naive(frames_file: Path, n: int, work: Path, model_name: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xanesnet.model.precision import PRECISIONS
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--naive", type=int, default=200)
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--precision",
-        choices=("float32", "bfloat16"),
+        choices=PRECISIONS,
         default="float32",
         help="network precision of the xanesnet-batch rows and the network stage",
     )

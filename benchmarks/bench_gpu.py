@@ -45,7 +45,6 @@ from _environment import (  # noqa: E402
 
 EXAMPLES = REPO_ROOT / "xanesnet" / "examples" / "fe_k_edge"
 BATCHES = (4096, 16384)
-PRECISIONS = ("float32", "bfloat16")
 
 
 def build_folder(data: Path, n: int, folder: Path) -> int:
@@ -128,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from xanesnet import read_predictions
     from xanesnet.fast_xyz import iter_chunks
     from xanesnet.model.export import load_model
+    from xanesnet.model.precision import PRECISIONS
     from xanesnet.model.pretrained import resolve_model_path
     from xanesnet.predict import compute_sites
     from xanesnet.structures import _resolve_inputs

@@ -83,6 +83,8 @@ def cached_fraction(folder: Path, sample: int = 2000) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xanesnet.model.precision import PRECISIONS
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sites", type=int, default=1_000_000)
     parser.add_argument(
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the inputs and the output")
     parser.add_argument("--model", default="default", help='"default", "fast" or a model file')
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
     parser.add_argument(
         "--evict", action="store_true", help="drop the input files from the page cache first"
     )

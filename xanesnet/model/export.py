@@ -439,8 +439,8 @@ class XanesModel:
             )
         members = [Bfloat16Member.from_member(m, str(self.path)) for m in _scripted_members(module)]
         path: _EagerBlend
-        if kernel_backend == "cpp":
-            path = dataclasses.replace(_FastEnsemble.from_module(module), members=members)
+        if kernel_backend == "cpp":  # the float32 path's kernel arrays, shared, not read again
+            path = dataclasses.replace(self._blend_path("cpp"), members=members)
         elif kernel_backend == "torch":
             path = _EagerBlend(members, module.kernel, float(module.kernel_weight))
         else:

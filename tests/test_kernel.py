@@ -110,7 +110,7 @@ def test_blend_and_spread_formula(data):
     np.testing.assert_allclose(spread.numpy(), np.sqrt(variance), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("suffix", [".pt", ".pt2"])
+@pytest.mark.parametrize("suffix", [".pt"])
 def test_blended_model_round_trip(data, tmp_path, suffix, example_structures):
     descriptor, x, y = data
     config = TrainConfig(

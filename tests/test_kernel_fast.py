@@ -184,12 +184,18 @@ def test_backend_selection(
         model.resolve_kernel_backend("cpp")
 
 
-def test_exported_program_uses_torch(data: Any, tmp_path: Path) -> None:
-    exported = _blended_model(data, tmp_path, "float32", suffix=".pt2")
-    assert exported.resolve_kernel_backend() == "torch"
+def test_eager_module_uses_torch(data: Any, tmp_path: Path, model: XanesModel) -> None:
+    """A runtime model around a plain (not TorchScript) module takes the torch path."""
+    descriptor, x, y, _ = data
+    config = TrainConfig(
+        network=NetworkConfig(hidden=(16,)), epochs=1, kernel=KernelConfig(weight=0.4)
+    )
+    ensemble, _ = train_ensemble(x, y, None, None, config)
+    eager = XanesModel(ensemble.eval(), model.metadata, model.path)
+    assert eager.resolve_kernel_backend() == "torch"
     with pytest.raises(ValueError, match="not TorchScript"):
-        exported.resolve_kernel_backend("cpp")
-    mean, _ = exported.predict_features(data[3][:5])
+        eager.resolve_kernel_backend("cpp")
+    mean, _ = eager.predict_features(data[3][:5])
     assert mean.shape == (5, len(ENERGIES))
 
 

@@ -8,15 +8,16 @@ import torch
 
 import xanesnet
 from xanesnet import WACSF
+from xanesnet.analysis.metrics import delta_mu
 from xanesnet.cli import batch as batch_cli
 from xanesnet.cli import evaluate as evaluate_cli
 from xanesnet.cli import predict as predict_cli
-from xanesnet.metrics import delta_mu
 from xanesnet.model import (
     KernelConfig,
     NetworkConfig,
     SpectrumEnsemble,
     SpectrumMLP,
+    XanesModel,
     fit_kernel_ridge,
     load_model,
     save_model,
@@ -118,9 +119,9 @@ def test_bad_precision_and_unsupported_files(features, tmp_path):
         model.predict_features(features, precision="float16")
     with pytest.raises(ValueError, match="precision: expected one of"):
         xanesnet.predict_batch([], tmp_path / "out", precision="fp8")
-    exported = _save(_ensemble(features, "silu", 2), tmp_path / "m.pt2")
-    with pytest.raises(ValueError, match=r"TorchScript.*m\.pt2"):
-        exported.predict_features(features, precision="bfloat16")
+    eager = XanesModel(_ensemble(features, "silu", 2).eval(), model.metadata, model.path)
+    with pytest.raises(ValueError, match=r"TorchScript.*m\.pt"):
+        eager.predict_features(features, precision="bfloat16")
 
 
 def test_warns_where_the_cpu_emulates_bfloat16(features, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ The configuration (TOML, or YAML when PyYAML is installed) has four tables::
     [descriptor]  WACSF fields (r_min, r_max, n_g2, n_g4, zetas, ...)
     [training]    TrainConfig fields (epochs, batch_size, learning_rate, n_members, ...),
                   with [training.network] (hidden, activation, dropout)
-    [output]      model (file to write: .pt TorchScript or .pt2 torch.export), workdir
+    [output]      model (file to write: .pt, TorchScript), workdir
                   (checkpoints and per-epoch CSV logs; a killed run resumes from them),
                   weight_dtype ("float32", or "float16" to store network weights in half
                   the space; validation figures are measured after that rounding)

@@ -1,10 +1,12 @@
-"""Self-describing model files: TorchScript (``.pt``) or ``torch.export`` (``.pt2``) + metadata.
+"""Self-describing model files: TorchScript (``.pt``) + metadata.
 
 A model file holds the standardiser and network(s) of a :class:`SpectrumEnsemble` and, as an
 embedded JSON file (``xanesnet.json``), everything needed to use it: the descriptor
 configuration, the energy grid, element and edge, a hash of the training set, the package
 version and validation metrics. Loading never unpickles arbitrary Python objects: TorchScript
-and exported programs are restricted formats, and the metadata is plain JSON.
+archives are read by torch's restricted loader and the metadata is plain JSON. ``torch.export``
+archives (``.pt2``) are neither written nor read: they may hold weights and constants stored with
+Python's pickle, which runs code when loaded.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ __all__ = [
 
 SCHEMA = "xanesnet.model/1"
 METADATA_NAME = "xanesnet.json"
+#: Suffix of ``torch.export`` archives, refused on save and load (see the module docstring).
+EXPORT_ARCHIVE_SUFFIX = ".pt2"
 _REQUIRED = (
     "schema",
     "descriptor",
@@ -176,6 +180,15 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _refuse_export_archive(path: Path) -> None:
+    if path.suffix.lower() == EXPORT_ARCHIVE_SUFFIX:
+        raise ValueError(
+            f"{path}: {EXPORT_ARCHIVE_SUFFIX} files are not loaded or written because "
+            "torch.export archives may contain pickled objects, which run code when loaded; "
+            "re-export the model as .pt (TorchScript)"
+        )
+
+
 def _check_metadata(meta: Any, path: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: model metadata is not a JSON object")
@@ -227,7 +240,7 @@ def save_model(
     edge: str = "K",
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write a model file; ``.pt2`` selects ``torch.export``, anything else TorchScript.
+    """Write a TorchScript model file (``.pt``; ``.pt2`` is refused, see the module docstring).
 
     Args:
         ensemble: trained networks (one or more members).
@@ -260,6 +273,7 @@ def save_model(
         **(extra or {}),
     }
     path = Path(path)
+    _refuse_export_archive(path)
     _check_metadata(meta, path)
     if descriptor.n_features != first.n_features:
         raise ValueError(
@@ -273,15 +287,9 @@ def save_model(
     scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     tmp = scratch / path.name
     try:
-        if path.suffix == ".pt2":
-            example = torch.zeros(2, first.n_features)
-            batch = torch.export.Dim("n_sites", min=1)
-            program = torch.export.export(ensemble, (example,), dynamic_shapes=({0: batch},))
-            torch.export.save(program, tmp, extra_files={METADATA_NAME: text})
-        else:
-            with _quiet_torchscript():
-                scripted = torch.jit.script(ensemble)
-                torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
+        with _quiet_torchscript():
+            scripted = torch.jit.script(ensemble)
+            torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
         os.replace(tmp, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -562,16 +570,15 @@ def load_model(path: str | os.PathLike) -> XanesModel:
         ValueError: not a model file, or its metadata is missing or invalid.
     """
     path = Path(path)
+    _refuse_export_archive(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     extra = {METADATA_NAME: ""}
     try:
-        if path.suffix == ".pt2":
-            program = torch.export.load(path, extra_files=extra)
-            module = program.module()
-        else:
-            with _quiet_torchscript():
-                module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        # torch.jit.load reads only TorchScript archives (its own restricted unpickler); a
+        # torch.export archive under another name fails here without being unpickled
+        with _quiet_torchscript():
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError, OSError, KeyError) as exc:
         raise ValueError(f"{path}: not a xanesnet model file ({exc.__class__.__name__})") from exc
     text = extra[METADATA_NAME]

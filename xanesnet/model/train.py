@@ -3,7 +3,9 @@
 Determinism: with the same seed, data and thread count, training on the CPU gives the same
 weights. All randomness (initialisation, shuffling, dropout, input noise) comes from one
 ``torch.Generator`` per member plus the global torch RNG state, both saved in checkpoints, so
-a killed run resumes to the same result as an uninterrupted one.
+a killed run resumes to the same result as an uninterrupted one. Checkpoints hold only tensors and
+plain Python values and are read with ``torch.load(weights_only=True)``: a file planted in the
+work folder cannot run code.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -153,6 +156,45 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+_CHECKPOINT_KEYS = (
+    "model",
+    "optimiser",
+    "generator",
+    "torch_rng",
+    "history",
+    "best_state",
+    "best_val",
+    "epoch",
+)
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`train_member`, read without running any pickled code.
+
+    Raises:
+        ValueError naming the file when it is not such a checkpoint (including any file that
+        needs more than tensors and plain values to load).
+    """
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: not a training checkpoint that can be loaded safely (tensors and plain "
+            f"values only): {first_line}; delete it to train this member from the start"
+        ) from exc
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    history = state.get("history") if isinstance(state, dict) else None
+    if missing or not (
+        isinstance(history, dict) and {"train_loss", "val_loss", "best_epoch"} <= history.keys()
+    ):
+        raise ValueError(
+            f"{path}: not a training checkpoint of this version (missing {missing or 'history'}); "
+            "delete it to train this member from the start"
+        )
+    return state
+
+
 @dataclass
 class History:
     """Per-epoch losses (standardised units) of one member."""
@@ -228,15 +270,19 @@ def train_member(
     start_epoch = 0
 
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = _read_checkpoint(Path(checkpoint))
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        history = state["history"]
+        history = History(
+            train_loss=[float(v) for v in state["history"]["train_loss"]],
+            val_loss=[float(v) for v in state["history"]["val_loss"]],
+            best_epoch=int(state["history"]["best_epoch"]),
+        )
         best_state = state["best_state"]
-        best_val = state["best_val"]
-        start_epoch = state["epoch"] + 1
+        best_val = float(state["best_val"])
+        start_epoch = int(state["epoch"]) + 1
 
     log_file = None
     if log_csv is not None:
@@ -302,7 +348,7 @@ def train_member(
                         "optimiser": optimiser.state_dict(),
                         "generator": generator.get_state(),
                         "torch_rng": torch.get_rng_state(),
-                        "history": history,
+                        "history": asdict(history),
                         "best_state": best_state,
                         "best_val": best_val,
                         "epoch": epoch,

@@ -1,0 +1,139 @@
+"""Files a user hands in cannot run code: model archives, training checkpoints.
+
+Each payload, if it were unpickled, would create a marker file; every test asserts a clear
+refusal naming the file and that the marker does not exist.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import pickle
+import re
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from xanesnet.model import TrainConfig, load_model, train_ensemble, train_member
+from xanesnet.model.network import NetworkConfig
+
+
+class _TouchOnUnpickle:
+    """Unpickling this object creates ``marker`` (the stand-in for arbitrary code)."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _payload_zip(path: pathlib.Path, marker: pathlib.Path) -> None:
+    """A zip archive laid out like a torch.export / torch.save archive whose pickled entries
+    carry the payload."""
+    payload = pickle.dumps(_TouchOnUnpickle(marker), protocol=2)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{path.stem}/data.pkl", payload)
+        archive.writestr(f"{path.stem}/data/weights/weight_0", payload)
+        archive.writestr(f"{path.stem}/constants.pkl", payload)
+        archive.writestr(f"{path.stem}/extra/xanesnet.json", "{}")
+        archive.writestr(f"{path.stem}/version", "3\n")
+
+
+def test_payload_is_live(tmp_path):
+    """The payload used below does run when unpickled (so the other tests mean something)."""
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(_TouchOnUnpickle(marker)))
+    assert marker.exists()
+
+
+def test_pt2_archive_is_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt2"
+    _payload_zip(evil, marker)
+    with pytest.raises(ValueError, match=r"evil\.pt2.*pickled objects.*re-export.*\.pt"):
+        load_model(evil)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["evil.pt", "evil.model"])
+def test_pickle_archives_under_other_names_are_refused(tmp_path, name):
+    marker = tmp_path / "ran"
+    evil = tmp_path / name
+    _payload_zip(evil, marker)
+    with pytest.raises(ValueError, match=rf"{re.escape(name)}.*not a xanesnet model"):
+        load_model(evil)
+    assert not marker.exists()
+    torch.save({"weights": _TouchOnUnpickle(marker)}, evil)  # torch.save's own layout
+    with pytest.raises(ValueError, match=rf"{re.escape(name)}.*not a xanesnet model"):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_pt2_is_not_written(tmp_path):
+    from xanesnet import WACSF
+    from xanesnet.model import SpectrumEnsemble, SpectrumMLP, save_model
+
+    config = WACSF()
+    n_f = config.n_features
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, n_f)), rng.normal(size=(8, 5))
+    from xanesnet.model.network import fit_scaling
+
+    member = SpectrumMLP(n_f, 5, NetworkConfig(hidden=(4,)), *fit_scaling(x, y))
+    with pytest.raises(ValueError, match=r"m\.pt2.*re-export"):
+        save_model(
+            SpectrumEnsemble([member]),
+            tmp_path / "m.pt2",
+            descriptor=config,
+            energies=np.arange(5.0),
+            e0=0.0,
+            element="Fe",
+        )
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def _tiny_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 6))
+    y = rng.normal(size=(12, 4))
+    config = TrainConfig(network=NetworkConfig(hidden=(8,)), epochs=2, batch_size=4)
+    return x, y, config
+
+
+def test_planted_checkpoint_is_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "ran"
+    ckpt = tmp_path / "member_0.ckpt"
+    torch.save({"model": _TouchOnUnpickle(marker), "epoch": 0}, ckpt)
+    x, y, config = _tiny_data()
+    with pytest.raises(ValueError, match=r"member_0\.ckpt.*loaded safely"):
+        train_member(x, y, None, None, config, checkpoint=ckpt)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match=r"member_0\.ckpt"):
+        train_ensemble(x, y, None, None, config, workdir=tmp_path)
+    assert not marker.exists()
+
+
+def test_checkpoint_of_other_content_is_refused(tmp_path):
+    ckpt = tmp_path / "member_0.ckpt"
+    torch.save({"epoch": 0}, ckpt)  # safe to load, but not a checkpoint
+    x, y, config = _tiny_data()
+    with pytest.raises(ValueError, match=r"member_0\.ckpt.*missing"):
+        train_member(x, y, None, None, config, checkpoint=ckpt)
+    ckpt.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"member_0\.ckpt"):
+        train_member(x, y, None, None, config, checkpoint=ckpt)
+
+
+def test_own_checkpoint_loads_with_weights_only(tmp_path):
+    x, y, config = _tiny_data()
+    ckpt = tmp_path / "member.ckpt"
+    first, _ = train_member(x, y, x, y, config, checkpoint=ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == config.epochs - 1
+    # resuming a finished run trains no further and returns the same weights
+    again, history = train_member(x, y, x, y, config, checkpoint=ckpt)
+    assert len(history.train_loss) == config.epochs
+    for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -1,0 +1,189 @@
+"""FEFF readers (xanesnet.io.feff) and FEFF spectra on the OmniXAS target grid."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.io import read as ase_read
+from helpers import SHARED_DATA, TEST_DATA
+
+from xanesnet.io.feff import FEFF_ENERGY_PRINT_PRECISION, read_feff_inp, read_xmu
+
+FEFF_DATA = TEST_DATA / "feff"
+INDEX = list(csv.DictReader(open(FEFF_DATA / "index.csv", newline="")))
+SITE_DIRS = [FEFF_DATA / Path(row["xmu_path"]).parent for row in INDEX]
+
+
+@pytest.mark.parametrize("row", INDEX, ids=lambda row: row["key"])
+def test_read_xmu_columns_and_edge_energy(row):
+    spectrum = read_xmu(FEFF_DATA / row["xmu_path"])
+    assert spectrum.n_points == int(row["npts"]) == 173
+    for name in ("omega", "e", "k", "mu", "mu0", "chi"):
+        assert getattr(spectrum, name).shape == (173,)
+        assert getattr(spectrum, name).dtype == np.float64
+    # The edge energy is omega - e: the index's E0 column, and e within print precision.
+    assert spectrum.e0 == pytest.approx(float(row["E0_eV"]), abs=FEFF_ENERGY_PRINT_PRECISION)
+    np.testing.assert_allclose(spectrum.relative_energies, spectrum.e, atol=0.0011)
+    assert spectrum.e[0] == pytest.approx(float(row["e_rel_min"]), abs=1e-9)
+    assert spectrum.e[-1] == pytest.approx(float(row["e_rel_max"]), abs=1e-9)
+    # k = 0 at the Fermi level e = Mu, k = sqrt(2 m (e - Mu)) / hbar above it, negative below
+    # it (hbar^2 / 2m = 3.80998 eV A^2); chi = mu - mu0 (print precision).
+    mu_level = spectrum.fermi_level
+    assert -12.0 < mu_level < -5.0
+    assert spectrum.threshold_energy == pytest.approx(spectrum.e0 + mu_level)
+    assert spectrum.e[spectrum.k == 0.0] == pytest.approx([mu_level], abs=0.0011)
+    assert np.all((spectrum.k < 0) == (spectrum.e < mu_level))
+    above = spectrum.k > 0
+    expected_k = np.sqrt((spectrum.e[above] - mu_level) / 3.80998)
+    np.testing.assert_allclose(spectrum.k[above], expected_k, atol=0.006)
+    np.testing.assert_allclose(spectrum.mu - spectrum.mu0, spectrum.chi, atol=2e-5)
+    # mu is normalised 50 eV above the Fermi level.
+    assert np.interp(mu_level + 50.0, spectrum.e, spectrum.mu0) == pytest.approx(1.0, abs=0.01)
+    assert 2e-4 < spectrum.xsedge < 3e-4
+    assert spectrum.absorber_z == 29
+    assert spectrum.feff_version == "9.9.1"
+    assert spectrum.core_hole_width == pytest.approx(1.729)
+    assert spectrum.fms_radius == pytest.approx(9.0)
+    assert spectrum.header[-1].split()[1:7] == ["omega", "e", "k", "mu", "mu0", "chi"]
+
+
+def test_read_xmu_header_values():
+    spectrum = read_xmu(FEFF_DATA / INDEX[0]["xmu_path"])
+    text = (FEFF_DATA / INDEX[0]["xmu_path"]).read_text()
+    line = next(x for x in text.splitlines() if "xsedge+ 50" in x)
+    assert spectrum.xsedge == float(line.split()[-1])
+    assert spectrum.omega[0] == float(text.splitlines()[len(spectrum.header)].split()[0])
+    assert set(spectrum.potentials.values()) | {29} >= {29}
+    assert spectrum.s02 == pytest.approx(0.95)
+
+
+def _xmu_with(tmp_path: Path, edit) -> Path:
+    source = FEFF_DATA / INDEX[0]["xmu_path"]
+    lines = source.read_text().splitlines()
+    target = tmp_path / "xmu.dat"
+    target.write_text("\n".join(edit(lines)) + "\n")
+    return target
+
+
+def test_read_xmu_tolerates_blank_lines_and_extra_columns(tmp_path):
+    reference = read_xmu(FEFF_DATA / INDEX[0]["xmu_path"])
+    path = _xmu_with(tmp_path, lambda lines: [*lines[:30], "", *(x + " 7.0" for x in lines[30:])])
+    spectrum = read_xmu(path)
+    np.testing.assert_array_equal(spectrum.mu, reference.mu)
+    assert spectrum.e0 == reference.e0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda lines: [*lines[:40], "  8990.0  1.0  2.0", *lines[41:]], "line 41: expected 6"),
+        (
+            lambda lines: [*lines[:40], lines[40].replace("E", "X", 1), *lines[41:]],
+            "line 41: non-numeric",
+        ),
+        (
+            lambda lines: [*lines[:40], lines[41], lines[40], *lines[42:]],
+            "line 42: omega not strictly",
+        ),
+        (lambda lines: [x for x in lines if x.startswith("#")], "0 data rows"),
+        (
+            lambda lines: [
+                *lines[:40],
+                lines[40].replace(lines[40].split()[1], "5.000", 1),
+                *lines[41:],
+            ],
+            "line 41: omega - e",
+        ),
+    ],
+)
+def test_read_xmu_errors_name_file_and_line(tmp_path, edit, message):
+    path = _xmu_with(tmp_path, edit)
+    with pytest.raises(ValueError, match=message) as info:
+        read_xmu(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_xmu_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="xmu.dat"):
+        read_xmu(tmp_path / "xmu.dat")
+
+
+@pytest.mark.parametrize("row", INDEX, ids=lambda row: row["key"])
+def test_read_feff_inp_cluster_matches_poscar(row):
+    site_dir = FEFF_DATA / Path(row["xmu_path"]).parent
+    cluster = read_feff_inp(site_dir / "feff.inp")
+    assert len(cluster) == int(row["cluster_atoms"])
+    assert cluster.numbers[0] == 29
+    assert not cluster.pbc.any()
+    assert cluster.info["absorber"] == 0
+    assert cluster.arrays["feff_ipot"][0] == 0
+    np.testing.assert_allclose(cluster.positions[0], 0.0, atol=1e-12)
+    # Every cluster atom sits on an image of a POSCAR atom of the same element, placed
+    # relative to the absorber site given in the index.
+    crystal = ase_read(FEFF_DATA / "Cu" / row["material"] / "POSCAR", format="vasp")
+    site = int(row["site"])
+    assert crystal.numbers[site] == 29
+    relative = cluster.positions[:, None, :] + crystal.positions[site] - crystal.positions[None]
+    fractional = relative @ np.linalg.inv(crystal.cell.array)
+    off_lattice = np.abs(fractional - np.round(fractional)).max(axis=2)
+    nearest = off_lattice.argmin(axis=1)
+    assert off_lattice.min(axis=1).max() < 1e-4
+    np.testing.assert_array_equal(crystal.numbers[nearest], cluster.numbers)
+
+
+def test_read_feff_inp_moves_absorber_first(tmp_path):
+    source = SITE_DIRS[0] / "feff.inp"
+    lines = source.read_text().splitlines()
+    start = next(i for i, x in enumerate(lines) if x.strip() == "ATOMS") + 3
+    assert lines[start].split()[3] == "0"
+    lines[start], lines[start + 1] = lines[start + 1], lines[start]
+    (tmp_path / "feff.inp").write_text("\n".join(lines) + "\n")
+    reference = read_feff_inp(source)
+    swapped = read_feff_inp(tmp_path / "feff.inp")
+    np.testing.assert_array_equal(swapped.positions, reference.positions)
+    np.testing.assert_array_equal(swapped.numbers, reference.numbers)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.replace("\nPOTENTIALS", "\nXPOTENTIALS"), "no POTENTIALS block"),
+        (
+            lambda s: s.replace("     0   29  Cu", "     0   29  Cu\n      9   199  Xx"),
+            "atomic number 199",
+        ),
+        (
+            lambda s: s.replace("       0  Cu         0               0", "       7  Cu         0"),
+            "potential index 7",
+        ),
+        (
+            lambda s: s.replace("       0  Cu         0               0", "       2  Cu         0"),
+            "exactly one absorber",
+        ),
+        (lambda s: s.replace("ATOMS\n", "ATOMS\n  1.0  2.0  zz  1\n"), "expected 'x y z ipot"),
+    ],
+)
+def test_read_feff_inp_errors(tmp_path, edit, message):
+    text = (SITE_DIRS[0] / "feff.inp").read_text()
+    edited = edit(text)
+    assert edited != text
+    path = tmp_path / "feff.inp"
+    path.write_text(edited)
+    with pytest.raises(ValueError, match=message) as info:
+        read_feff_inp(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.shared_data
+def test_fixtures_are_byte_copies_of_the_data():
+    """The committed fixtures equal their source files (tests/make_feff_fixtures.py)."""
+    source = SHARED_DATA / "cu_k_edge_feff_omnixas"
+    if not source.is_dir():
+        pytest.skip("../shared not present")
+    for row in INDEX:
+        for name in ("xmu.dat", "feff.inp"):
+            relative = Path(row["xmu_path"]).with_name(name)
+            assert (FEFF_DATA / relative).read_bytes() == (source / relative).read_bytes()

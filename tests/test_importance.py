@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xanesnet import default_model
-from xanesnet.importance import (
+from xanesnet.analysis import (
     CSV_COLUMNS,
     DEFAULT_WINDOWS,
     Window,
@@ -193,7 +193,7 @@ def test_package_import_does_not_load_matplotlib() -> None:
     import sys
 
     code = (
-        "import sys, xanesnet, xanesnet.importance, xanesnet.cli.importance;"
+        "import sys, xanesnet, xanesnet.analysis, xanesnet.cli.importance;"
         "print('matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""Tests of xanesnet.metrics on hand-computed cases with known answers."""
+"""Tests of xanesnet.analysis (metrics, scores, peaks) on hand-computed cases with known answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from xanesnet.metrics import (
+from xanesnet.analysis import (
     SpectrumMetrics,
     delta_mu,
     evaluate_spectra,

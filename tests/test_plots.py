@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from helpers import EXAMPLES, TEST_DATA
 
-from xanesnet.cli.main import main
-from xanesnet.plotting import (
+from xanesnet.analysis import (
     ENERGY_LABEL,
     best_median_worst,
     plot_best_median_worst,
     plot_delta_mu_histogram,
     plot_spectra,
 )
+from xanesnet.cli.main import main
 
 E_REL = np.linspace(-15.0, 60.0, 226)
 

@@ -33,8 +33,8 @@ def test_reference_json_fixture_is_current():
 def test_shipped_model_reproduces_its_validation_metrics(variant):
     """Each shipped model, evaluated on the committed validation split, gives the figures
     stored in its metadata (and reported in the README)."""
+    from xanesnet.analysis import evaluate_spectra
     from xanesnet.datasets import load_dataset
-    from xanesnet.metrics import evaluate_spectra
     from xanesnet.model.pretrained import default_model
 
     data = shared_data_dir() / "fe_k_edge" / "xanesnet_2022_preconv"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xanesnet.metrics import evaluate_spectra, peak_shift
+from xanesnet.analysis import evaluate_spectra, peak_shift
 
 HERE = Path(__file__).resolve().parent
 ENERGIES = np.linspace(-15.0, 60.0, 226)  # relative to the edge; ΔE does not depend on E0

@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xanesnet.analysis import evaluate_spectra
     from xanesnet.cli._dataset import load_model_and_dataset
-    from xanesnet.metrics import evaluate_spectra
     from xanesnet.spectra import Broadening, broaden
 
     model, data = load_model_and_dataset(

@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xanesnet.cli._dataset import load_model_and_dataset
-    from xanesnet.importance import (
+    from xanesnet.analysis import (
         absorber_distances,
         feature_table,
         parse_windows,
@@ -75,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         weighted_mean_mu,
         write_csv,
     )
-    from xanesnet.structures import read_structures
+    from xanesnet.cli._dataset import load_model_and_dataset
+    from xanesnet.io import read_structures
 
     windows = parse_windows(args.windows)
     if args.repeats < 1:

@@ -99,14 +99,14 @@ def _require_folder(path: Path, option: str) -> None:
 
 def run_dataset(args: argparse.Namespace) -> int:
     """Mode 1: evaluate a model on a data set and write the three figures."""
-    from xanesnet.cli._dataset import load_model_and_dataset
-    from xanesnet.metrics import delta_mu
-    from xanesnet.plotting import (
+    from xanesnet.analysis import (
         FORMATS,
+        delta_mu,
         plot_best_median_worst,
         plot_delta_mu_histogram,
         plot_spectra,
     )
+    from xanesnet.cli._dataset import load_model_and_dataset
 
     fmt = (args.format or "png").lower()
     if fmt not in FORMATS:
@@ -188,7 +188,7 @@ def _edge_energy(metadata: dict[str, Any]) -> float | None:
 
 def run_batch_output(args: argparse.Namespace) -> int:
     """Mode 2: plot spectra of a xanesnet-batch output folder."""
-    from xanesnet.plotting import image_path, plot_spectra
+    from xanesnet.analysis import image_path, plot_spectra
     from xanesnet.store import read_predictions
 
     if args.format is not None:

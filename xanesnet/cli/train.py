@@ -230,7 +230,7 @@ def export_trained(
     import numpy as np
     import torch
 
-    from xanesnet.metrics import evaluate_spectra
+    from xanesnet.analysis import evaluate_spectra
     from xanesnet.model.export import save_model
     from xanesnet.model.network import store_weights_as_float16
 

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from xanesnet import read_predictions
     from xanesnet.descriptors.packing import pack_structures
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
     from xanesnet.model.pretrained import default_model_path
     from xanesnet.predict import _chunks
 

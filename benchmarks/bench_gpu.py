@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from xanesnet import read_predictions
     from xanesnet.fast_xyz import iter_chunks
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
     from xanesnet.model.precision import PRECISIONS
     from xanesnet.model.pretrained import resolve_model_path
     from xanesnet.predict import compute_sites

@@ -9,7 +9,7 @@ from ase import Atoms
 from helpers import EXAMPLES
 
 from xanesnet import fast_xyz, predict_batch, read_predictions, read_structures
-from xanesnet.model.export import load_model
+from xanesnet.model.files import load_model
 from xanesnet.model.pretrained import default_model_path
 from xanesnet.predict import _chunks
 

@@ -14,7 +14,7 @@ import pytest
 from helpers import EXAMPLES
 
 from xanesnet import fast_xyz, predict_batch, read_predictions, read_structures
-from xanesnet.model.export import load_model
+from xanesnet.model.files import load_model
 from xanesnet.model.pretrained import default_model_path
 from xanesnet.predict import _chunks, compute_sites
 from xanesnet.store import PredictionStore

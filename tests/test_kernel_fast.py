@@ -19,7 +19,8 @@ from xanesnet.model import (
     save_model,
     train_ensemble,
 )
-from xanesnet.model import export as export_module
+from xanesnet.model import runtime as runtime_module
+from xanesnet.model.files import quiet_torchscript
 from xanesnet.model.network import blend_members, store_weights_as_float16
 
 _core = pytest.importorskip("xanesnet._core")
@@ -153,7 +154,7 @@ def test_blend_members_single_formula() -> None:
     np.testing.assert_allclose(spread.numpy(), nets.std(0), rtol=1e-5, atol=1e-6)
     mean, spread = blend_members(outputs[:1], None, 0.0)
     assert torch.equal(spread, torch.zeros_like(mean))
-    with export_module._quiet_torchscript():
+    with quiet_torchscript():
         scripted = torch.jit.script(blend_members)
     assert torch.equal(scripted(outputs, kernel, 0.25)[1], blend_members(outputs, kernel, 0.25)[1])
 
@@ -168,7 +169,7 @@ def test_backend_selection(
         model.predict_features(data[3][:2])
     monkeypatch.delenv("XANESNET_KERNEL_BACKEND")
     # no compiled core: the torch path, and an error when "cpp" is demanded
-    monkeypatch.setattr(export_module, "_compiled_kernel_available", lambda: False)
+    monkeypatch.setattr(runtime_module, "_compiled_kernel_available", lambda: False)
     assert model.resolve_kernel_backend() == "torch"
     with pytest.raises(ValueError, match="compiled core"):
         model.predict_features(data[3][:2], kernel_backend="cpp")

@@ -127,7 +127,7 @@ def test_bad_precision_and_unsupported_files(features, tmp_path):
 def test_warns_where_the_cpu_emulates_bfloat16(features, tmp_path, monkeypatch):
     model = _save(_ensemble(features, "silu", 1), tmp_path / "m.pt")
     monkeypatch.setattr(
-        xanesnet.model.export, "cpu_has_native_bfloat16", lambda: False, raising=True
+        xanesnet.model.runtime, "cpu_has_native_bfloat16", lambda: False, raising=True
     )
     with pytest.warns(RuntimeWarning, match="no bfloat16 matrix instructions"):
         model.predict_features(features[:3], precision="bfloat16")

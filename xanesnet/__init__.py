@@ -25,9 +25,9 @@ __all__ = [
 ]
 
 
-def load_model(path):  # noqa: ANN001, ANN201 (typed in xanesnet.model.export)
-    """Load a model file (see :func:`xanesnet.model.export.load_model`); imports torch."""
-    from xanesnet.model.export import load_model as _load
+def load_model(path):  # noqa: ANN001, ANN201 (typed in xanesnet.model.files)
+    """Load a model file (see :func:`xanesnet.model.files.load_model`); imports torch."""
+    from xanesnet.model.files import load_model as _load
 
     return _load(path)
 

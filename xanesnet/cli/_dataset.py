@@ -59,7 +59,7 @@ def load_model_and_dataset(
         FileNotFoundError / ValueError naming the option at fault.
     """
     from xanesnet.datasets import load_dataset
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
     from xanesnet.model.pretrained import resolve_model_path
 
     for option, folder in (("--xyz", xyz), ("--xanes", xanes)):

@@ -93,7 +93,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         distillation_set,
         train_student,
     )
-    from xanesnet.model.export import file_sha256, load_model
+    from xanesnet.model.files import file_sha256, load_model
     from xanesnet.model.train import TrainConfig
     from xanesnet.structures import read_structures
 

@@ -172,7 +172,7 @@ def _edge_energy(metadata: dict[str, Any]) -> float | None:
     element, edge = model.get("element"), model.get("edge")
     if not element or not edge:
         return None
-    from xanesnet.model.export import file_sha256
+    from xanesnet.model.files import file_sha256
     from xanesnet.model.pretrained import default_model_path
 
     try:
@@ -181,7 +181,7 @@ def _edge_energy(metadata: dict[str, Any]) -> float | None:
         return None
     if job.get("model_sha256") not in (None, file_sha256(path)):
         return None
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
 
     return float(load_model(path).e0)
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     inputs = resolve_inputs(parser, args)
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
     from xanesnet.model.pretrained import resolve_model_path
 
     try:

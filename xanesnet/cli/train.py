@@ -231,7 +231,7 @@ def export_trained(
     import torch
 
     from xanesnet.analysis import evaluate_spectra
-    from xanesnet.model.export import save_model
+    from xanesnet.model.files import save_model
     from xanesnet.model.network import store_weights_as_float16
 
     if weight_dtype == "float16":

@@ -112,7 +112,7 @@ def distillation_set(
     labelled by the teacher.
 
     Args:
-        teacher: a loaded :class:`~xanesnet.model.export.XanesModel`.
+        teacher: a loaded :class:`~xanesnet.model.runtime.XanesModel`.
         structures: (n,) training structures (ase.Atoms), absorber at index 0.
         features: (n, n_features) the teacher's descriptors of ``structures``.
         reference: (n, n_energies) their reference spectra on the teacher's grid.

@@ -196,7 +196,7 @@ def blend_members(
 
     Called by :meth:`SpectrumEnsemble.forward` (so it is compiled into TorchScript and
     ``torch.export`` files) and by the compiled fast path of
-    :meth:`xanesnet.model.export.XanesModel.predict_features`.
+    :meth:`xanesnet.model.runtime.XanesModel.predict_features`.
 
     Args:
         outputs: (n_members, n_sites, n_energies) network predictions.

@@ -281,7 +281,7 @@ def predict_batch(
     Returns:
         A :class:`BatchSummary`; failures are in the output's error tables.
     """
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
     from xanesnet.model.precision import check_precision
     from xanesnet.model.pretrained import resolve_model_path
     from xanesnet.store import PredictionStore, format_backend
@@ -436,7 +436,7 @@ def _worker_predict(
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """One chunk (``ase.Atoms`` or a PackedChunk) on a Dask worker (the model is loaded once
     per worker process)."""
-    from xanesnet.model.export import load_model
+    from xanesnet.model.files import load_model
 
     model = _WORKER_MODELS.get(model_sha256)
     if model is None:

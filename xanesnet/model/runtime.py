@@ -1,25 +1,16 @@
-"""Self-describing model files: TorchScript (``.pt``) + metadata.
+"""The runtime model: a loaded model file's networks, descriptor and energy grid, and how its
+spectra are computed (TorchScript forward, members blended here, the compiled kernel ridge path,
+bfloat16 networks).
 
-A model file holds the standardiser and network(s) of a :class:`SpectrumEnsemble` and, as an
-embedded JSON file (``xanesnet.json``), everything needed to use it: the descriptor
-configuration, the energy grid, element and edge, a hash of the training set, the package
-version and validation metrics. Loading never unpickles arbitrary Python objects: TorchScript
-archives are read by torch's restricted loader and the metadata is plain JSON. ``torch.export``
-archives (``.pt2``) are neither written nor read: they may hold weights and constants stored with
-Python's pickle, which runs code when loaded.
+Model files themselves (format, metadata, checksums) are :mod:`xanesnet.model.files`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,35 +19,10 @@ import numpy as np
 import torch
 
 from xanesnet.descriptors.wacsf import WACSF
-from xanesnet.model.network import SpectrumEnsemble, blend_members
+from xanesnet.model.network import blend_members
 from xanesnet.model.precision import Bfloat16Member, check_precision, cpu_has_native_bfloat16
 
-__all__ = [
-    "KERNEL_BACKENDS",
-    "SCHEMA",
-    "Prediction",
-    "XanesModel",
-    "save_model",
-    "load_model",
-    "file_sha256",
-]
-
-SCHEMA = "xanesnet.model/1"
-METADATA_NAME = "xanesnet.json"
-#: Suffix of ``torch.export`` archives, refused on save and load (see the module docstring).
-EXPORT_ARCHIVE_SUFFIX = ".pt2"
-_REQUIRED = (
-    "schema",
-    "descriptor",
-    "energies",
-    "e0",
-    "element",
-    "edge",
-    "n_features",
-    "n_energies",
-    "n_members",
-    "xanesnet_version",
-)
+__all__ = ["KERNEL_BACKENDS", "KERNEL_BACKEND_ENV", "Prediction", "XanesModel"]
 
 
 #: How the kernel ridge member of a blended model is evaluated by ``predict_features``: "cpp" is
@@ -162,140 +128,6 @@ def _compiled_kernel_available() -> bool:
     return hasattr(_core, "laplacian_predict")
 
 
-@contextlib.contextmanager
-def _quiet_torchscript() -> Iterator[None]:
-    """TorchScript is deprecated upstream but is still the portable format we ship (see the
-    README); its deprecation warnings say nothing actionable to a user loading a model."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
-        yield
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _refuse_export_archive(path: Path) -> None:
-    if path.suffix.lower() == EXPORT_ARCHIVE_SUFFIX:
-        raise ValueError(
-            f"{path}: {EXPORT_ARCHIVE_SUFFIX} files are not loaded or written because "
-            "torch.export archives may contain pickled objects, which run code when loaded; "
-            "re-export the model as .pt (TorchScript)"
-        )
-
-
-def _check_metadata(meta: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: model metadata is not a JSON object")
-    missing = [k for k in _REQUIRED if k not in meta]
-    if missing:
-        raise ValueError(f"{path}: model metadata lacks {missing}")
-    if meta["schema"] != SCHEMA:
-        raise ValueError(
-            f"{path}: unsupported model schema {meta['schema']!r} (expected {SCHEMA!r})"
-        )
-    energies = meta["energies"]
-    if not isinstance(energies, list) or len(energies) != meta["n_energies"]:
-        raise ValueError(f"{path}: metadata energies do not match n_energies")
-    try:
-        WACSF.from_dict(meta["descriptor"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: invalid descriptor configuration in metadata: {exc}") from exc
-    if WACSF.from_dict(meta["descriptor"]).n_features != meta["n_features"]:
-        raise ValueError(f"{path}: descriptor length does not match the network input")
-    kernel = meta.get("kernel")
-    if kernel is not None and not (isinstance(kernel, dict) and "weight" in kernel):
-        raise ValueError(f"{path}: invalid kernel entry in metadata: {kernel!r}")
-    return meta
-
-
-def _kernel_metadata(ensemble: SpectrumEnsemble) -> dict[str, Any] | None:
-    """What the file says of its kernel ridge member (None without one)."""
-    kernel = ensemble.kernel
-    if kernel is None:
-        return None
-    return {
-        "kind": "laplacian",
-        "weight": ensemble.kernel_weight,
-        "gamma": kernel.gamma,
-        "n_centres": int(kernel.centres.shape[0]),
-        "centre_dtype": str(kernel.centres.dtype).removeprefix("torch."),
-        "n_components": int(kernel.n_components) or None,
-    }
-
-
-def save_model(
-    ensemble: SpectrumEnsemble,
-    path: str | os.PathLike,
-    *,
-    descriptor: WACSF,
-    energies: Sequence[float],
-    e0: float,
-    element: str,
-    edge: str = "K",
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write a TorchScript model file (``.pt``; ``.pt2`` is refused, see the module docstring).
-
-    Args:
-        ensemble: trained networks (one or more members).
-        path: output file.
-        descriptor: the descriptor configuration the networks were trained on.
-        energies: (n_energies,) absolute energies of the output grid, eV.
-        e0: edge energy, eV.
-        element, edge: absorbing element symbol and edge name (e.g. "Fe", "K").
-        extra: more JSON-ready metadata (training set hash, metrics, training config...).
-
-    Returns:
-        The metadata written.
-    """
-    from xanesnet import __version__
-
-    first = ensemble.members[0]
-    meta: dict[str, Any] = {
-        "schema": SCHEMA,
-        "descriptor": descriptor.to_dict(),
-        "energies": [float(e) for e in energies],
-        "e0": float(e0),
-        "element": element,
-        "edge": edge,
-        "n_features": int(first.n_features),
-        "n_energies": int(first.n_energies),
-        "n_members": int(ensemble.n_members),
-        "kernel": _kernel_metadata(ensemble),
-        "xanesnet_version": __version__,
-        "torch_version": torch.__version__,
-        **(extra or {}),
-    }
-    path = Path(path)
-    _refuse_export_archive(path)
-    _check_metadata(meta, path)
-    if descriptor.n_features != first.n_features:
-        raise ValueError(
-            f"descriptor has {descriptor.n_features} features, the network takes {first.n_features}"
-        )
-    text = json.dumps(meta, sort_keys=True)
-    ensemble = ensemble.eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # written under its final name in a scratch folder beside it (the archive's root folder
-    # is named after the file), then renamed into place when complete
-    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tmp = scratch / path.name
-    try:
-        with _quiet_torchscript():
-            scripted = torch.jit.script(ensemble)
-            torch.jit.save(scripted, str(tmp), _extra_files={METADATA_NAME: text})
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return meta
-
-
 @dataclass(frozen=True)
 class Prediction:
     """Spectra predicted for a set of sites.
@@ -316,7 +148,7 @@ class Prediction:
 class XanesModel:
     """A loaded model file: descriptor + networks + energy grid.
 
-    Use :func:`load_model` to create one.
+    Use :func:`xanesnet.model.files.load_model` to create one.
     """
 
     def __init__(self, module: Any, metadata: dict[str, Any], path: Path) -> None:
@@ -359,7 +191,7 @@ class XanesModel:
         """Why the compiled kernel path does not apply to this model (None: it does)."""
         module = self.module
         if not isinstance(module, torch.jit.ScriptModule):
-            return "the model file is not TorchScript"
+            return "the model is not TorchScript"
         if not (hasattr(module, "members") and hasattr(module, "kernel")):
             return "the model is not a xanesnet ensemble"
         if module.kernel is None:
@@ -560,32 +392,3 @@ class XanesModel:
             spread=spread if self.has_spread else None,
             index=index,
         )
-
-
-def load_model(path: str | os.PathLike) -> XanesModel:
-    """Load a model file written by :func:`save_model`.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a model file, or its metadata is missing or invalid.
-    """
-    path = Path(path)
-    _refuse_export_archive(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    extra = {METADATA_NAME: ""}
-    try:
-        # torch.jit.load reads only TorchScript archives (its own restricted unpickler); a
-        # torch.export archive under another name fails here without being unpickled
-        with _quiet_torchscript():
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except (RuntimeError, ValueError, OSError, KeyError) as exc:
-        raise ValueError(f"{path}: not a xanesnet model file ({exc.__class__.__name__})") from exc
-    text = extra[METADATA_NAME]
-    if not text:
-        raise ValueError(f"{path}: model file has no xanesnet metadata ({METADATA_NAME})")
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: model metadata is not valid JSON: {exc}") from exc
-    return XanesModel(module, _check_metadata(meta, path), path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,15 @@ from ase.io import read as ase_read
 from helpers import SHARED_DATA, TEST_DATA
 
 from xanesnet.io.feff import FEFF_ENERGY_PRINT_PRECISION, read_feff_inp, read_xmu
+from xanesnet.spectra import (
+    BOHR_RADIUS_ANGSTROM,
+    OMNIXAS_CU_GRID,
+    Broadening,
+    broaden,
+    omnixas_target,
+    read_feff_spectrum,
+    resample_feff,
+)
 
 FEFF_DATA = TEST_DATA / "feff"
 INDEX = list(csv.DictReader(open(FEFF_DATA / "index.csv", newline="")))
@@ -187,3 +197,115 @@ def test_fixtures_are_byte_copies_of_the_data():
         for name in ("xmu.dat", "feff.inp"):
             relative = Path(row["xmu_path"]).with_name(name)
             assert (FEFF_DATA / relative).read_bytes() == (source / relative).read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# FEFF spectra on model grids (xanesnet.spectra)
+# --------------------------------------------------------------------------------------------
+
+
+def _spectra():
+    return [read_xmu(FEFF_DATA / row["xmu_path"]) for row in INDEX]
+
+
+def test_resample_feff_absolute_and_relative_grids():
+    spectra = _spectra()
+    # On its own rows the resampling returns the file's mu exactly.
+    first = spectra[0]
+    np.testing.assert_array_equal(resample_feff(first, first.omega), first.mu)
+    relative_grid = np.linspace(-10.0, 60.0, 281)
+    stacked = resample_feff(spectra, relative_grid, relative=True)
+    assert stacked.shape == (len(spectra), 281)
+    for row, spectrum in zip(stacked, spectra):
+        # Relative to E0 = absolute at E0 + e: the same numbers.
+        absolute = resample_feff(spectrum, spectrum.e0 + relative_grid)
+        np.testing.assert_allclose(row, absolute, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            row, np.interp(relative_grid, spectrum.e, spectrum.mu), atol=1e-3
+        )
+    # Linear between rows: the midpoint of two rows is their mean.
+    middle = 0.5 * (first.omega[50] + first.omega[51])
+    expected = 0.5 * (first.mu[50] + first.mu[51])
+    assert resample_feff(first, np.array([middle]))[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_resample_feff_outside_the_data():
+    spectrum = _spectra()[0]
+    grid = np.array([-20.0, 0.0, 200.0])
+    held = resample_feff(spectrum, grid, relative=True)
+    assert held[0] == spectrum.mu[0] and held[-1] == spectrum.mu[-1]
+    with pytest.raises(ValueError, match="leaves the spectrum") as info:
+        resample_feff(spectrum, grid, relative=True, outside="error")
+    assert spectrum.path in str(info.value)
+    with pytest.raises(ValueError, match="outside"):
+        resample_feff(spectrum, grid, outside="zero")
+
+
+def test_omnixas_grid_and_target_definition():
+    assert OMNIXAS_CU_GRID.shape == (141,)
+    assert OMNIXAS_CU_GRID[0] == pytest.approx(8983.173)
+    assert OMNIXAS_CU_GRID[-1] == pytest.approx(9018.173)
+    np.testing.assert_allclose(np.diff(OMNIXAS_CU_GRID), 0.25, atol=1e-9)
+    for spectrum in _spectra():
+        target = omnixas_target(spectrum)
+        scale = 1000.0 * spectrum.xsedge / BOHR_RADIUS_ANGSTROM**2
+        assert target.shape == (141,)
+        inside = (OMNIXAS_CU_GRID >= spectrum.omega[0]) & (OMNIXAS_CU_GRID <= spectrum.omega[-1])
+        np.testing.assert_allclose(
+            target[inside], scale * np.interp(OMNIXAS_CU_GRID[inside], spectrum.omega, spectrum.mu)
+        )
+        # Below the first row (the window starts ~1.3 eV before these spectra) the first
+        # value is held.
+        np.testing.assert_allclose(target[~inside], scale * spectrum.mu[0], rtol=1e-14)
+        # Extrapolated: on the line through the first two rows.
+        extrapolated = omnixas_target(spectrum, extrapolate=True)
+        np.testing.assert_array_equal(extrapolated[inside], target[inside])
+        slope = (spectrum.mu[1] - spectrum.mu[0]) / (spectrum.omega[1] - spectrum.omega[0])
+        line = spectrum.mu[0] + slope * (OMNIXAS_CU_GRID[~inside] - spectrum.omega[0])
+        np.testing.assert_allclose(extrapolated[~inside], scale * line, rtol=1e-12)
+    with pytest.raises(ValueError, match="xsedge"):
+        omnixas_target(dataclasses.replace(spectrum, xsedge=None))
+
+
+def test_omnixas_target_drops_rows_with_nonpositive_mu():
+    spectrum = _spectra()[0]
+    mu = spectrum.mu.copy()
+    where = int(np.searchsorted(spectrum.omega, 8995.0))
+    mu[where] = -1.0
+    target = omnixas_target(dataclasses.replace(spectrum, mu=mu))
+    keep = np.arange(mu.size) != where
+    scale = 1000.0 * spectrum.xsedge / BOHR_RADIUS_ANGSTROM**2
+    expected = scale * np.interp(OMNIXAS_CU_GRID, spectrum.omega[keep], spectrum.mu[keep])
+    np.testing.assert_allclose(target, expected)
+
+
+def test_read_feff_spectrum_feeds_the_broadening():
+    e0, energies, mu = read_feff_spectrum(FEFF_DATA / INDEX[0]["xmu_path"])
+    spectrum = read_xmu(FEFF_DATA / INDEX[0]["xmu_path"])
+    assert e0 == spectrum.e0
+    np.testing.assert_array_equal(energies, spectrum.omega)
+    # The non-uniform FEFF grid goes through the broadening like any other.
+    grid = e0 + np.linspace(-10.0, 60.0, 141)
+    broadened = broaden(energies, mu, e0, Broadening.fixed(1.0, e_fermi=spectrum.fermi_level), grid)
+    assert broadened.shape == (141,)
+    assert np.all(np.isfinite(broadened)) and broadened.max() > 0
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_omnixas_target_reproduces_the_mean_spectrum_baseline():
+    """MSE of OmniXAS's val targets against the mean train target: 0.01422 (issue 19)."""
+    source = SHARED_DATA / "cu_k_edge_feff_omnixas"
+    if not source.is_dir():
+        pytest.skip("../shared not present")
+    with open(source / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    targets: dict[str, list[np.ndarray]] = {"train": [], "val": []}
+    for row in rows:
+        if row["omnixas_split"] in targets:
+            targets[row["omnixas_split"]].append(omnixas_target(read_xmu(source / row["xmu_path"])))
+    train, val = np.array(targets["train"]), np.array(targets["val"])
+    assert train.shape == (3340, 141) and val.shape == (416, 141)
+    # Quoted to 4 figures; 0.0142146 here (0.0142152 with linear extrapolation below the
+    # first FEFF row).
+    assert np.mean((val - train.mean(axis=0)) ** 2) == pytest.approx(0.01422, abs=1e-5)

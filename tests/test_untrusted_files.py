@@ -137,3 +137,43 @@ def test_own_checkpoint_loads_with_weights_only(tmp_path):
     assert len(history.train_loss) == config.epochs
     for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def _cache_file(tmp_path):
+    """A real descriptor cache of two example structures, and its inputs."""
+    from helpers import EXAMPLES
+
+    from xanesnet import WACSF
+    from xanesnet.datasets import cached_descriptors
+
+    paths = sorted(EXAMPLES.glob("*.xyz"))[:2]
+    config = WACSF(n_g2=4, n_g4=4)
+    cache_dir = tmp_path / "cache"
+    features = cached_descriptors(config, paths, cache_dir=cache_dir, n_threads=1)
+    (cache_file,) = cache_dir.glob("*.npz")
+    return cache_file, lambda: cached_descriptors(config, paths, cache_dir=cache_dir), features
+
+
+def test_descriptor_cache_is_read_without_pickle_and_checked(tmp_path):
+    cache_file, read_again, features = _cache_file(tmp_path)
+    np.testing.assert_array_equal(read_again(), features)  # a good cache is used as is
+    name = re.escape(cache_file.name)
+    marker = tmp_path / "ran"
+    payload = np.empty(1, dtype=object)
+    payload[0] = _TouchOnUnpickle(marker)
+    bad_contents = [
+        ({"features": payload, "config": np.asarray("x")}, "features|ValueError"),
+        ({"features": features[:1]}, "shape"),
+        ({"features": features.astype(np.int64)}, "float"),
+        ({"features": np.where(features == features.max(), np.nan, features)}, "non-finite"),
+        ({"spectra": features}, "KeyError"),
+    ]
+    for contents, message in bad_contents:
+        with open(cache_file, "wb") as handle:
+            np.savez(handle, **contents)
+        with pytest.raises(ValueError, match=rf"{name}.*damaged descriptor cache.*({message})"):
+            read_again()
+        assert not marker.exists()
+    cache_file.write_bytes(b"truncated")
+    with pytest.raises(ValueError, match=rf"{name}.*damaged descriptor cache"):
+        read_again()

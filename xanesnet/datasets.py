@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,33 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _read_cache(cache_file: Path, config: WACSF, n_files: int) -> np.ndarray:
+    """The (n_files, n_features) descriptors of a cache file, checked (never unpickled).
+
+    Raises:
+        ValueError naming the cache file when it is unreadable or does not hold finite
+        descriptors of this configuration and number of files.
+    """
+    problem = f"{cache_file}: damaged descriptor cache (delete it to recompute)"
+    try:
+        with np.load(cache_file, allow_pickle=False) as stored:
+            features = stored["features"]
+            stored_config = str(stored["config"]) if "config" in stored.files else None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{problem}: {exc.__class__.__name__}: {exc}") from exc
+    expected = (n_files, config.n_features)
+    if features.dtype.kind != "f" or features.shape != expected:
+        raise ValueError(
+            f"{problem}: expected float descriptors of shape {expected}, got "
+            f"{features.dtype} {features.shape}"
+        )
+    if stored_config is not None and stored_config != config.to_json():
+        raise ValueError(f"{problem}: made with another descriptor configuration")
+    if not np.isfinite(features).all():
+        raise ValueError(f"{problem}: non-finite descriptor values")
+    return features
+
+
 def cached_descriptors(
     config: WACSF,
     paths: Sequence[Path],
@@ -102,8 +130,7 @@ def cached_descriptors(
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = folder / f"wacsf-{key}.npz"
     if cache_file.exists():
-        with np.load(cache_file) as stored:
-            return stored["features"]
+        return _read_cache(cache_file, config, len(paths))
     structures = list(read_structures([Path(p) for p in paths]))
     features, _ = config.compute(structures, absorber, backend=backend, n_threads=n_threads)
     folder.mkdir(parents=True, exist_ok=True)

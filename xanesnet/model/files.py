@@ -247,9 +247,10 @@ def check_against_network(module: Any, meta: Mapping[str, Any], path: str | os.P
             f"({str(exc).strip().splitlines()[0] if str(exc).strip() else 'RuntimeError'})"
         ) from exc
     if tuple(mean.shape) != (2, n_energies):
+        width = mean.shape[1] if mean.dim() == 2 else tuple(mean.shape)
         raise ValueError(
             f"{path}: metadata energies: {n_energies} energies, the network outputs "
-            f"{tuple(mean.shape)[1:]} values per site"
+            f"{width} values per site"
         )
 
 

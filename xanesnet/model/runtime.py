@@ -130,7 +130,8 @@ def _compiled_kernel_available() -> bool:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Spectra predicted for a set of sites.
+    """Spectra a model predicted for a set of sites, in memory (a batch output read back from
+    disk is :class:`xanesnet.store.StoredPredictions`).
 
     Attributes:
         energies: (n_energies,) absolute energies, eV.

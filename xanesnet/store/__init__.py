@@ -25,12 +25,12 @@ Every format holds the same per-site data: structure ids (n_sites,), site indice
 spectra (n_sites, n_energies) float32, the ensemble spread (same shape, ensembles only), and
 the error table (id, reason) of the structures that failed. A chunk is either fully committed
 or absent, whatever instant the job is killed at; :func:`read_predictions` reads the committed
-chunks of any format and returns the same :class:`Predictions` for all three.
+chunks of any format and returns the same :class:`StoredPredictions` for all three.
 """
 
 from __future__ import annotations
 
-from xanesnet.store._common import FORMATS, SCHEMA, MissingDependencyError, Predictions
+from xanesnet.store._common import FORMATS, SCHEMA, MissingDependencyError, StoredPredictions
 from xanesnet.store._output import (
     PredictionStore,
     format_backend,
@@ -44,7 +44,7 @@ __all__ = [
     "SCHEMA",
     "MissingDependencyError",
     "PredictionStore",
-    "Predictions",
+    "StoredPredictions",
     "format_backend",
     "merge_outputs",
     "read_predictions",

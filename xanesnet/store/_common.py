@@ -35,7 +35,7 @@ class MissingDependencyError(ImportError, ValueError):
 
 
 @dataclass(frozen=True)
-class Predictions:
+class StoredPredictions:
     """Everything a prediction output holds.
 
     Attributes:

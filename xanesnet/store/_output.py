@@ -18,7 +18,7 @@ from xanesnet.store._common import (
     SCHEMA,
     Backend,
     ChunkData,
-    Predictions,
+    StoredPredictions,
     atomic_json,
     concatenate,
     drop_partial_dir,
@@ -189,12 +189,12 @@ def write_index(path: str | os.PathLike) -> Path:
     return format_backend(manifest_format(manifest)).write_index(path, manifest)
 
 
-def read_predictions(path: str | os.PathLike) -> Predictions:
+def read_predictions(path: str | os.PathLike) -> StoredPredictions:
     """Read a prediction output folder of any format (complete or interrupted: committed
     chunks only). The format is the manifest's; the result is the same for all formats.
 
     Returns:
-        :class:`Predictions`: ids (n_sites,), sites (n_sites,), energies (n_energies,) eV,
+        :class:`StoredPredictions`: ids (n_sites,), sites (n_sites,), energies (n_energies,) eV,
         spectra and spread (n_sites, n_energies) float32, errors, and the manifest.
     """
     path = Path(path)
@@ -206,7 +206,7 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         n_e,
         bool(manifest["has_spread"]),
     )
-    return Predictions(
+    return StoredPredictions(
         ids=data.ids,
         sites=data.sites,
         energies=np.asarray(manifest["energies"]),

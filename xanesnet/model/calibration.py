@@ -1,0 +1,363 @@
+"""Calibrated uncertainty: from an ensemble's spread to a σ users can read as a Gaussian band.
+
+A model's raw spread (the standard deviation of its members, or of its network/kernel blend)
+ranks errors but is not an error scale: members trained on the same data agree more than
+they are right. :class:`CalibratedUncertainty` maps the spread to
+
+    σ(E) = sqrt((a(E) · spread(E))² + b(E)²)        (per energy point E, μ units)
+
+with a scale a(E) and a floor b(E) fitted by Gaussian likelihood on held-out residuals
+(k-fold out-of-fold predictions of the training set; see ``scripts/fe_k_edge/calibrate.py``),
+and gives a per-spectrum error estimate: the predicted Δμ (``norm="l1"`` of
+``shared/spec/metrics.md``, in %), and an upper bound that a chosen share of held-out spectra
+stayed under. It also holds the per-energy range of the training spectra, against which
+:func:`physical_range_flags` flags spectra (and μ < 0, see :func:`clip_negative`).
+
+The fitted numbers travel as a JSON-ready dict (:meth:`CalibratedUncertainty.to_metadata`,
+:meth:`CalibratedUncertainty.from_metadata`): the ``"uncertainty_calibration"`` entry of a model
+file's metadata.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CALIBRATION_SCHEMA",
+    "NOMINAL_COVERAGE",
+    "CalibratedUncertainty",
+    "clip_negative",
+    "coverage",
+    "fit_calibration",
+    "physical_range_flags",
+]
+
+CALIBRATION_SCHEMA = "xanesnet.uncertainty_calibration/1"
+
+#: share of a Gaussian within ±kσ, k = 1, 2, 3
+NOMINAL_COVERAGE = {k: math.erf(k / math.sqrt(2.0)) for k in (1, 2, 3)}
+
+# E|x| = sqrt(2/π)·σ for x ~ N(0, σ²): the expected absolute error of a calibrated point
+_MEAN_ABS_PER_SIGMA = math.sqrt(2.0 / math.pi)
+
+
+def coverage(
+    y_true: np.ndarray, y_pred: np.ndarray, sigma: np.ndarray, ks: Sequence[float] = (1, 2, 3)
+) -> dict[str, float]:
+    """Share of points whose error lies within ±k·σ.
+
+    Args:
+        y_true: (n_sites, n_energies) reference μ.
+        y_pred: (n_sites, n_energies) predicted μ.
+        sigma: (n_sites, n_energies) standard uncertainty of ``y_pred`` (μ units, ≥ 0).
+        ks: multiples of σ.
+
+    Returns:
+        ``{"within_1sigma": share, ...}`` (shares in [0, 1], all points pooled); keys use
+        ``f"within_{k:g}sigma"``.
+
+    Raises:
+        ValueError: shapes differ, or σ is negative or not finite.
+    """
+    y_true, y_pred, sigma = (np.asarray(a, dtype=np.float64) for a in (y_true, y_pred, sigma))
+    if not (y_true.shape == y_pred.shape == sigma.shape):
+        raise ValueError(
+            f"coverage: y_true, y_pred and sigma must have one shape, got "
+            f"{y_true.shape}, {y_pred.shape}, {sigma.shape}"
+        )
+    if not (np.all(np.isfinite(sigma)) and np.all(sigma >= 0)):
+        raise ValueError("coverage: sigma must be finite and >= 0")
+    error = np.abs(y_pred - y_true)
+    return {f"within_{k:g}sigma": float(np.mean(error <= k * sigma)) for k in ks}
+
+
+def _vector(data: dict[str, Any], key: str, n: int | None) -> np.ndarray:
+    values = np.asarray(data[key], dtype=np.float64)
+    if values.ndim != 1 or (n is not None and len(values) != n) or not np.all(np.isfinite(values)):
+        expected = "a finite 1-D list" + ("" if n is None else f" of {n} values")
+        raise ValueError(f"uncertainty_calibration[{key!r}]: expected {expected}")
+    return values
+
+
+@dataclass(frozen=True)
+class CalibratedUncertainty:
+    """A fitted map from a model's spread to a calibrated σ and a per-spectrum Δμ estimate.
+
+    Attributes:
+        scale: (n_energies,) a(E), dimensionless (multiplies the spread).
+        floor: (n_energies,) b(E), μ units (the error left where the members agree).
+        delta_mu_factor: c in ``predicted Δμ = c · 100 · sqrt(2/π) · Σσ / Σ|μ̂|`` (the Gaussian
+            expectation of Δμ, corrected by the held-out mean ratio).
+        delta_mu_ratio_quantiles: quantile level (str, e.g. "0.9") → that quantile of
+            actual / predicted Δμ on the held-out fit data (the bound factors).
+        spectra_low, spectra_high: (n_energies,) range of the training spectra per energy.
+        range_margin: a spectrum is flagged when it leaves that range widened by this share
+            of its width (see :func:`physical_range_flags`).
+        source: how the fit was made (free text).
+        fit_figures: figures on the fit data (coverage, Spearman...), for the record.
+    """
+
+    scale: np.ndarray
+    floor: np.ndarray
+    delta_mu_factor: float
+    delta_mu_ratio_quantiles: dict[str, float]
+    spectra_low: np.ndarray
+    spectra_high: np.ndarray
+    range_margin: float = 0.2
+    source: str = ""
+    fit_figures: dict[str, float] | None = None
+
+    @property
+    def n_energies(self) -> int:
+        return len(self.scale)
+
+    def _check(self, name: str, array: Any) -> np.ndarray:
+        array = np.asarray(array, dtype=np.float64)
+        if array.ndim != 2 or array.shape[1] != self.n_energies:
+            raise ValueError(
+                f"{name}: expected shape (n_sites, {self.n_energies}), got {array.shape}"
+            )
+        return array
+
+    def sigma(self, spread: np.ndarray | None, n_sites: int | None = None) -> np.ndarray:
+        """Calibrated standard uncertainty per site and energy.
+
+        Args:
+            spread: (n_sites, n_energies) the model's raw spread, or None for a model without
+                one (then σ = b(E), and ``n_sites`` is required).
+            n_sites: number of sites when ``spread`` is None.
+
+        Returns:
+            σ (n_sites, n_energies), μ units, float64.
+        """
+        if spread is None:
+            if n_sites is None:
+                raise ValueError("sigma: pass n_sites when the model has no spread")
+            return np.broadcast_to(self.floor, (n_sites, self.n_energies)).copy()
+        spread = self._check("spread", spread)
+        return np.sqrt((self.scale * spread) ** 2 + self.floor**2)
+
+    def predicted_delta_mu(
+        self, spread: np.ndarray | None, spectra: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Expected Δμ (%, ``norm="l1"``) of each predicted spectrum.
+
+        Args:
+            spread: (n_sites, n_energies) raw spread (None: no spread, see :meth:`sigma`).
+            spectra: (n_sites, n_energies) the predicted μ (the denominator Σ|μ̂|); None uses
+                the mean Σ|μ| of the training spectra's range midpoint.
+
+        Returns:
+            (n_sites,) predicted Δμ in %.
+        """
+        n_sites = None if spectra is None else np.asarray(spectra).shape[0]
+        sigma = self.sigma(spread, n_sites)
+        if spectra is None:
+            total = float(np.sum(np.abs(0.5 * (self.spectra_low + self.spectra_high))))
+            denominator = np.full(len(sigma), total)
+        else:
+            spectra = self._check("spectra", spectra)
+            if len(spectra) != len(sigma):
+                raise ValueError("predicted_delta_mu: spread and spectra differ in n_sites")
+            denominator = np.maximum(np.abs(spectra).sum(axis=1), 1e-12)
+        raw = 100.0 * _MEAN_ABS_PER_SIGMA * sigma.sum(axis=1) / denominator
+        return self.delta_mu_factor * raw
+
+    def delta_mu_bound(
+        self, spread: np.ndarray | None, spectra: np.ndarray | None = None, level: float = 0.9
+    ) -> np.ndarray:
+        """Per-spectrum Δμ bound (%): on the held-out fit data a share ``level`` of spectra had
+        an actual Δμ below it. ``level`` must be one of ``delta_mu_ratio_quantiles``."""
+        key = f"{level:g}"
+        if key not in self.delta_mu_ratio_quantiles:
+            raise ValueError(
+                f"level: expected one of {sorted(self.delta_mu_ratio_quantiles)}, got {level!r}"
+            )
+        return self.delta_mu_ratio_quantiles[key] * self.predicted_delta_mu(spread, spectra)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """JSON-ready dict (the model file's ``"uncertainty_calibration"`` entry)."""
+        return {
+            "schema": CALIBRATION_SCHEMA,
+            "model": "sigma = sqrt((scale * spread)^2 + floor^2) per energy point",
+            "scale": [float(v) for v in self.scale],
+            "floor": [float(v) for v in self.floor],
+            "delta_mu_factor": float(self.delta_mu_factor),
+            "delta_mu_ratio_quantiles": {
+                k: float(v) for k, v in self.delta_mu_ratio_quantiles.items()
+            },
+            "spectra_low": [float(v) for v in self.spectra_low],
+            "spectra_high": [float(v) for v in self.spectra_high],
+            "range_margin": float(self.range_margin),
+            "source": self.source,
+            "fit_figures": dict(self.fit_figures or {}),
+        }
+
+    @classmethod
+    def from_metadata(cls, data: dict[str, Any]) -> CalibratedUncertainty:
+        """Rebuild from :meth:`to_metadata`'s dict.
+
+        Raises:
+            ValueError: not a calibration entry of this schema, or inconsistent lengths.
+        """
+        if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(
+                f"uncertainty_calibration: expected schema {CALIBRATION_SCHEMA!r}, got {got!r}"
+            )
+        try:
+            scale = _vector(data, "scale", None)
+            n = len(scale)
+            quantiles = {str(k): float(v) for k, v in data["delta_mu_ratio_quantiles"].items()}
+            return cls(
+                scale=scale,
+                floor=_vector(data, "floor", n),
+                delta_mu_factor=float(data["delta_mu_factor"]),
+                delta_mu_ratio_quantiles=quantiles,
+                spectra_low=_vector(data, "spectra_low", n),
+                spectra_high=_vector(data, "spectra_high", n),
+                range_margin=float(data.get("range_margin", 0.2)),
+                source=str(data.get("source", "")),
+                fit_figures=dict(data.get("fit_figures") or {}),
+            )
+        except KeyError as exc:
+            raise ValueError(f"uncertainty_calibration: missing key {exc}") from exc
+
+
+def _fit_scale_floor(
+    residual: np.ndarray, spread: np.ndarray, iterations: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-energy (a, b) minimising the Gaussian negative log-likelihood of the residuals
+    under σ² = a²·spread² + b² (Newton-free: L-BFGS on log a, log b, all energies at once)."""
+    import torch
+
+    r2 = torch.as_tensor(residual**2)
+    s2 = torch.as_tensor(spread**2)
+    # start: the spread-free fit (b² = mean r²) and a scale matching the mean variance
+    mean_r2 = r2.mean(dim=0).clamp_min(1e-30)
+    mean_s2 = s2.mean(dim=0)
+    has_spread = bool((mean_s2 > 0).any())
+    log_b = (0.5 * (0.5 * mean_r2).log()).clone().requires_grad_(True)
+    ratio = torch.where(
+        mean_s2 > 0, 0.5 * mean_r2 / mean_s2.clamp_min(1e-30), torch.ones_like(mean_s2)
+    )
+    log_a = (0.5 * ratio.log()).clone().requires_grad_(has_spread)
+    params = [log_a, log_b] if has_spread else [log_b]
+    optimiser = torch.optim.LBFGS(params, max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        var = (2 * log_a).exp() * s2 + (2 * log_b).exp()
+        loss = 0.5 * (var.log() + r2 / var).mean()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    scale = log_a.detach().exp().numpy() if has_spread else np.zeros(residual.shape[1])
+    return scale, log_b.detach().exp().numpy()
+
+
+def fit_calibration(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    spread: np.ndarray,
+    *,
+    reference_spectra: np.ndarray | None = None,
+    range_margin: float = 0.2,
+    quantile_levels: Sequence[float] = (0.5, 0.9, 0.95),
+    source: str = "",
+) -> CalibratedUncertainty:
+    """Fit the σ model and the Δμ map on held-out predictions.
+
+    Args:
+        y_true: (n, n_energies) reference spectra of sites no member was trained on.
+        y_pred: (n, n_energies) held-out (out-of-fold) predictions.
+        spread: (n, n_energies) their spread (zeros for a single network).
+        reference_spectra: the training spectra whose per-energy range
+            :func:`physical_range_flags` checks against (default ``y_true``).
+        range_margin: widening of that range, as a share of its width.
+        quantile_levels: levels of the stored Δμ bound factors.
+        source: description of how the held-out predictions were made.
+
+    Returns:
+        The fitted calibration; ``fit_figures`` holds its coverage and Δμ ranking on the fit
+        data itself.
+    """
+    from scipy.stats import spearmanr
+
+    y_true, y_pred, spread = (np.asarray(a, dtype=np.float64) for a in (y_true, y_pred, spread))
+    if not (y_true.shape == y_pred.shape == spread.shape) or y_true.ndim != 2:
+        raise ValueError(
+            f"fit_calibration: expected three (n, n_energies) arrays of one shape, got "
+            f"{y_true.shape}, {y_pred.shape}, {spread.shape}"
+        )
+    scale, floor = _fit_scale_floor(y_pred - y_true, spread)
+    reference = y_true if reference_spectra is None else np.asarray(reference_spectra)
+    partial = CalibratedUncertainty(
+        scale=scale,
+        floor=floor,
+        delta_mu_factor=1.0,
+        delta_mu_ratio_quantiles={},
+        spectra_low=reference.min(axis=0),
+        spectra_high=reference.max(axis=0),
+        range_margin=range_margin,
+        source=source,
+    )
+    actual = 100.0 * np.abs(y_pred - y_true).sum(axis=1) / np.abs(y_true).sum(axis=1)
+    gaussian = partial.predicted_delta_mu(spread, y_pred)
+    factor = float(actual.mean() / gaussian.mean())
+    ratios = actual / (factor * gaussian)
+    quantiles = {f"{q:g}": float(np.quantile(ratios, q)) for q in quantile_levels}
+    figures = coverage(y_true, y_pred, partial.sigma(spread))
+    figures["spearman_predicted_delta_mu"] = float(spearmanr(gaussian, actual).statistic)
+    figures["n_spectra"] = float(len(y_true))
+    return CalibratedUncertainty(
+        scale=scale,
+        floor=floor,
+        delta_mu_factor=factor,
+        delta_mu_ratio_quantiles=quantiles,
+        spectra_low=partial.spectra_low,
+        spectra_high=partial.spectra_high,
+        range_margin=range_margin,
+        source=source,
+        fit_figures=figures,
+    )
+
+
+def physical_range_flags(spectra: np.ndarray, calib: CalibratedUncertainty) -> np.ndarray:
+    """Flag spectra that are unphysical or far outside what the model was trained on.
+
+    A spectrum is flagged when any μ is negative, or when at any energy it leaves the range
+    of the training spectra widened on each side by ``calib.range_margin`` times that range's
+    width (the model extrapolating; the same rule that dropped implausible labels in
+    distillation).
+
+    Args:
+        spectra: (n_sites, n_energies) predicted μ, before :func:`clip_negative`.
+        calib: the model's calibration (holds the per-energy training range).
+
+    Returns:
+        (n_sites,) bool, True = flagged.
+    """
+    spectra = calib._check("spectra", spectra)  # noqa: SLF001 (same module)
+    width = calib.spectra_high - calib.spectra_low
+    low = calib.spectra_low - calib.range_margin * width
+    high = calib.spectra_high + calib.range_margin * width
+    outside = (spectra < low) | (spectra > high) | (spectra < 0)
+    return outside.any(axis=1)
+
+
+def clip_negative(spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """μ clipped at 0 (an absorption coefficient is not negative).
+
+    Returns:
+        the clipped spectra (a copy, float64) and (n_sites,) bool: which spectra had μ < 0.
+    """
+    spectra = np.asarray(spectra, dtype=np.float64)
+    negative = (spectra < 0).any(axis=-1)
+    return np.maximum(spectra, 0.0), negative

@@ -1,8 +1,18 @@
-"""Training data: structures paired with spectra by name, and a descriptor cache.
+"""Training data: (structure, absorber index, spectrum) pairs, and a descriptor cache.
 
-A data set is a folder of structures (``NAME.xyz``) and a folder of spectra (``NAME.txt``).
-Descriptors are cached in ``.npz`` files keyed by the descriptor configuration and the hashes
-of the structure files, so retraining never recomputes them.
+One abstraction, :class:`SpectrumPair`, describes a training example whatever the layout; three
+sources make lists of them:
+
+* :func:`fdmnes_pairs`: the Fe FDMNES layout, a folder of structures (``NAME.xyz``, absorber
+  at index 0) and a folder of spectra (``NAME.txt``) paired by name (:func:`load_dataset`
+  keeps reading it directly, as the train/evaluate commands do);
+* :func:`feff_pairs`: FEFF folders as in the OmniXAS Cu data (``<material>/POSCAR``,
+  ``<material>/FEFF-XANES/<site>_<El>/xmu.dat``, optional ``index.csv``);
+* :func:`table_pairs`: a CSV table of (structure file, spectrum file[, absorber index]).
+
+:func:`load_pairs` turns pairs into a :class:`SpectrumDataset` on one energy grid, with
+descriptors cached in ``.npz`` files keyed by the descriptor configuration, the absorbers and
+the hashes of the structure files, so retraining never recomputes them.
 """
 
 from __future__ import annotations
@@ -11,20 +21,41 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from xanesnet.descriptors.wacsf import WACSF
+from xanesnet.io.pairs import (
+    SpectrumPair,
+    detect_spectrum_format,
+    fdmnes_pairs,
+    feff_pairs,
+    pair_files,
+    read_pair_spectrum,
+    read_pair_structure,
+    table_pairs,
+    training_pairs,
+)
 
 __all__ = [
     "SpectrumDataset",
+    "SpectrumPair",
     "pair_files",
     "load_dataset",
     "cached_descriptors",
     "default_cache_dir",
+    "fdmnes_pairs",
+    "feff_pairs",
+    "table_pairs",
+    "training_pairs",
+    "detect_spectrum_format",
+    "read_pair_structure",
+    "read_pair_spectrum",
+    "pair_descriptors",
+    "load_pairs",
 ]
 
 
@@ -34,40 +65,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["XANESNET_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "xanesnet"
-
-
-def pair_files(
-    xyz_dir: str | os.PathLike, xanes_dir: str | os.PathLike, *, names: Sequence[str] | None = None
-) -> list[tuple[str, Path, Path]]:
-    """(name, structure path, spectrum path) for every name present in both folders.
-
-    Args:
-        xyz_dir: folder of ``NAME.xyz`` structures.
-        xanes_dir: folder of ``NAME.txt`` spectra.
-        names: restrict to these names (each must exist in both folders).
-
-    Raises:
-        FileNotFoundError: a folder is missing, or a requested name lacks a file.
-        ValueError: no pairs at all.
-    """
-    xyz_dir, xanes_dir = Path(xyz_dir), Path(xanes_dir)
-    for folder in (xyz_dir, xanes_dir):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"data folder not found: {folder}")
-    structures = {p.stem: p for p in xyz_dir.glob("*.xyz")}
-    spectra = {p.stem: p for p in xanes_dir.glob("*.txt")}
-    if names is None:
-        chosen = sorted(set(structures) & set(spectra))
-    else:
-        chosen = list(names)
-        for name in chosen:
-            if name not in structures:
-                raise FileNotFoundError(f"{xyz_dir}: no structure file {name}.xyz")
-            if name not in spectra:
-                raise FileNotFoundError(f"{xanes_dir}: no spectrum file {name}.txt")
-    if not chosen:
-        raise ValueError(f"no structure/spectrum pairs in {xyz_dir} and {xanes_dir}")
-    return [(n, structures[n], spectra[n]) for n in chosen]
 
 
 def _file_digest(path: Path) -> str:
@@ -118,7 +115,7 @@ def cached_descriptors(
     Returns:
         (n_files, config.n_features) float64.
     """
-    from xanesnet.structures import read_structures
+    from xanesnet.io import read_structures
 
     digest = hashlib.sha256()
     digest.update(config.to_json().encode())
@@ -145,11 +142,16 @@ class SpectrumDataset:
     """Descriptors and spectra of named structures.
 
     Attributes:
-        names: (n,) structure names.
+        names: (n,) structure (or site) names.
         features: (n, n_features) descriptors.
         spectra: (n, n_energies) μ on ``energies``.
-        energies: (n_energies,) absolute energies, eV.
+        energies: (n_energies,) absolute energies, eV (relative to each spectrum's edge
+            energy when ``relative``).
         descriptor: the configuration that made ``features``.
+        groups: (n,) the unit a split must keep together (the material of a crystal site),
+            or None (every row its own group).
+        absorbers: (n,) absorber index of each row in its structure, or None (all 0).
+        relative: whether ``energies`` are relative to each spectrum's edge energy.
     """
 
     names: tuple[str, ...]
@@ -157,6 +159,9 @@ class SpectrumDataset:
     spectra: np.ndarray
     energies: np.ndarray
     descriptor: WACSF
+    groups: tuple[str, ...] | None = None
+    absorbers: tuple[int, ...] | None = None
+    relative: bool = False
 
     def subset(self, names: Sequence[str]) -> SpectrumDataset:
         """The rows of the given names, in that order."""
@@ -165,9 +170,20 @@ class SpectrumDataset:
         if missing:
             raise KeyError(f"names not in the data set: {missing[:5]}")
         rows = np.array([where[n] for n in names], dtype=np.int64)
-        return SpectrumDataset(
-            tuple(names), self.features[rows], self.spectra[rows], self.energies, self.descriptor
+        return replace(
+            self,
+            names=tuple(names),
+            features=self.features[rows],
+            spectra=self.spectra[rows],
+            groups=None if self.groups is None else tuple(self.groups[i] for i in rows),
+            absorbers=None if self.absorbers is None else tuple(self.absorbers[i] for i in rows),
         )
+
+    def group_subset(self, groups: Sequence[str]) -> SpectrumDataset:
+        """The rows whose group is in ``groups`` (every site of those materials), in row order."""
+        wanted = set(groups)
+        own = self.groups if self.groups is not None else self.names
+        return self.subset([n for n, g in zip(self.names, own) if g in wanted])
 
     def content_hash(self) -> str:
         """SHA-256 over names, descriptors and spectra (identifies a training set)."""
@@ -219,4 +235,111 @@ def load_dataset(
         spectra=np.asarray(spectra, dtype=np.float64),
         energies=np.asarray(grid, dtype=np.float64),
         descriptor=descriptor,
+    )
+
+
+def pair_descriptors(
+    config: WACSF,
+    pairs: Sequence[SpectrumPair],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    backend: str | None = None,
+    n_threads: int = 0,
+) -> np.ndarray:
+    """Descriptors of every pair's absorbing site, cached on disk.
+
+    Each structure file is read once and all its absorbers computed together. The cache key
+    is the SHA-256 of the configuration JSON and, per structure file, its name, format,
+    content hash and absorbers.
+
+    Returns:
+        (len(pairs), config.n_features) float64, in pair order.
+    """
+    files: dict[tuple[Path, str | None], list[int]] = {}
+    for pair in pairs:
+        sites = files.setdefault((Path(pair.structure), pair.structure_format), [])
+        if pair.absorber not in sites:
+            sites.append(pair.absorber)
+    digest = hashlib.sha256()
+    digest.update(config.to_json().encode())
+    for (path, fmt), sites in files.items():
+        digest.update(f"{path.name}|{fmt}|{sites}|{_file_digest(path)}".encode())
+    digest.update(json.dumps([[str(p.structure), p.absorber] for p in pairs]).encode())
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_file = folder / f"wacsf-pairs-{digest.hexdigest()[:32]}.npz"
+    if cache_file.exists():
+        return _read_cache(cache_file, config, len(pairs))
+    first = {}
+    for pair in pairs:
+        first.setdefault((Path(pair.structure), pair.structure_format), pair)
+    keys = list(files)
+    structures = [
+        read_pair_structure(replace(first[key], absorber=max(files[key]))) for key in keys
+    ]
+    features, index = config.compute(
+        structures, [files[key] for key in keys], backend=backend, n_threads=n_threads
+    )
+    row_of = {(keys[int(s)], int(a)): r for r, (s, a) in enumerate(index)}
+    out = features[[row_of[((Path(p.structure), p.structure_format), p.absorber)] for p in pairs]]
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(f".{cache_file.stem}.partial.npz")
+    np.savez(tmp, features=out, config=np.asarray(config.to_json()))
+    os.replace(tmp, cache_file)
+    return out
+
+
+def load_pairs(
+    pairs: Sequence[SpectrumPair],
+    descriptor: WACSF,
+    energies: np.ndarray | None = None,
+    *,
+    relative: bool = False,
+    feff_target: str = "mu",
+    cache_dir: str | os.PathLike | None = None,
+    n_threads: int = 0,
+    on_error: Callable[[SpectrumPair, Exception], None] | None = None,
+) -> SpectrumDataset:
+    """Spectra on one grid and (cached) descriptors of the pairs, as a :class:`SpectrumDataset`.
+
+    Args:
+        pairs: from :func:`training_pairs` (or any source above).
+        descriptor: descriptor configuration.
+        energies: (m,) grid, eV (absolute, or relative to each edge energy if ``relative``);
+            None: the grid of the first spectrum, only for processed spectra.
+        feff_target: see :func:`read_pair_spectrum`.
+        on_error: when given, a pair whose spectrum or structure cannot be read is reported
+            as ``on_error(pair, error)`` and left out; without it the first error is raised.
+    """
+    from xanesnet import spectra
+
+    if energies is None:
+        if not pairs or pairs[0].spectrum_format != "processed" or relative:
+            raise ValueError("energies: give the grid (only processed spectra supply their own)")
+        energies, _ = spectra.read_processed_spectrum(pairs[0].spectrum)
+    grid = np.asarray(energies, dtype=np.float64)
+    kept, rows = [], []
+    for pair in pairs:
+        try:
+            rows.append(read_pair_spectrum(pair, grid, relative=relative, feff_target=feff_target))
+            if on_error is not None:
+                read_pair_structure(pair)
+        except (OSError, ValueError) as error:
+            if on_error is None:
+                raise
+            rows = rows[: len(kept)]
+            on_error(pair, error)
+            continue
+        kept.append(pair)
+    if not kept:
+        raise ValueError("no readable pairs")
+    features = pair_descriptors(descriptor, kept, cache_dir=cache_dir, n_threads=n_threads)
+    return SpectrumDataset(
+        names=tuple(p.name for p in kept),
+        features=features,
+        spectra=np.asarray(rows, dtype=np.float64),
+        energies=grid,
+        descriptor=descriptor,
+        groups=tuple(p.group or p.name for p in kept),
+        absorbers=tuple(p.absorber for p in kept),
+        relative=relative,
     )

@@ -21,6 +21,7 @@ from xanesnet.model import (
     train_ensemble,
     train_member,
 )
+from xanesnet.model.files import quiet_torchscript
 from xanesnet.model.train import kfold_indices
 
 ENERGIES = 7112.0 + np.linspace(-15.0, 60.0, 226)
@@ -178,7 +179,8 @@ def test_load_rejects_files_without_valid_metadata(fixture_data, tmp_path):
     with pytest.raises(ValueError, match="not a xanesnet model file"):
         load_model(junk)
     bare = tmp_path / "bare.pt"
-    torch.jit.save(torch.jit.script(ensemble), str(bare))
+    with quiet_torchscript():
+        torch.jit.save(torch.jit.script(ensemble), str(bare))
     with pytest.raises(ValueError, match="has no xanesnet metadata"):
         load_model(bare)
     good = tmp_path / "good.pt"

@@ -430,6 +430,8 @@ def test_table_row_and_json():
     header = SpectrumMetrics.table_header().splitlines()
     assert header[0] == "| edge | Δμ_avg % (post-broadening) | skew | ΔE eV | R² |"
     assert header[1].count("|") == m.table_row("Fe").count("|")
+    plain = SpectrumMetrics.table_header("Fe", post_broadening=False).splitlines()[0]
+    assert plain == "| Fe | Δμ_avg % | skew | ΔE eV | R² |"
     text = json.dumps(m.to_dict(), allow_nan=False)
     back = json.loads(text)
     assert back["post_broadening_delta_mu_avg"] == 3.08

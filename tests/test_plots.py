@@ -208,3 +208,33 @@ def test_cli_batch_mode_errors(tmp_path, batch_output, capsys):
     not_output.mkdir()
     assert main(["plot", str(not_output), "--ids", "X", "-o", image]) == 2
     assert "not a xanesnet prediction output" in capsys.readouterr().err
+
+
+def test_g2_importance_one_sorted_line_per_radial_grid(tmp_path):
+    from xanesnet.analysis import (
+        DEFAULT_WINDOWS,
+        ImportanceResult,
+        feature_table,
+        plot_g2_importance,
+    )
+    from xanesnet.descriptors import WACSF
+
+    config = WACSF(n_g2=6, n_g4=2, g2_extra_grids=((1.0, 3.0, 5),))
+    table = feature_table(config)
+    assert sorted({f.grid for f in table if f.kind == "G2"}) == [0, 1]
+    n = len(table)
+    rng = np.random.default_rng(0)
+    result = ImportanceResult(
+        DEFAULT_WINDOWS, np.zeros(2), rng.random((n, 2)), np.zeros((n, 2)), repeats=1, seed=0
+    )
+    fig = plot_g2_importance(tmp_path / "g2.png", result, table, np.array([2.0]))
+    assert (tmp_path / "g2.png").stat().st_size > 0
+    top, bottom = fig.axes[:2]
+    data_lines = [line for line in top.get_lines() if len(line.get_xdata()) > 2]
+    assert len(data_lines) == 2 * 2  # windows x grids
+    for line in data_lines + [ln for ln in bottom.get_lines() if len(ln.get_xdata()) > 2]:
+        assert np.all(np.diff(line.get_xdata()) > 0), "μ drawn out of order"
+    # the legend sits right of the data, not on it
+    legend = top.get_legend()
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= top.get_window_extent(renderer).x1

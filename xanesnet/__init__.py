@@ -1,13 +1,12 @@
 """xanesnet: XANES spectra of transition-metal sites from their 3D structure.
 
 Main entry points: :class:`WACSF` (descriptor), :func:`read_structures` (input),
-:func:`load_model` / :func:`default_model` (prediction), :mod:`xanesnet.metrics`.
+:func:`load_model` / :func:`default_model` (prediction), :mod:`xanesnet.analysis`.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from xanesnet._version import __version__
 from xanesnet.descriptors import WACSF, available_backends, default_backend
 from xanesnet.structures import read_structures, write_xanesnet_xyz
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xanesnet.analysis import evaluate_spectra
-from xanesnet.cli.train import apply_override
+from xanesnet.config import apply_override
 from xanesnet.model.train import TrainConfig, cross_validate
 
 HERE = Path(__file__).resolve().parent

@@ -1,5 +1,6 @@
-"""Shared by the commands that evaluate a model on (structure, spectrum) pairs
-(``evaluate``, ``importance``, ``plot``): name lists and loading model + data set."""
+"""Shared by the commands that run a model on (structure, spectrum) pairs (``evaluate``,
+``importance``, ``plot``) or fit one (``train``, ``distill``): the data-set arguments, name
+lists, loading model + data set and the training/validation split of a ``[data]`` table."""
 
 from __future__ import annotations
 
@@ -76,3 +77,32 @@ def load_model_and_dataset(
         cache_dir=cache_dir,
     )
     return loaded, data
+
+
+def load_split_sets(
+    data: dict[str, Any], base: Path, descriptor: Any, energies: Any = None
+) -> tuple[Any, Any, Any]:
+    """(whole data set, training set, validation set or None) of a ``[data]`` table:
+    ``xyz_dir``/``xanes_dir`` paired by name, split by the JSON ``split`` file when given.
+    Relative paths are taken from ``base``; ``energies`` resamples the spectra."""
+    from xanesnet.datasets import load_dataset
+
+    for key in ("xyz_dir", "xanes_dir"):
+        if key not in data:
+            raise ValueError(f"[data] needs {key}")
+
+    def path(value: str) -> Path:
+        return (base / value).resolve()
+
+    split = None
+    names = None
+    if "split" in data:
+        split = json.loads(path(data["split"]).read_text())
+        names = list(split["train"]) + list(split.get("validation", []))
+    dataset = load_dataset(
+        path(data["xyz_dir"]), path(data["xanes_dir"]), descriptor, names=names, energies=energies
+    )
+    if split is None:
+        return dataset, dataset, None
+    val_set = dataset.subset(split["validation"]) if split.get("validation") else None
+    return dataset, dataset.subset(split["train"]), val_set

@@ -27,14 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xanesnet.cli.train import (
-    _ProgressBar,
-    apply_override,
+from xanesnet.cli._dataset import load_split_sets
+from xanesnet.cli._progress import Progress, TrainingProgress
+from xanesnet.cli._training import (
+    add_training_arguments,
     export_trained,
-    load_split_sets,
+    output_paths,
     output_weight_dtype,
-    read_config,
 )
+from xanesnet.config import load_config
 
 SECTIONS = ("data", "teacher", "distill", "training", "output")
 
@@ -45,28 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train networks (the student) on a teacher model's predictions over the training "
         "structures and perturbed copies of them, and export it.",
     )
-    parser.add_argument("config", type=Path, help="distillation configuration (.toml or .yaml)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a configuration value (repeatable)",
-    )
-    parser.add_argument("-o", "--output", type=Path, default=None, help="model file to write")
+    add_training_arguments(parser, "distillation")
     parser.add_argument("--teacher", default=None, help="teacher model file ([teacher] model)")
-    parser.add_argument("--workdir", type=Path, default=None, help="checkpoints and logs")
-    parser.add_argument("--threads", type=int, default=0, help="threads (0 = all cores)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        raw = read_config(args.config, SECTIONS)
-        for assignment in args.set:
-            apply_override(raw, assignment)
+        raw = load_config(args.config, SECTIONS, args.set)
         return run(raw, args.config.resolve().parent, args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"xanesnet distill: error: {exc}", file=sys.stderr)
@@ -87,15 +75,16 @@ def _teacher_path(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> 
 def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     import torch
 
+    from xanesnet.checksums import file_sha256
+    from xanesnet.io import read_structures
     from xanesnet.model.distill import (
         DistillConfig,
         check_student_config,
         distillation_set,
         train_student,
     )
-    from xanesnet.model.files import file_sha256, load_model
+    from xanesnet.model.files import load_model
     from xanesnet.model.train import TrainConfig
-    from xanesnet.structures import read_structures
 
     raw = copy.deepcopy(raw)
     data = raw.get("data", {})
@@ -103,12 +92,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     distill_config = DistillConfig.from_dict(raw.get("distill", {}))
     train_config = TrainConfig.from_dict(raw.get("training", {}))
     check_student_config(train_config)
-    model_path = args.output or ((base / output["model"]).resolve() if "model" in output else None)
-    if model_path is None:
-        raise ValueError("no model file: give -o/--output or [output] model")
-    workdir = args.workdir or (
-        (base / output["workdir"]).resolve() if "workdir" in output else None
-    )
+    model_path, workdir = output_paths(output, base, args)
     weight_dtype = output_weight_dtype(output)
     teacher_file = _teacher_path(raw, base, args)
     teacher = load_model(teacher_file)
@@ -134,26 +118,27 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     started = time.perf_counter()
-    features, labels, summary = distillation_set(
-        teacher,
-        structures,
-        train_set.features,
-        train_set.spectra,
-        distill_config,
-        n_threads=args.threads,
-    )
+    with Progress(distill_config.copies, "teacher labels", "copy", quiet=args.quiet) as copies:
+        features, labels, summary = distillation_set(
+            teacher,
+            structures,
+            train_set.features,
+            train_set.spectra,
+            distill_config,
+            n_threads=args.threads,
+            progress=lambda done, _total: copies.update_to(done),
+        )
     print(
         f"{summary['samples']} samples ({summary['dropped']} dropped: teacher outside the "
         "training spectra's range); "
         f"{train_config.n_members} student(s) x {train_config.epochs} epochs",
         file=sys.stderr,
     )
-    progress = None if args.quiet else _ProgressBar(train_config)
+    progress = TrainingProgress(train_config.epochs, quiet=args.quiet)
     student, histories = train_student(
         features, labels, train_config, workdir=workdir, progress=progress
     )
-    if progress is not None:
-        progress.close()
+    progress.close()
     extra: dict[str, Any] = {
         "training_set_hash": train_set.content_hash(),
         "training_set_size": len(train_set.names),

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from xanesnet.cli._dataset import add_dataset_arguments
+from xanesnet.cli._progress import Progress
 from xanesnet.cli._sites import add_precision_argument
 
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, help="write all figures as JSON")
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads (0 = all)")
     add_precision_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -59,25 +61,31 @@ def run(args: argparse.Namespace) -> int:
     from xanesnet.cli._dataset import load_model_and_dataset
     from xanesnet.spectra import Broadening, broaden
 
-    model, data = load_model_and_dataset(
-        args.model, args.xyz, args.xanes, args.names, n_threads=args.threads
-    )
-    prediction, _ = model.predict_features(data.features, precision=args.precision)
-    broaden_fn = label = None
-    if args.post_broadening:
-        broadening = Broadening.arctan(float32_input=False)
-        broaden_fn = partial(broaden, model.energies, e0=model.e0, broadening=broadening)
-        label = broadening.label()
-    metrics = evaluate_spectra(
-        model.energies,
-        prediction,
-        data.spectra,
-        norm=args.norm,
-        peaks=args.peaks,
-        broaden=broaden_fn,
-        broaden_label=label,
-    )
-    print(metrics.table_header())
+    # three steps of very different length, named as they start
+    with Progress(3, "evaluate", "step", quiet=args.quiet) as progress:
+        progress.update(0, "descriptors")
+        model, data = load_model_and_dataset(
+            args.model, args.xyz, args.xanes, args.names, n_threads=args.threads
+        )
+        progress.update(1, "prediction")
+        prediction, _ = model.predict_features(data.features, precision=args.precision)
+        progress.update(1, "metrics")
+        broaden_fn = label = None
+        if args.post_broadening:
+            broadening = Broadening.arctan(float32_input=False)
+            broaden_fn = partial(broaden, model.energies, e0=model.e0, broadening=broadening)
+            label = broadening.label()
+        metrics = evaluate_spectra(
+            model.energies,
+            prediction,
+            data.spectra,
+            norm=args.norm,
+            peaks=args.peaks,
+            broaden=broaden_fn,
+            broaden_label=label,
+        )
+        progress.update(1)
+    print(metrics.table_header(post_broadening=args.post_broadening))
     about = f"{len(data.names)} spectra" + (
         f", {args.precision}" if args.precision != "float32" else ""
     )

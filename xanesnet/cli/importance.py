@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from xanesnet.cli._dataset import add_dataset_arguments
+from xanesnet.cli._progress import Progress
 
 _TOP = 5
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     parser.add_argument("--cache-dir", type=Path, default=None, help="descriptor cache folder")
     parser.add_argument("--threads", type=int, default=0, help="descriptor threads (0 = all)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -93,15 +95,18 @@ def run(args: argparse.Namespace) -> int:
     def predict(x):
         return model.predict_features(x)[0]
 
-    result = permutation_importance(
-        predict,
-        data.features,
-        data.spectra,
-        model.energies - model.e0,
-        windows,
-        repeats=args.repeats,
-        seed=args.seed,
-    )
+    n_features = data.features.shape[1]
+    with Progress(n_features, "importance", "feature", quiet=args.quiet) as progress:
+        result = permutation_importance(
+            predict,
+            data.features,
+            data.spectra,
+            model.energies - model.e0,
+            windows,
+            repeats=args.repeats,
+            seed=args.seed,
+            progress=lambda done, _total: progress.update_to(done),
+        )
     table = feature_table(model.descriptor)
 
     r_max = float(model.descriptor.r_max)

@@ -172,7 +172,7 @@ def _edge_energy(metadata: dict[str, Any]) -> float | None:
     element, edge = model.get("element"), model.get("edge")
     if not element or not edge:
         return None
-    from xanesnet.model.files import file_sha256
+    from xanesnet.checksums import file_sha256
     from xanesnet.model.pretrained import default_model_path
 
     try:

@@ -24,7 +24,9 @@ Formats (``format=`` of :func:`xanesnet.predict_batch`, ``--format`` of ``xanesn
 Every format holds the same per-site data: structure ids (n_sites,), site indices (n_sites,),
 spectra (n_sites, n_energies) float32, the ensemble spread (same shape, ensembles only), and
 the error table (id, reason) of the structures that failed. A chunk is either fully committed
-or absent, whatever instant the job is killed at; :func:`read_predictions` reads the committed
+or absent, whatever instant the job is killed at; each committed chunk carries a checksum of
+its data in the manifest (:mod:`xanesnet.store.integrity`): a resumed job recomputes any chunk
+that no longer reads back as written, and reading refuses one; :func:`read_predictions` reads the committed
 chunks of any format and returns the same :class:`StoredPredictions` for all three.
 """
 
@@ -32,14 +34,19 @@ from __future__ import annotations
 
 from xanesnet.store._common import FORMATS, SCHEMA, MissingDependencyError, StoredPredictions
 from xanesnet.store._output import (
+    DamagedChunkWarning,
     PredictionStore,
     format_backend,
     merge_outputs,
     read_predictions,
     write_index,
 )
+from xanesnet.store.integrity import OutputLockedError, OutputWriteError
 
 __all__ = [
+    "DamagedChunkWarning",
+    "OutputLockedError",
+    "OutputWriteError",
     "FORMATS",
     "SCHEMA",
     "MissingDependencyError",

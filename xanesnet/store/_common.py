@@ -130,11 +130,16 @@ def object_strings(values: Any) -> np.ndarray:
 def atomic_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON next to ``path``, flush it to disk, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # a failed write (disk full) leaves no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def fsync_file(path: Path) -> None:
@@ -206,7 +211,12 @@ def read_manifest(path: Path) -> dict[str, Any]:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"not a xanesnet prediction output (no manifest.json): {path}")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{manifest_path}: not a readable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("chunks"), dict):
+        raise ValueError(f"{manifest_path}: not a xanesnet manifest (no chunk table)")
     if manifest.get("schema") != SCHEMA:
         raise ValueError(f"{path}: unsupported output schema {manifest.get('schema')!r}")
     if manifest_format(manifest) not in FORMATS:

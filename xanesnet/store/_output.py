@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,30 @@ from xanesnet.store._common import (
     manifest_format,
     ordered_chunks,
     read_manifest,
+    remove,
 )
 from xanesnet.store._csv import CSVBackend
 from xanesnet.store._hdf5 import HDF5Backend
 from xanesnet.store._zarr import ZarrBackend
+from xanesnet.store.inputs import INPUTS_NAME, InputFingerprint, describe_change
+from xanesnet.store.integrity import (
+    LOCK_NAME,
+    OutputLock,
+    chunk_checksum,
+    damage,
+    write_error,
+)
 
 _BACKENDS: dict[str, Backend] = {b.name: b for b in (HDF5Backend(), ZarrBackend(), CSVBackend())}
+
+# left in a folder by a run that failed before its first manifest was written (disk full,
+# killed): such a folder is still a fresh output, not someone else's data
+_FRESH_LEFTOVERS = {LOCK_NAME, ".manifest.json.partial", INPUTS_NAME, f".{INPUTS_NAME}.partial"}
+
+
+class DamagedChunkWarning(UserWarning):
+    """A committed chunk did not read back as written; it is recomputed (resume) or refused
+    (reading)."""
 
 
 def format_backend(format: str) -> Backend:
@@ -58,9 +76,15 @@ class PredictionStore:
         has_spread: whether chunks carry an ensemble spread.
         format: "hdf5", "zarr" or "csv" (see :mod:`xanesnet.store`). Resuming requires the
             format the output was started with.
+        inputs: what identifies the input files (:class:`InputFingerprint`); a resume whose
+            inputs differ from those the output was started with is refused, naming what
+            changed. None (in-memory inputs): not checked.
 
     Raises:
-        ValueError: the folder holds another job, another format, or is not an output.
+        ValueError: the folder holds another job, another format, other inputs, or is not an
+            output.
+        OutputLockedError: another process is writing the folder.
+        OutputWriteError: the folder cannot be written (disk full, read-only).
         MissingDependencyError: ``format="zarr"`` without zarr (nothing is written).
     """
 
@@ -71,6 +95,7 @@ class PredictionStore:
         energies: np.ndarray,
         has_spread: bool,
         format: str = DEFAULT_FORMAT,
+        inputs: InputFingerprint | None = None,
     ) -> None:
         self.backend = format_backend(format)
         self._manifest_lock = threading.Lock()
@@ -78,8 +103,10 @@ class PredictionStore:
         self.manifest_path = self.path / "manifest.json"
         self.energies = np.asarray(energies, dtype=np.float64)
         self.has_spread = has_spread
+        #: (chunk index, why) of committed chunks found damaged on opening: dropped, recomputed
+        self.damaged: list[tuple[int, str]] = []
         if self.manifest_path.exists():
-            manifest = json.loads(self.manifest_path.read_text())
+            manifest = read_manifest(self.path)
             existing = manifest_format(manifest)
             if existing != format:
                 raise ValueError(
@@ -92,24 +119,74 @@ class PredictionStore:
                     f"{self.path}: holds the output of a different job "
                     f"({_job_difference(stored, job)}); choose another output or delete it"
                 )
+            _check_inputs(self.path, manifest, inputs)
+            self.lock = OutputLock(self.path)
             self.manifest = manifest
+            self._drop_damaged_chunks()
         else:
-            if self.path.exists() and any(self.path.iterdir()):
+            if self.path.exists() and any(
+                p.name not in _FRESH_LEFTOVERS for p in self.path.iterdir()
+            ):
                 raise ValueError(f"{self.path}: exists and is not a xanesnet prediction output")
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.manifest = {
-                "schema": SCHEMA,
-                "format": format,
-                "job": job,
-                "energies": self.energies.tolist(),
-                "has_spread": has_spread,
-                "chunks": {},
-                "complete": False,
-            }
-            atomic_json(self.manifest_path, self.manifest)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.lock = OutputLock(self.path)
+                self.manifest = {
+                    "schema": SCHEMA,
+                    "format": format,
+                    "job": job,
+                    "energies": self.energies.tolist(),
+                    "has_spread": has_spread,
+                    "chunks": {},
+                    "complete": False,
+                }
+                if inputs is not None:
+                    inputs.write(self.path)
+                    self.manifest["inputs"] = inputs.summary()
+                atomic_json(self.manifest_path, self.manifest)
+            except OSError as exc:
+                raise write_error(self.path, exc) from exc
         if not self.complete:
             # chunks on disk without a manifest entry come from a killed commit: rewritten
-            self.backend.prepare(self.path, self.manifest)
+            try:
+                self.backend.prepare(self.path, self.manifest)
+            except OSError as exc:
+                raise write_error(self.path, exc) from exc
+
+    def _drop_damaged_chunks(self) -> None:
+        """Check every committed chunk against its checksum; forget the damaged ones (their
+        files are deleted) so that this run computes them again, and say so."""
+        kept = {}
+        for key, entry in self.manifest["chunks"].items():
+            index = int(key)
+            why = damage(
+                lambda index=index: self.backend.read_chunk(self.path, index, self.manifest),
+                entry,
+            )
+            if why is None:
+                kept[key] = entry
+                continue
+            self.damaged.append((index, why))
+            for chunk_path in self.backend.chunk_paths(self.path, index, self.manifest):
+                remove(chunk_path)
+        if not self.damaged:
+            return
+        listing = ", ".join(f"chunk {i} ({why})" for i, why in self.damaged[:5])
+        more = f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else ""
+        warnings.warn(
+            f"{self.path}: {listing}{more} did not read back as committed: recomputing",
+            DamagedChunkWarning,
+            stacklevel=3,
+        )
+        self.manifest = dict(self.manifest, chunks=kept, complete=False)
+        try:
+            atomic_json(self.manifest_path, self.manifest)
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
+
+    def close(self) -> None:
+        """Release the output's lock (also released when the process ends)."""
+        self.lock.close()
 
     @property
     def format(self) -> str:
@@ -157,16 +234,24 @@ class PredictionStore:
             errors,
             len(self.energies),
         )
-        self.backend.write_chunk(self.path, index, chunk, self.manifest, n_structures)
-        with self._manifest_lock:  # commits may run in several threads; chunks in index order
-            chunks = dict(self.manifest["chunks"])
-            chunks[str(index)] = {
-                "sites": int(len(chunk.ids)),
-                "errors": len(chunk.errors),
-                "structures": int(n_structures),
-            }
-            self.manifest["chunks"] = {k: chunks[k] for k in sorted(chunks, key=int)}
-            atomic_json(self.manifest_path, self.manifest)
+        checksum = chunk_checksum(chunk)
+        try:
+            self.backend.write_chunk(self.path, index, chunk, self.manifest, n_structures)
+            with self._manifest_lock:  # commits may run in several threads; chunks in order
+                chunks = dict(self.manifest["chunks"])
+                chunks[str(index)] = {
+                    "sites": int(len(chunk.ids)),
+                    "errors": len(chunk.errors),
+                    "structures": int(n_structures),
+                    "sha256": checksum,
+                }
+                manifest = dict(
+                    self.manifest, chunks={k: chunks[k] for k in sorted(chunks, key=int)}
+                )
+                atomic_json(self.manifest_path, manifest)
+                self.manifest = manifest
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
 
     def finish(self) -> None:
         """Write the consolidated view, then mark the job complete.
@@ -175,10 +260,14 @@ class PredictionStore:
         again (every chunk is already committed) instead of leaving none.
         """
         manifest = dict(self.manifest, complete=True)
-        self.backend.write_index(self.path, manifest)
+        try:
+            self.backend.write_index(self.path, manifest)
+            atomic_json(self.manifest_path, manifest)
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
         self.manifest = manifest
-        atomic_json(self.manifest_path, self.manifest)
         drop_partial_dir(self.path)
+        self.close()  # nothing more to write
 
 
 def write_index(path: str | os.PathLike) -> Path:
@@ -201,8 +290,17 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
     manifest = read_manifest(path)
     reader = format_backend(manifest_format(manifest))
     n_e = len(manifest["energies"])
+    chunks = []
+    for k in ordered_chunks(manifest):
+        entry = manifest["chunks"][str(k)]
+        why = damage(lambda k=k: reader.read_chunk(path, k, manifest), entry)
+        if why is not None:
+            raise ValueError(
+                f"{path}: chunk {k} is damaged ({why}); run the job's command again to recompute it"
+            )
+        chunks.append(reader.read_chunk(path, k, manifest))
     data = concatenate(
-        [reader.read_chunk(path, k, manifest) for k in ordered_chunks(manifest)],
+        chunks,
         n_e,
         bool(manifest["has_spread"]),
     )
@@ -279,6 +377,20 @@ def merge_outputs(sources: Iterable[str | os.PathLike], target: str | os.PathLik
     atomic_json(target / "manifest.json", merged)
     drop_partial_dir(target)
     return target
+
+
+def _check_inputs(path: Path, manifest: dict[str, Any], inputs: InputFingerprint | None) -> None:
+    """Refuse to resume over inputs that changed since the output was started."""
+    stored = manifest.get("inputs")
+    if inputs is None or stored is None:  # in-memory inputs, or an output of an older version
+        return
+    if stored.get("sha256") == inputs.digest:
+        return
+    change = describe_change(InputFingerprint.read(path), inputs)
+    raise ValueError(
+        f"{path}: the inputs changed since this output was started ({change}); resuming would "
+        "mix spectra of different inputs: restore the inputs, or start a new output"
+    )
 
 
 def _job_difference(stored: Any, job: dict[str, Any]) -> str:

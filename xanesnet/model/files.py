@@ -384,7 +384,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     if stored is None:
         raise ValueError(
             f"{path}: model metadata has no {CHECKSUM_KEY} (written by an older xanesnet); "
-            "re-export the model with this version (save_model) to add one"
+            "re-export the model with this version (save_model) to add one, or, for a file you "
+            "made yourself, run scripts/add_model_checksum.py from the source tree"
         )
     if stored != weights_checksum(module.state_dict(), meta):
         raise ValueError(

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("xanesnet.cli.plot", "figures: predicted vs reference spectra, Δμ histogram"),
     "importance": ("xanesnet.cli.importance", "permutation feature importance per energy window"),
     "convolve": ("xanesnet.cli.convolve", "broaden raw FDMNES spectra onto an energy grid"),
+    "models": ("xanesnet.cli.models", "list the shipped pretrained models and their figures"),
 }
 
 

@@ -92,7 +92,7 @@ def run_batch(
     where = ""
     if dask_workers:
         setup = (
-            "from xanesnet.predict import _dask_client; "
+            "from xanesnet.pipeline.batch import _dask_client; "
             f"client, c = _dask_client('local:{dask_workers}')\n"
         )
         where = ", dask=c.scheduler_address"
@@ -124,7 +124,7 @@ def stages(
     each chunk, the model on each chunk, and the commit of each chunk to an HDF5 output."""
     from xanesnet import load_model
     from xanesnet.model.pretrained import resolve_model_path
-    from xanesnet.predict import _chunks, compute_sites
+    from xanesnet.pipeline.batch import _chunks, compute_sites
     from xanesnet.store import PredictionStore
 
     model = load_model(resolve_model_path(model_name))
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.chunk is None:
-        from xanesnet.predict import DEFAULT_CHUNK_SIZE
+        from xanesnet.pipeline.batch import DEFAULT_CHUNK_SIZE
 
         args.chunk = DEFAULT_CHUNK_SIZE
     import torch

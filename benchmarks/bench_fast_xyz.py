@@ -1,10 +1,10 @@
-"""Benchmark: fast .xyz batch input (:mod:`xanesnet.fast_xyz`) against the ase.Atoms path.
+"""Benchmark: fast .xyz batch input (:mod:`xanesnet.io.chunks`) against the ase.Atoms path.
 
 Builds a folder of at least ``--min-files`` XANESNET .xyz files (copies of the real ones, in a
 temporary folder), then, alternating the variants within each repeat so that they see the same
 load on a shared machine:
 
-* reading only: the chunks of ``predict_batch`` (``xanesnet.predict._chunks``) with the
+* reading only: the chunks of ``predict_batch`` (``xanesnet.pipeline.batch._chunks``) with the
   ase.Atoms reader (per-frame Numba parser, and the pure-Python parser that a fresh process
   uses for its first 10k frames) and with the fast reader; then the same plus packing into the
   descriptor kernel's arrays (``pack_structures`` / ``PackedChunk.pack``);
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from _environment import cpuinfo_field, default_fe_xyz  # noqa: E402
 
-from xanesnet import structures  # noqa: E402
+from xanesnet.io import read as structures  # noqa: E402
 
 
 def machine() -> dict[str, str]:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     from xanesnet.descriptors.packing import pack_structures
     from xanesnet.model.files import load_model
     from xanesnet.model.pretrained import default_model_path
-    from xanesnet.predict import _chunks
+    from xanesnet.pipeline.batch import _chunks
 
     config = load_model(default_model_path("Fe", "K")).descriptor
     data = args.data or default_fe_xyz()

@@ -125,12 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from xanesnet import read_predictions
-    from xanesnet.fast_xyz import iter_chunks
+    from xanesnet.io.chunks import iter_chunks
+    from xanesnet.io.read import _resolve_inputs
     from xanesnet.model.files import load_model
     from xanesnet.model.precision import PRECISIONS
     from xanesnet.model.pretrained import resolve_model_path
-    from xanesnet.predict import compute_sites
-    from xanesnet.structures import _resolve_inputs
+    from xanesnet.pipeline.batch import compute_sites
 
     gpu = cuda_device()
     info = versions(["torch", "numpy", "numba"])

@@ -1,4 +1,4 @@
-"""Benchmark: XANESNET xyz reader of :mod:`xanesnet.structures` against ``ase.io.read``.
+"""Benchmark: XANESNET xyz reader of :mod:`xanesnet.io.read` against ``ase.io.read``.
 
 ASE cannot read the XANESNET files (atomic numbers in column 1), so the ASE paths read a
 converted copy (standard xyz with element symbols, written to a temporary folder). Each
@@ -34,8 +34,8 @@ import ase  # noqa: E402
 import ase.io  # noqa: E402
 from _environment import cpuinfo_field, default_fe_xyz  # noqa: E402
 
-from xanesnet import structures  # noqa: E402
-from xanesnet.structures import read_structures  # noqa: E402
+from xanesnet.io import read as structures  # noqa: E402
+from xanesnet.io.read import read_structures  # noqa: E402
 
 
 def machine() -> dict[str, str]:

@@ -106,14 +106,14 @@ def load_structures(data_dir: Path, limit: int | None) -> tuple[list[Any], str]:
     if not files:
         raise FileNotFoundError(f"no .xyz files in {data_dir}")
     try:
-        from xanesnet.structures import read_structures
+        from xanesnet.io import read_structures
     except ImportError:
         read_structures = None
     if read_structures is not None:
         try:
             structures = list(read_structures(files))
             if len(structures) == len(files):
-                return structures, "xanesnet.structures.read_structures"
+                return structures, "xanesnet.io.read.read_structures"
         except Exception as exc:  # noqa: BLE001 - the local loader is the fallback
             print(f"note: read_structures failed ({exc!r}); using the local loader")
     return [read_xyz(f) for f in files], "local read_xyz (benchmarks/bench_wacsf.py)"

@@ -16,7 +16,7 @@ from ase import Atoms
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from xanesnet.structures import write_xanesnet_xyz  # noqa: E402
+from xanesnet.io.read import write_xanesnet_xyz  # noqa: E402
 
 OUT = ROOT / "data" / "structures"
 

@@ -212,7 +212,7 @@ def test_local_cluster_workers_start_with_large_malloc_thresholds():
     pytest.importorskip("distributed")
     import os
 
-    from xanesnet.predict import WORKER_MALLOC_ENV, _dask_client
+    from xanesnet.pipeline.batch import WORKER_MALLOC_ENV, _dask_client
 
     before = dict(os.environ)
     client, cluster = _dask_client("local:1")

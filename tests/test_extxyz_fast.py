@@ -8,8 +8,9 @@ import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from xanesnet import _extxyz, read_structures
-from xanesnet._extxyz import NotPlain, iter_plain_extxyz
+from xanesnet import read_structures
+from xanesnet.io import extxyz as _extxyz
+from xanesnet.io.extxyz import NotPlain, iter_plain_extxyz
 
 OURS = {"id", "source", "frame"}
 

@@ -8,10 +8,11 @@ import pytest
 from ase import Atoms
 from helpers import EXAMPLES
 
-from xanesnet import fast_xyz, predict_batch, read_predictions, read_structures
+from xanesnet import predict_batch, read_predictions, read_structures
+from xanesnet.io import chunks as fast_xyz
 from xanesnet.model.files import load_model
 from xanesnet.model.pretrained import default_model_path
-from xanesnet.predict import _chunks
+from xanesnet.pipeline.batch import _chunks
 
 
 def _frames() -> list[Atoms]:
@@ -87,9 +88,7 @@ def test_packed_extxyz_chunks_hold_the_same_structures(tmp_path):
     inputs = [str(p) for p in _inputs(tmp_path)]
     descriptor = load_model(default_model_path("Fe", "K")).descriptor
     assert fast_xyz.extxyz_usable(
-        __import__("xanesnet.structures", fromlist=["x"])._resolve_inputs(inputs, None, None, None)[
-            0
-        ],
+        __import__("xanesnet.io.read", fromlist=["x"])._resolve_inputs(inputs, None, None, None)[0],
         descriptor,
     )
     packed = list(_chunks(inputs, None, 7, [], descriptor, None))
@@ -107,8 +106,8 @@ def test_packed_extxyz_chunks_hold_the_same_structures(tmp_path):
 
 def test_packed_extxyz_streams_frame_by_frame(tmp_path, monkeypatch):
     """Memory stays flat: the reader is at most one frame ahead of what it has handed out."""
-    import xanesnet._extxyz as extxyz
-    from xanesnet.structures import _file_source
+    import xanesnet.io.extxyz as extxyz
+    from xanesnet.io.read import _file_source
 
     path = tmp_path / "many.extxyz"
     ase.io.write(path, _frames() * 4, format="extxyz")

@@ -1,4 +1,4 @@
-"""Fast .xyz batch input (xanesnet.fast_xyz): same output as the ase.Atoms path, chunk by chunk."""
+"""Fast .xyz batch input (xanesnet.io.chunks): same output as the ase.Atoms path, chunk by chunk."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from helpers import EXAMPLES
 
-from xanesnet import fast_xyz, predict_batch, read_predictions, read_structures
+from xanesnet import predict_batch, read_predictions, read_structures
+from xanesnet.io import chunks as fast_xyz
 from xanesnet.model.files import load_model
 from xanesnet.model.pretrained import default_model_path
-from xanesnet.predict import _chunks, compute_sites
+from xanesnet.pipeline.batch import _chunks, compute_sites
 from xanesnet.store import PredictionStore
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.xyz"))
@@ -384,7 +385,7 @@ def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):
 
 def test_compute_chunk_sites_equals_compute_sites(tmp_path, backend, descriptor):
     folder = _mixed_folder(tmp_path)
-    from xanesnet.structures import _resolve_inputs
+    from xanesnet.io.read import _resolve_inputs
 
     sources, _ = _resolve_inputs(folder, None, None, None)
     (_, chunk, _), *_ = list(fast_xyz.iter_chunks(sources, 10_000))
@@ -420,7 +421,7 @@ def _shared_xyz() -> Path | None:
 @pytest.mark.shared_data
 @pytest.mark.skipif(_shared_xyz() is None, reason="needs ../shared/data (or XANESNET_SHARED)")
 def test_real_training_set_reads_the_same_structures():
-    from xanesnet.structures import _resolve_inputs
+    from xanesnet.io.read import _resolve_inputs
 
     folder = _shared_xyz()
     sources, _ = _resolve_inputs(folder, None, None, None)

@@ -9,8 +9,8 @@ from ase import Atoms
 from helpers import EXAMPLES
 
 from xanesnet import predict_batch
-from xanesnet.predict import ONE_STRUCTURE_BYTES, _Progress, expected_structures
-from xanesnet.structures import _resolve_inputs
+from xanesnet.io.read import _resolve_inputs
+from xanesnet.pipeline.batch import ONE_STRUCTURE_BYTES, _Progress, expected_structures
 
 N_EXAMPLES = len(list(EXAMPLES.glob("*.xyz")))
 

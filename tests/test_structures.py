@@ -1,4 +1,4 @@
-"""Tests of xanesnet.structures: readers, ids, streaming and error messages."""
+"""Tests of xanesnet.io.read: readers, ids, streaming and error messages."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from xanesnet import structures
-from xanesnet.structures import read_structures, write_xanesnet_xyz
+from xanesnet.io import read as structures
+from xanesnet.io.read import read_structures, write_xanesnet_xyz
 
 FIXTURES = Path(__file__).parent / "data" / "structures"
 REPO = Path(__file__).resolve().parents[1]
@@ -448,7 +448,7 @@ def test_shared_training_set():
 
 
 def test_folder_sources_are_lazy_and_equal_to_single_files(tmp_path):
-    from xanesnet._sources import FolderSources, SourceList
+    from xanesnet.io.sources import FolderSources, SourceList
 
     for name in ("b.xyz", "a.XYZ", "c.extxyz", ".hidden.xyz", "notes.txt", "d.db"):
         (tmp_path / name).write_text("")
@@ -474,8 +474,8 @@ def test_folder_sources_are_lazy_and_equal_to_single_files(tmp_path):
 
 
 def test_locations_and_stems_match_the_source_records(tmp_path):
-    from xanesnet._sources import locations_and_stems
-    from xanesnet.structures import _resolve_inputs
+    from xanesnet.io.read import _resolve_inputs
+    from xanesnet.io.sources import locations_and_stems
 
     folder = tmp_path / "f"
     folder.mkdir()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from xanesnet._version import __version__
 from xanesnet.descriptors import WACSF, available_backends, default_backend
-from xanesnet.structures import read_structures, write_xanesnet_xyz
+from xanesnet.io import read_structures, write_xanesnet_xyz
 
 __all__ = [
     "WACSF",
@@ -39,9 +39,9 @@ def default_model(element: str = "Fe", edge: str = "K", variant: str = "default"
     return _default(element, edge, variant)
 
 
-def predict_batch(inputs, output, **options):  # noqa: ANN001, ANN201 (typed in xanesnet.predict)
-    """Streaming, resumable batch prediction (see :func:`xanesnet.predict.predict_batch`)."""
-    from xanesnet.predict import predict_batch as _predict_batch
+def predict_batch(inputs, output, **options):  # noqa: ANN001, ANN201 (typed in xanesnet.pipeline.batch)
+    """Streaming, resumable batch prediction (see :func:`xanesnet.pipeline.batch.predict_batch`)."""
+    from xanesnet.pipeline.batch import predict_batch as _predict_batch
 
     return _predict_batch(inputs, output, **options)
 

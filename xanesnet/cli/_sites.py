@@ -108,7 +108,7 @@ class SiteStream:
     n_structures: int = 0
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
-        from xanesnet.structures import read_structures
+        from xanesnet.io import read_structures
 
         stream = read_structures(
             self.inputs,

@@ -21,7 +21,7 @@ from xanesnet.cli._sites import (
     example_paths,
 )
 from xanesnet.descriptors.dispatch import BACKENDS
-from xanesnet.predict import DEFAULT_CHUNK_SIZE
+from xanesnet.pipeline.batch import DEFAULT_CHUNK_SIZE
 from xanesnet.store import FORMATS
 
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--chunk-size: expected a positive integer, got {args.chunk_size}")
     if args.threads < 0:
         parser.error(f"--threads: expected an integer >= 0, got {args.threads}")
-    from xanesnet.predict import parse_shard, predict_batch
+    from xanesnet.pipeline.batch import parse_shard, predict_batch
 
     try:
         shard = parse_shard(args.shard)

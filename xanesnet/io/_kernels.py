@@ -11,9 +11,9 @@ power of ten ``|p| <= 22`` is ``m * 10**p`` or ``m / 10**-p``, one correctly rou
 operation on two exactly representable doubles (Clinger's fast path); other numbers are
 refused (BAD), never approximated.
 
-:func:`scan_frame` parses one frame (``xanesnet.structures``, one call per frame);
+:func:`scan_frame` parses one frame (``xanesnet.io.read``, one call per frame);
 :func:`scan_files` parses a whole block of one-frame files in one call
-(:mod:`xanesnet.fast_xyz`), with the same acceptance and the same numbers.
+(:mod:`xanesnet.io.chunks`), with the same acceptance and the same numbers.
 """
 
 from __future__ import annotations

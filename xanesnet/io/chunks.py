@@ -4,23 +4,23 @@
 structure in Python: opening the file, a Numba call per frame, an ``ase.Atoms`` object, ids
 in ``atoms.info``, then :func:`~xanesnet.descriptors.packing.pack_structures` gathering the
 Atoms back into flat arrays. Here a block of files is read into one buffer and parsed by one
-Numba call (:func:`xanesnet._xyz_kernel.scan_files`, GIL released) into the flat arrays the
+Numba call (:func:`xanesnet.io._kernels.scan_files`, GIL released) into the flat arrays the
 descriptor kernels take (:class:`PackedChunk`); ids are the file stems.
 
 The result is the same as the Atoms path, chunk by chunk:
 
 * A file the batch parser does not take as one plain frame (empty, unreadable, several
-  frames, element symbols, anything :func:`~xanesnet._xyz_kernel.scan_frame` refuses) is
-  read by the reader of :mod:`xanesnet.structures`, which gives the same structures or
+  frames, element symbols, anything :func:`~xanesnet.io._kernels.scan_frame` refuses) is
+  read by the reader of :mod:`xanesnet.io.read`, which gives the same structures or
   records the same error, at the same place in the stream; its structures are packed with
   their cell and periodicity.
 * Chunks hold ``chunk_size`` structures in input order, and a read error goes to the chunk
-  being filled when it is met, exactly as in ``xanesnet.predict._chunks``.
+  being filled when it is met, exactly as in ``xanesnet.pipeline.batch._chunks``.
 * :func:`compute_chunk_sites` validates with
   :func:`~xanesnet.descriptors.packing.pack_arrays` (the checks of ``pack_structures``) and
   runs the same kernel on the same arrays; if anything fails (no absorber, overlapping atoms,
   ...), the chunk is turned into ``ase.Atoms`` and goes through
-  :func:`xanesnet.predict.compute_sites`, so failures are recorded with the same ids and
+  :func:`xanesnet.pipeline.batch.compute_sites`, so failures are recorded with the same ids and
   reasons.
 
 The path is used for inputs that resolve only to ``.xyz`` files, with a wACSF descriptor
@@ -44,13 +44,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xanesnet._sources import locations_and_stems
+from xanesnet.io.sources import locations_and_stems
 
 if TYPE_CHECKING:
     from ase import Atoms
 
     from xanesnet.descriptors.packing import PackedBatch
-    from xanesnet.structures import _Source
+    from xanesnet.io.read import _Source
 
 __all__ = [
     "AUTO_MIN_FILES",
@@ -109,7 +109,7 @@ def enabled(flag: bool | None, n_files: int) -> bool:
 
 
 def _kernel() -> Any:
-    from xanesnet.structures import _load_kernel
+    from xanesnet.io.read import _load_kernel
 
     return _load_kernel()
 
@@ -327,7 +327,7 @@ def read_files(
     if compiled and core is None:
         raise ValueError("compiled=True: xanesnet._core with the block file reader is not built")
     buffer, offsets = _block_bytes(paths, pool, core)
-    from xanesnet._extxyz import _special_words, _symbol_codes
+    from xanesnet.io.extxyz import _special_words, _symbol_codes
 
     return _kernel().scan_files(buffer, offsets, _symbol_codes(), _special_words())
 
@@ -427,7 +427,7 @@ def iter_chunks(
 ) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
     """(chunk index, structures, read errors met while collecting them), in input order.
 
-    The chunks and errors of ``xanesnet.predict._chunks`` on the same sources (``.xyz``
+    The chunks and errors of ``xanesnet.pipeline.batch._chunks`` on the same sources (``.xyz``
     files; see :func:`usable`), with the structures packed instead of as ``ase.Atoms``.
     Errors are ``(source path, message)`` as the ``on_error`` of ``read_structures``.
     """
@@ -540,7 +540,7 @@ def compute_chunk_sites(
     backend: str | None = None,
     n_threads: int = 0,
 ) -> tuple[np.ndarray, list[str], np.ndarray, list[tuple[str, str]]]:
-    """:func:`xanesnet.predict.compute_sites` for a packed chunk (same results).
+    """:func:`xanesnet.pipeline.batch.compute_sites` for a packed chunk (same results).
 
     One descriptor call on the packed arrays; if it raises (any structure invalid), the
     chunk goes through ``compute_sites`` as ``ase.Atoms``, which finds the culprits.
@@ -551,7 +551,7 @@ def compute_chunk_sites(
     """
     from xanesnet.descriptors.dispatch import compute_packed
     from xanesnet.descriptors.wacsf import WACSF
-    from xanesnet.predict import compute_sites
+    from xanesnet.pipeline.batch import compute_sites
 
     if type(config) is WACSF and not (config.use_spin or config.use_charge):
         try:
@@ -598,8 +598,8 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
     ``_validate_atoms`` itself, so the message is the Atoms path's)."""
     from ase import Atoms
 
-    from xanesnet._extxyz import NotPlain, iter_plain_frames
-    from xanesnet.structures import _MAX_Z, _iter_ase_from, _look_ahead, _validate_atoms
+    from xanesnet.io.extxyz import NotPlain, iter_plain_frames
+    from xanesnet.io.read import _MAX_Z, _iter_ase_from, _look_ahead, _validate_atoms
 
     path = source.location
     if os.stat(path).st_size == 0:
@@ -644,7 +644,7 @@ def _add_source(
     """Add one file's structures to ``builder`` (plain extended XYZ frames raw, the rest as
     ``ase.Atoms``), yielding whenever it is full; a read error is appended to ``errors`` as
     ``read_structures(on_error=...)`` records it, and ends the file."""
-    from xanesnet.structures import _iter_file
+    from xanesnet.io.read import _iter_file
 
     if _plain_extxyz_candidate(source):
         stream: Iterator[Any] = _file_items(source)
@@ -669,7 +669,7 @@ def _add_source(
 def iter_file_chunks(
     sources: Sequence[_Source], chunk_size: int
 ) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
-    """The chunks and errors of ``xanesnet.predict._chunks`` on file sources, packed: plain
+    """The chunks and errors of ``xanesnet.pipeline.batch._chunks`` on file sources, packed: plain
     extended XYZ frames go straight into the arrays (no ``ase.Atoms``), anything else through
     the per-file Atoms reader."""
     builder = _Builder(chunk_size)

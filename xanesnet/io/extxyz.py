@@ -92,7 +92,7 @@ def _special_words() -> np.ndarray:
 
 @functools.cache
 def _symbol_codes() -> np.ndarray:
-    """(65536,) int64 lookup of :func:`xanesnet._xyz_kernel.scan_symbol_rows` (read-only)."""
+    """(65536,) int64 lookup of :func:`xanesnet.io._kernels.scan_symbol_rows` (read-only)."""
     codes = np.full(1 << 16, -1, dtype=np.int64)
     for symbol, z in atomic_numbers.items():
         raw = symbol.encode("ascii")
@@ -105,7 +105,7 @@ def _row_kernel(path: str) -> Any:
     """A parser of one frame's rows through the Numba kernel (None: use :func:`_parse_rows`
     alone): for large files, or when Numba is imported anyway. It returns None for rows it
     does not take, which :func:`_parse_rows` then reads (same values where both accept)."""
-    from xanesnet.structures import _load_kernel
+    from xanesnet.io.read import _load_kernel
 
     try:
         large = os.path.getsize(path) >= KERNEL_MIN_BYTES

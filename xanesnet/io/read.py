@@ -7,7 +7,7 @@ origin in ``atoms.info["source"]``. Malformed input raises ``FileNotFoundError``
 ``ValueError`` naming the file and, for line-based text formats, the line.
 
 XANESNET ``.xyz`` files (``Z x y z`` rows with *atomic numbers*, which ``ase.io`` cannot read)
-go through a dedicated reader: a Numba kernel (:mod:`xanesnet._xyz_kernel`, ~3.5x the
+go through a dedicated reader: a Numba kernel (:mod:`xanesnet.io._kernels`, ~3.5x the
 structures/s of ``ase.io.read(format="xyz")`` on the equivalent standard xyz file; see
 ``benchmarks/bench_reader.py``) with a line-by-line Python parser that explains errors and
 serves where Numba is not worth importing (:data:`FAST_XYZ`). Everything else goes through
@@ -32,8 +32,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from ase import Atoms
 
-from xanesnet._sources import FolderSources, SourceList
-from xanesnet._xyz_text import (
+from xanesnet.io.sources import FolderSources, SourceList
+from xanesnet.io.xyz_text import (
     _count,
     _diagnose_rows,
     _parse_rows,
@@ -133,7 +133,7 @@ def _folder_sources(folder: str, fmt: str | None) -> FolderSources:
 
 def _resolve_one(item: Any, fmt: str | None, out: list[Any]) -> None:
     """Append ``item``'s sources to ``out``: ``_Source`` records, or a lazy
-    :class:`~xanesnet._sources.FolderSources` per folder."""
+    :class:`~xanesnet.io.sources.FolderSources` per folder."""
     if isinstance(item, (list, tuple)):
         for sub in item:
             _resolve_one(sub, fmt, out)
@@ -160,7 +160,7 @@ def _resolve_one(item: Any, fmt: str | None, out: list[Any]) -> None:
                 f"{path}: folder holds no structure files (empty input); looked for "
                 f"{', '.join('*' + s for s in FOLDER_SUFFIXES)}, {', '.join(FOLDER_NAMES)}"
             )
-        out.append(files)  # kept lazy (see xanesnet._sources)
+        out.append(files)  # kept lazy (see xanesnet.io.sources)
         return
     if mode:
         out.append(_file_source(path, fmt))
@@ -371,9 +371,9 @@ def _iter_file(source: _Source, fmt: str | None, index: int | slice | None) -> I
 
 @functools.cache
 def _load_kernel() -> Any:
-    """The Numba frame parser (:mod:`xanesnet._xyz_kernel`), or None without Numba."""
+    """The Numba frame parser (:mod:`xanesnet.io._kernels`), or None without Numba."""
     try:
-        from xanesnet import _xyz_kernel
+        from xanesnet.io import _kernels as _xyz_kernel
     except ImportError:  # pragma: no cover - numba is a dependency
         return None
     return _xyz_kernel
@@ -521,10 +521,10 @@ def _xyz_like(path: str, fmt: str | None) -> bool:
 
 def _iter_ase(path: str, fmt: str | None) -> Iterator[Atoms]:
     """Frames from ``ase.io.iread``, validated; ASE errors re-raised as ValueError. Plain
-    extended XYZ goes through the fast reader of :mod:`xanesnet._extxyz` (same result)."""
+    extended XYZ goes through the fast reader of :mod:`xanesnet.io.extxyz` (same result)."""
     frame = 0
     if fmt in (None, "extxyz") and str(path).lower().endswith((".xyz", ".extxyz")):
-        from xanesnet._extxyz import NotPlain, iter_plain_extxyz
+        from xanesnet.io.extxyz import NotPlain, iter_plain_extxyz
 
         try:
             for atoms in iter_plain_extxyz(str(path)):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xanesnet.descriptors.wacsf import WACSF
-from xanesnet.fast_xyz import PackedChunk, compute_chunk_sites
+from xanesnet.io.chunks import PackedChunk, compute_chunk_sites
 
 if TYPE_CHECKING:
     from xanesnet.store import PredictionStore
@@ -75,7 +75,7 @@ def compute_sites(
 
     The whole list is computed in one call; only if that fails is it redone one structure at
     a time to find the culprits. ``structures`` may also be a
-    :class:`~xanesnet.fast_xyz.PackedChunk` (same results, without ``ase.Atoms``).
+    :class:`~xanesnet.io.chunks.PackedChunk` (same results, without ``ase.Atoms``).
 
     Returns:
         features (n_sites, n_features), ids (n_sites,), sites (n_sites,) and the
@@ -135,13 +135,13 @@ def _chunks(
     """(chunk index, structures, read errors met while collecting them), in input order.
     ``on_sources`` is called with the resolved sources before the first chunk is read.
 
-    With ``config`` (the descriptor), where :func:`xanesnet.fast_xyz.usable` (inputs all
+    With ``config`` (the descriptor), where :func:`xanesnet.io.chunks.usable` (inputs all
     ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by
-    :func:`xanesnet.fast_xyz.iter_chunks` as :class:`~xanesnet.fast_xyz.PackedChunk` (same
+    :func:`xanesnet.io.chunks.iter_chunks` as :class:`~xanesnet.io.chunks.PackedChunk` (same
     chunks, same errors); otherwise they are lists of ``ase.Atoms``.
     """
-    from xanesnet import fast_xyz as fast
-    from xanesnet.structures import _iter_sources, _resolve_inputs
+    from xanesnet.io import chunks as fast
+    from xanesnet.io.read import _iter_sources, _resolve_inputs
 
     sources, frames = _resolve_inputs(inputs, None, select, None)
     if on_sources is not None:
@@ -271,10 +271,10 @@ def predict_batch(
             ``"csv"`` (CSV files + ``predictions.csv``; small jobs). See :mod:`xanesnet.store`.
             Resuming an output requires the format it was started with.
         fast_xyz: read inputs that are all ``.xyz`` files straight into packed arrays
-            (:mod:`xanesnet.fast_xyz`; same output, several times the structures/s of the
+            (:mod:`xanesnet.io.chunks`; same output, several times the structures/s of the
             ``ase.Atoms`` path): True always, False never, None (default) as the environment
             variable ``XANESNET_FAST_XYZ`` says, by default for inputs of at least
-            :data:`xanesnet.fast_xyz.AUTO_MIN_FILES` files. Other file inputs with plain
+            :data:`xanesnet.io.chunks.AUTO_MIN_FILES` files. Other file inputs with plain
             extended XYZ frames are packed frame by frame without ``ase.Atoms`` unless this
             is False (or the variable is "0").
 
@@ -606,10 +606,10 @@ def expected_structures(sources: Sequence[Any], select: str | None = None) -> in
     larger file may hold many frames or a database cannot be counted.
 
     Args:
-        sources: resolved sources (``xanesnet.structures._resolve_inputs``).
+        sources: resolved sources (``xanesnet.io.read._resolve_inputs``).
         select: ASE database selection.
     """
-    from xanesnet._sources import FolderSources
+    from xanesnet.io.sources import FolderSources
 
     total = 0
     for segment in getattr(sources, "segments", [sources]):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xanesnet.io.feff import read_xmu as read_feff_xmu
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "cu_k_edge_feff_omnixas"
 SPLIT = Path(__file__).resolve().parent / "split.json"
@@ -50,20 +52,16 @@ def read_sites() -> list[Site]:
 
 
 def read_xmu(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """(omega eV, mu, xsedge) of a FEFF xmu.dat."""
-    xsedge = None
-    with open(path) as handle:
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            if "xsedge+" in line:
-                xsedge = float(line.split()[-1])
-    if xsedge is None:
+    """(omega eV, mu, xsedge) of a FEFF xmu.dat (the package reader)."""
+    spectrum = read_feff_xmu(path)
+    if spectrum.xsedge is None:
         raise ValueError(f"{path}: no 'xsedge+ 50' line in the header")
-    table = np.loadtxt(path, comments="#")
-    if table.ndim != 2 or table.shape[1] < 4:
-        raise ValueError(f"{path}: expected columns omega e k mu mu0 chi")
-    return table[:, 0], table[:, 3], xsedge
+    return spectrum.omega, spectrum.mu, spectrum.xsedge
+
+
+def read_e0(path: Path) -> float:
+    """FEFF's edge energy of a site (omega at e = 0), eV."""
+    return float(read_feff_xmu(path).e0)
 
 
 def omnixas_target(

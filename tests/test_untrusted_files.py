@@ -57,6 +57,19 @@ def test_pt2_archive_is_refused_without_unpickling(tmp_path):
     assert not marker.exists()
 
 
+def test_batch_refuses_a_pt2_model_without_unpickling(tmp_path, capsys):
+    from xanesnet.cli import batch as batch_cli
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt2"
+    _payload_zip(evil, marker)
+    output = tmp_path / "out"
+    status = batch_cli.main(["--examples", "-o", str(output), "--model", str(evil), "--quiet"])
+    assert status != 0
+    assert "evil.pt2" in capsys.readouterr().err
+    assert not marker.exists() and not output.exists()
+
+
 @pytest.mark.parametrize("name", ["evil.pt", "evil.model"])
 def test_pickle_archives_under_other_names_are_refused(tmp_path, name):
     marker = tmp_path / "ran"
@@ -139,8 +152,9 @@ def test_own_checkpoint_loads_with_weights_only(tmp_path):
         assert torch.equal(a, b)
 
 
-def _cache_file(tmp_path):
-    """A real descriptor cache of two example structures, and its inputs."""
+def _cache_file(tmp_path, monkeypatch):
+    """A descriptor cache of two example structures (descriptors faked: this is about the
+    cache file, not the descriptor), and a function that reads it back."""
     from helpers import EXAMPLES
 
     from xanesnet import WACSF
@@ -148,14 +162,18 @@ def _cache_file(tmp_path):
 
     paths = sorted(EXAMPLES.glob("*.xyz"))[:2]
     config = WACSF(n_g2=4, n_g4=4)
+    fake = np.random.default_rng(0).uniform(size=(2, config.n_features))
+    monkeypatch.setattr(WACSF, "compute", lambda self, *a, **k: (fake.copy(), None))
     cache_dir = tmp_path / "cache"
     features = cached_descriptors(config, paths, cache_dir=cache_dir, n_threads=1)
+    np.testing.assert_array_equal(features, fake)
+    monkeypatch.undo()
     (cache_file,) = cache_dir.glob("*.npz")
     return cache_file, lambda: cached_descriptors(config, paths, cache_dir=cache_dir), features
 
 
-def test_descriptor_cache_is_read_without_pickle_and_checked(tmp_path):
-    cache_file, read_again, features = _cache_file(tmp_path)
+def test_descriptor_cache_is_read_without_pickle_and_checked(tmp_path, monkeypatch):
+    cache_file, read_again, features = _cache_file(tmp_path, monkeypatch)
     np.testing.assert_array_equal(read_again(), features)  # a good cache is used as is
     name = re.escape(cache_file.name)
     marker = tmp_path / "ran"

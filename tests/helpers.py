@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +12,47 @@ import pytest
 import xanesnet
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: the one variable naming the shared reference folder (the one holding data/), for a
+#: checkout that is not beside it (e.g. a git worktree elsewhere)
+SHARED_ENV = "XANESNET_SHARED"
+
+
+def _shared_root() -> Path:
+    """``$XANESNET_SHARED``, else ``shared/`` beside or inside the repository: the first that
+    holds ``data/`` (the sibling when none does)."""
+    env = os.environ.get(SHARED_ENV)
+    bases = ([Path(env)] if env else []) + [ROOT.parent / "shared", ROOT / "shared"]
+    return next((b for b in bases if (b / "data").is_dir()), ROOT.parent / "shared")
+
+
+SHARED_DATA = _shared_root() / "data"
 #: The example structures shipped inside the installed package.
 EXAMPLES = Path(xanesnet.__file__).resolve().parent / "examples" / "fe_k_edge"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 BACKENDS = ["cpp", "numba"]
+
+#: spacing of float32 numbers at 1.0 (2**-23 ≈ 1.19e-7): twice the unit roundoff
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def float32_atol(values, reduction_length: int, ulps: float = 4.0) -> float:
+    """Absolute tolerance between two float32 computations of ``values`` that differ only in
+    the order of their sums (thread count, blocking, SIMD width, another CPU).
+
+    Why: each float32 operation rounds with a relative error up to eps/2, so re-ordering a sum
+    of n terms of size up to S changes it by about eps·S·sqrt(n) (the rounding errors add like
+    a random walk; eps·S·n is the worst case). ``ulps`` covers the few operations around each
+    sum (scaling, exp, blending members); the largest |value| stands in for S.
+
+    Args:
+        values: the reference result (any shape), e.g. spectra in μ units.
+        reduction_length: length of the longest sum behind each value (features of a matrix
+            product or distance, centres of a kernel sum, ...).
+        ulps: eps multiples allowed per sum.
+    """
+    scale = float(np.max(np.abs(np.asarray(values, dtype=np.float64))))
+    return ulps * FLOAT32_EPS * scale * math.sqrt(reduction_length)
 
 
 def read_xanesnet_xyz(path: Path):
@@ -31,7 +68,7 @@ def read_xanesnet_xyz(path: Path):
 
 
 def shared_data_dir() -> Path:
-    """../shared/data, or skip the test when it is absent."""
+    """The shared reference data (see :data:`SHARED_DATA`), or skip the test when absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"needs the shared reference data at {SHARED_DATA}")
+        pytest.skip(f"needs the shared reference data at {SHARED_DATA} (set {SHARED_ENV})")
     return SHARED_DATA

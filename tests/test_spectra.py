@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import shared_data_dir
 
 from xanesnet.cli import convolve as convolve_cli
 from xanesnet.cli.main import COMMANDS
@@ -41,12 +41,8 @@ PRINT_RTOL = 5e-8
 
 
 def shared_data() -> Path:
-    """``$XANESNET_SHARED_DATA`` or ../shared/data beside the repository; skip when absent."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    path = Path(os.environ.get("XANESNET_SHARED_DATA", default))
-    if not path.is_dir():
-        pytest.skip(f"needs the shared reference data at {path} (set XANESNET_SHARED_DATA)")
-    return path
+    """The shared reference data (helpers.shared_data_dir); skip when absent."""
+    return shared_data_dir()
 
 
 def fwhm(x: np.ndarray, y: np.ndarray) -> float:

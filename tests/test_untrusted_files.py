@@ -137,6 +137,12 @@ def test_checkpoint_of_other_content_is_refused(tmp_path):
     ckpt.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"member_0\.ckpt"):
         train_member(x, y, None, None, config, checkpoint=ckpt)
+    # a real checkpoint of another network size
+    ckpt.unlink()
+    train_member(x, y, x, y, config, checkpoint=ckpt)
+    wider = TrainConfig(network=NetworkConfig(hidden=(16,)), epochs=3, batch_size=4)
+    with pytest.raises(ValueError, match=r"member_0\.ckpt.*does not fit this training run"):
+        train_member(x, y, x, y, wider, checkpoint=ckpt)
 
 
 def test_own_checkpoint_loads_with_weights_only(tmp_path):

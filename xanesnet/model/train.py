@@ -271,18 +271,29 @@ def train_member(
 
     if checkpoint is not None and Path(checkpoint).exists():
         state = _read_checkpoint(Path(checkpoint))
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history = History(
-            train_loss=[float(v) for v in state["history"]["train_loss"]],
-            val_loss=[float(v) for v in state["history"]["val_loss"]],
-            best_epoch=int(state["history"]["best_epoch"]),
-        )
-        best_state = state["best_state"]
-        best_val = float(state["best_val"])
-        start_epoch = int(state["epoch"]) + 1
+        try:
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            history = History(
+                train_loss=[float(v) for v in state["history"]["train_loss"]],
+                val_loss=[float(v) for v in state["history"]["val_loss"]],
+                best_epoch=int(state["history"]["best_epoch"]),
+            )
+            best_state = state["best_state"]
+            if best_state is not None:
+                shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+                if {k: tuple(v.shape) for k, v in best_state.items()} != shapes:
+                    raise ValueError("best_state: other tensors than the network's")
+            best_val = float(state["best_val"])
+            start_epoch = int(state["epoch"]) + 1
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(
+                f"{checkpoint}: checkpoint does not fit this training run ({first_line}); "
+                "delete it to train this member from the start"
+            ) from exc
 
     log_file = None
     if log_csv is not None:

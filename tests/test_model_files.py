@@ -219,3 +219,18 @@ def test_batch_refuses_a_lying_model_before_reading_input(good, tmp_path, capsys
     error = capsys.readouterr().err
     assert "lying.pt" in error and "n_members" in error and "no_such_input" not in error
     assert not output.exists()
+
+
+def test_torchscript_module_of_another_kind_is_refused(good, tmp_path):
+    meta = _metadata_text(good)
+
+    class Plain(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = x.sum(1, keepdim=True).expand(-1, 226)
+            return out, out
+
+    other = tmp_path / "other.pt"
+    with quiet_torchscript():
+        torch.jit.save(torch.jit.script(Plain()), str(other), _extra_files={METADATA_NAME: meta})
+    with pytest.raises(ValueError, match=r"other\.pt.*Plain, not a xanesnet SpectrumEnsemble"):
+        load_model(other)

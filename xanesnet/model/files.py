@@ -211,9 +211,20 @@ def check_against_network(module: Any, meta: Mapping[str, Any], path: str | os.P
     Raises:
         ValueError naming ``path`` and the field that disagrees.
     """
-    if not (hasattr(module, "members") and hasattr(module, "kernel")):
-        raise ValueError(f"{path}: not a xanesnet ensemble (no members/kernel)")
+
+    def kind(m: Any) -> str:  # the Python class a TorchScript module was compiled from
+        return str(getattr(m, "original_name", type(m).__name__))
+
+    if kind(module) != "SpectrumEnsemble" or not hasattr(module, "members"):
+        raise ValueError(
+            f"{path}: the network is a {kind(module)}, not a xanesnet SpectrumEnsemble"
+        )
     members = _members(module)
+    foreign = sorted({kind(m) for m in members} - {"SpectrumMLP"})
+    if foreign:
+        raise ValueError(
+            f"{path}: ensemble members of unknown kind {foreign} (expected SpectrumMLP)"
+        )
     if len(members) != meta["n_members"]:
         raise ValueError(
             f"{path}: metadata n_members: says {meta['n_members']}, the file holds "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import float32_atol
 
 from xanesnet import WACSF
 from xanesnet.model import (
@@ -128,8 +129,12 @@ def test_blended_model_round_trip(data, tmp_path, suffix, example_structures):
     with torch.no_grad():
         eager_mean, eager_spread = ensemble(torch.as_tensor(x[:7], dtype=torch.float32))
     prediction = model.predict(example_structures[:7])
-    np.testing.assert_allclose(prediction.spectra, eager_mean.numpy(), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(prediction.spread, eager_spread.numpy(), rtol=0, atol=1e-6)
+    # The file's path (compiled kernel sum, TorchScript) and the eager module sum in other
+    # orders: float32 reordering of sums over the centres / features (1.19e-6 seen on an AMD
+    # EPYC at |μ| ≈ 6, 2.5 ulp). The spread moves no more than the member values it is made of.
+    atol = float32_atol(eager_mean.numpy(), reduction_length=max(len(x), x.shape[1]))
+    np.testing.assert_allclose(prediction.spectra, eager_mean.numpy(), rtol=0, atol=atol)
+    np.testing.assert_allclose(prediction.spread, eager_spread.numpy(), rtol=0, atol=atol)
 
 
 def test_float16_weights_halve_storage_and_round_only(data, tmp_path):
@@ -148,7 +153,10 @@ def test_float16_weights_halve_storage_and_round_only(data, tmp_path):
         save_model(module, path, descriptor=descriptor, energies=ENERGIES, e0=7112.0, element="Fe")
         sizes.append(path.stat().st_size)
         loaded = load_model(path).predict_features(x[:10])[0]
-        np.testing.assert_allclose(loaded, small if name == "half" else full, atol=1e-6)
+        expected = small if name == "half" else full
+        # TorchScript file vs eager module: the same float32 products, summed in any order
+        atol = float32_atol(expected, reduction_length=max(x.shape[1], 32))
+        np.testing.assert_allclose(loaded, expected, rtol=0, atol=atol)
     n_weights = sum(p.numel() for p in ensemble.parameters())
     assert sizes[0] - sizes[1] > 0.9 * 2 * n_weights
 

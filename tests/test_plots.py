@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import matplotlib.image
+import matplotlib.legend
 import numpy as np
 import pytest
 from helpers import EXAMPLES, TEST_DATA
@@ -44,7 +45,8 @@ def test_plot_spectra_png(tmp_path):
     assert "μ" in ax.get_ylabel()
     assert ax.get_xlim() == (-15.0, 60.0)
     legend_texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend_texts == ["a", "b", "c"]
+    # the names, then what the line styles and bands mean
+    assert legend_texts == ["a", "b", "c", "predicted", "mean ± spread", "reference"]
     assert len(ax.collections) == 3  # one spread band per structure
 
 
@@ -238,3 +240,32 @@ def test_g2_importance_one_sorted_line_per_radial_grid(tmp_path):
     legend = top.get_legend()
     renderer = fig.canvas.get_renderer()
     assert legend.get_window_extent(renderer).x0 >= top.get_window_extent(renderer).x1
+
+
+def test_site_groups_merge_equal_spectra():
+    from xanesnet.analysis import site_groups
+
+    base = _spectra(3)
+    sites = np.stack([base[0], base[1], base[0] * (1 + 1e-7), base[2], base[1]])
+    groups = site_groups(sites)
+    assert [g.tolist() for g in groups] == [[0, 2], [1, 4], [3]]
+
+
+def test_plot_spectra_range_band_and_legends_beside_the_axes(tmp_path):
+    pred = _spectra(2)
+    low, high = pred - 0.05, pred + 0.05
+    low[1] = high[1] = np.nan  # no band for the second line
+    fig = plot_spectra(
+        E_REL, pred, labels=["mean of 6 sites", "one site"], path=tmp_path / "r.png",
+        ranges=(low, high),
+    )  # fmt: skip
+    ax = fig.axes[0]
+    texts = [
+        t.get_text() for legend in ax.findobj(matplotlib.legend.Legend) for t in legend.get_texts()
+    ]
+    assert "min–max over sites" in texts and "mean of 6 sites" in texts
+    renderer = fig.canvas.get_renderer()
+    right = ax.get_window_extent(renderer).x1
+    for legend in ax.findobj(matplotlib.legend.Legend):
+        box = legend.get_window_extent(renderer)
+        assert box.x0 >= right and box.x1 <= fig.bbox.x1 + 1  # beside the data, inside the figure

@@ -44,6 +44,8 @@ from xanesnet.analysis.peaks import (
 from xanesnet.analysis.plotting import (
     ENERGY_LABEL,
     FORMATS,
+    MAX_SITE_LINES,
+    RANGE_LABEL,
     best_median_worst,
     image_path,
     plot_best_median_worst,
@@ -51,6 +53,7 @@ from xanesnet.analysis.plotting import (
     plot_g2_importance,
     plot_pair_distribution,
     plot_spectra,
+    site_groups,
 )
 from xanesnet.analysis.scores import (
     DELTA_MU_NORMS,
@@ -73,8 +76,10 @@ __all__ = [
     "DELTA_MU_NORMS",
     "ENERGY_LABEL",
     "FORMATS",
+    "MAX_SITE_LINES",
     "NEIGHBOUR_GROUPS",
     "PEAK_MODES",
+    "RANGE_LABEL",
     "DeltaMuNorm",
     "FeatureInfo",
     "ImportanceResult",
@@ -105,6 +110,7 @@ __all__ = [
     "plot_spectra",
     "r2_score",
     "shell_peaks",
+    "site_groups",
     "skewness",
     "weighted_mean_mu",
     "window_masks",

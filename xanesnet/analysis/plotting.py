@@ -25,6 +25,8 @@ from xanesnet.analysis.shells import NEIGHBOUR_GROUPS, neighbour_group
 __all__ = [
     "ENERGY_LABEL",
     "FORMATS",
+    "MAX_SITE_LINES",
+    "RANGE_LABEL",
     "best_median_worst",
     "image_path",
     "plot_best_median_worst",
@@ -32,12 +34,17 @@ __all__ = [
     "plot_g2_importance",
     "plot_pair_distribution",
     "plot_spectra",
+    "site_groups",
 ]
 
 #: output formats, by file suffix
 FORMATS = ("png", "svg")
 ENERGY_LABEL = "E − E0 (eV)"
 MU_LABEL = "μ (arb. units)"
+#: legend text of the band between the lowest and highest spectrum of a structure's sites
+RANGE_LABEL = "min–max over sites"
+#: beyond this many distinct sites of one structure, ``xanesnet plot`` draws their mean and range
+MAX_SITE_LINES = 4
 _DPI = 100
 
 
@@ -84,8 +91,10 @@ def _draw_spectrum(
     spread: np.ndarray | None,
     color: Any,
     label: str | None,
+    site_range: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """One structure on ``ax``: predicted line, optional ±spread band and dashed reference.
+    """One structure on ``ax``: predicted line, optional ±spread band, min–max band over
+    sites and dashed reference.
 
     With ``label`` only the predicted line is named (the line styles get their own legend);
     without, each element is named by what it is.
@@ -101,24 +110,63 @@ def _draw_spectrum(
             lw=0,
             label=None if label else "mean ± spread",
         )
+    if site_range is not None and np.all(np.isfinite(site_range[0])):
+        ax.fill_between(
+            energies,
+            site_range[0],
+            site_range[1],
+            facecolor="none",
+            edgecolor=color,
+            hatch="///",
+            alpha=0.5,
+            lw=0,
+            label=None if label else RANGE_LABEL,
+        )
     if reference is not None:
         ax.plot(
             energies, reference, color=color, lw=1.2, ls="--", label=None if label else "reference"
         )
 
 
-def _style_legend(ax: Any, reference: bool, spread: bool) -> None:
-    """A second legend saying what solid, dashed and the band mean (several structures)."""
+def _style_handles(reference: bool, spread: bool, ranges: bool) -> list[Any]:
+    """Legend entries saying what solid, dashed and the bands mean (several structures)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = [Line2D([], [], color="0.3", lw=1.5, label="predicted")]
     if spread:
         handles.append(Patch(color="0.3", alpha=0.25, lw=0, label="mean ± spread"))
+    if ranges:
+        handles.append(
+            Patch(facecolor="none", edgecolor="0.3", hatch="///", lw=0, label=RANGE_LABEL)
+        )
     if reference:
         handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--", label="reference"))
-    legend = ax.legend(handles=handles, loc="lower right", fontsize="small")
-    ax.add_artist(legend)
+    return handles
+
+
+def site_groups(spectra: Any, rtol: float = 1e-5) -> list[np.ndarray]:
+    """Sites of one structure whose predicted spectra are the same, as groups of row indices.
+
+    Symmetry-equivalent sites have the same rotation-invariant descriptor, hence the same
+    spectrum up to float32 rounding; rows within ``rtol`` · max|μ| of a group's first row join
+    it. Groups are in order of their first row.
+
+    Args:
+        spectra: (n_sites, n_e) μ of the sites of one structure.
+        rtol: tolerance relative to the largest |μ|.
+    """
+    mu = np.asarray(spectra, dtype=np.float64)
+    tol = rtol * float(np.max(np.abs(mu))) if mu.size else 0.0
+    groups: list[list[int]] = []
+    for row in range(mu.shape[0]):
+        for group in groups:
+            if np.max(np.abs(mu[row] - mu[group[0]])) <= tol:
+                group.append(row)
+                break
+        else:
+            groups.append([row])
+    return [np.asarray(g, dtype=np.intp) for g in groups]
 
 
 def plot_spectra(
@@ -130,8 +178,11 @@ def plot_spectra(
     *,
     path: str | os.PathLike,
     title: str | None = None,
+    ranges: tuple[Any, Any] | None = None,
 ) -> Any:
     """Predicted (and optionally reference) spectra of a few structures on one axis.
+
+    The legends sit right of the axes, never on the data.
 
     Args:
         energies_rel: (n_e,) energies relative to the edge, E − E0 in eV.
@@ -142,6 +193,9 @@ def plot_spectra(
         labels: n names for the legend (default "#0", "#1", ...; none for one spectrum).
         path: output image, ``.png`` or ``.svg``.
         title: optional figure title.
+        ranges: (low, high), each shaped like ``predicted``: the minimum and maximum over the
+            sites a line stands for (e.g. the mean of many sites), drawn hatched; rows of NaN
+            draw no band. None: no bands.
 
     Returns:
         The Figure (already written to ``path``).
@@ -151,7 +205,10 @@ def plot_spectra(
     pred = _as_2d(predicted, "predicted", e.size)
     ref = None if reference is None else _as_2d(reference, "reference", e.size)
     spr = None if spread is None else _as_2d(spread, "spread", e.size)
-    for name, arr in (("reference", ref), ("spread", spr)):
+    low = high = None
+    if ranges is not None:
+        low, high = _as_2d(ranges[0], "ranges", e.size), _as_2d(ranges[1], "ranges", e.size)
+    for name, arr in (("reference", ref), ("spread", spr), ("ranges", low), ("ranges", high)):
         if arr is not None and arr.shape != pred.shape:
             raise ValueError(f"{name}: shape {arr.shape} differs from predicted {pred.shape}")
     n = pred.shape[0]
@@ -171,13 +228,24 @@ def plot_spectra(
             None if spr is None else spr[i],
             colors[i],
             labels[i],
+            None if low is None or high is None else (low[i], high[i]),
         )
     ax.set_xlabel(ENERGY_LABEL)
     ax.set_ylabel(MU_LABEL)
     ax.set_xlim(e[0], e[-1])
+    has_ranges = low is not None and bool(np.isfinite(low).any())
+    # one legend (constrained layout makes room for it), right of the data: the names, then
+    # what the line styles and bands mean
+    handles, _ = ax.get_legend_handles_labels()
     if labels[0] is not None:
-        _style_legend(ax, ref is not None, spr is not None)
-    ax.legend(loc="upper right", fontsize="small", ncols=1 if n <= 6 else 2)
+        handles += _style_handles(ref is not None, spr is not None, has_ranges)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize="small",
+        ncols=1 if len(handles) <= 16 else 2,
+    )
     if title:
         ax.set_title(title)
     _save(fig, out)
@@ -226,7 +294,7 @@ def plot_delta_mu_histogram(
         fontsize="small",
         bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
     )
-    ax.legend(loc="center right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     if title:
         ax.set_title(title)
     _save(fig, out)
@@ -291,7 +359,7 @@ def plot_best_median_worst(
         ax.set_xlabel(ENERGY_LABEL)
         ax.set_xlim(e[0], e[-1])
     axes[0].set_ylabel(MU_LABEL)
-    axes[0].legend(fontsize="small")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     if title:
         fig.suptitle(title)
     _save(fig, out)

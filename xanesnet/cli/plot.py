@@ -186,6 +186,40 @@ def _edge_energy(metadata: dict[str, Any]) -> float | None:
     return float(load_model(path).e0)
 
 
+def _site_lines(
+    predictions: Any, rows: np.ndarray, name: str
+) -> list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray]]:
+    """What to draw for the sites ``rows`` of one structure: (label, μ, spread or None,
+    (2, n_e) min–max band, NaN for none) per line.
+
+    One site: its spectrum. Several: one line per distinct spectrum (symmetry-equivalent sites
+    predict the same one; the label names the first atom and how many share it), or, beyond
+    MAX_SITE_LINES distinct ones, their mean with the min–max band over all sites.
+    """
+    from xanesnet.analysis import MAX_SITE_LINES, site_groups
+
+    spectra = np.asarray(predictions.spectra[rows], dtype=np.float64)
+    spread = None if predictions.spread is None else predictions.spread[rows]
+    no_band = np.full((2, spectra.shape[1]), np.nan)
+    if len(rows) == 1:
+        return [(name, spectra[0], None if spread is None else spread[0], no_band)]
+    groups = site_groups(spectra)
+    if len(groups) > MAX_SITE_LINES:
+        band = np.stack([spectra.min(axis=0), spectra.max(axis=0)])
+        label = f"{name} (mean of {len(rows)} sites, {len(groups)} distinct)"
+        mean_spread = None if spread is None else np.asarray(spread, dtype=np.float64).mean(0)
+        return [(label, spectra.mean(axis=0), mean_spread, band)]
+    out = []
+    for group in groups:
+        first = int(group[0])
+        atom = int(predictions.sites[rows[first]])
+        label = f"{name} (atom {atom}" + (
+            f", {len(group)} equivalent sites)" if len(group) > 1 else ")"
+        )
+        out.append((label, spectra[first], None if spread is None else spread[first], no_band))
+    return out
+
+
 def run_batch_output(args: argparse.Namespace) -> int:
     """Mode 2: plot spectra of a xanesnet-batch output folder."""
     from xanesnet.analysis import image_path, plot_spectra
@@ -204,26 +238,24 @@ def run_batch_output(args: argparse.Namespace) -> int:
     missing = [i for i in args.ids if i not in set(ids)]
     if missing:
         raise ValueError(_missing_ids_message(missing, ids))
-    rows: list[int] = []
-    labels: list[str] = []
-    for wanted in args.ids:
-        hits = np.flatnonzero(ids == wanted)
-        rows += [int(r) for r in hits]
-        if len(hits) == 1:
-            labels.append(wanted)
-        else:
-            labels += [f"{wanted} (atom {int(predictions.sites[r])})" for r in hits]
     e0 = args.e0 if args.e0 is not None else _edge_energy(predictions.metadata)
     energies = np.asarray(predictions.energies, dtype=np.float64)
-    spread = None if predictions.spread is None else predictions.spread[rows]
+    lines = [_site_lines(predictions, np.flatnonzero(ids == wanted), wanted) for wanted in args.ids]
+    labels = [label for group in lines for label, *_ in group]
+    spectra = np.stack([mu for group in lines for _, mu, _, _ in group])
+    ranges = np.stack([band for group in lines for _, _, _, band in group], axis=1)
+    spread = None
+    if predictions.spread is not None:
+        spread = np.stack([sd for group in lines for _, _, sd, _ in group])
     fig = plot_spectra(
         energies - (e0 or 0.0),
-        predictions.spectra[rows],
+        spectra,
         None,
         spread,
         labels,
         path=out,
         title=f"predicted spectra from {args.output_dir.name}",
+        ranges=(ranges[0], ranges[1]),
     )
     if e0 is None:
         # the edge energy is unknown: show absolute energies rather than a wrong offset

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms
+from test_v_descriptor import V_MODEL_CONFIG
 
 from xanesnet.model.pretrained import default_model
 
@@ -129,8 +130,14 @@ def test_geometries_are_what_they_say():
 
 def test_model_is_the_v_k_edge_model(model):
     assert (model.element, model.edge) == ("V", "K")
-    assert model.descriptor.n_features == 97
-    assert model.energies[0] < model.e0 < model.energies[-1]
+    # the descriptor its training features were made with (tests/test_v_descriptor.py)
+    assert model.descriptor == V_MODEL_CONFIG
+    # the data's grid, -15...+60 eV in 1/3 eV steps, around the tabulated V K-edge
+    assert model.e0 == 5465.0
+    np.testing.assert_allclose(model.energies, 5465.0 + np.linspace(-15.0, 60.0, 226))
+    metrics = model.metadata["validation_metrics"]
+    assert metrics["n_spectra"] == model.metadata["validation_size"] == 287
+    assert 0 < metrics["delta_mu_avg"] < 10
 
 
 @pytest.mark.parametrize("name", sorted(COMPLEXES))

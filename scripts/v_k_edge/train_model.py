@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import hashlib
 import json
 import sys
@@ -185,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     seconds = time.perf_counter() - started
+    if workdir is not None:  # the epochs' own times, so a resumed run reports the whole training
+        seconds = sum(
+            float(row["seconds"])
+            for i in range(config.n_members)
+            for row in csv.DictReader((workdir / f"member_{i}.csv").read_text().splitlines())
+        )
     if weight_dtype == "float16":
         ensemble = store_weights_as_float16(ensemble)
     with torch.no_grad():

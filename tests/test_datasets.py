@@ -273,3 +273,50 @@ def test_pair_descriptors_match_load(tmp_path):
     features = pair_descriptors(DESCRIPTOR, pairs, cache_dir=tmp_path, n_threads=1)
     reordered = pair_descriptors(DESCRIPTOR, pairs[::-1], cache_dir=tmp_path, n_threads=1)
     np.testing.assert_array_equal(reordered, features[::-1])
+
+
+def test_feff_train_export_load_predict_round_trip(tmp_path):
+    """FEFF folders -> training set (OmniXAS targets) -> model file -> predictions from the
+    POSCAR cells; symmetry-unique prediction + expansion equals predicting every site."""
+    from ase.build import bulk
+
+    from xanesnet.descriptors.symmetry import unique_absorbers
+    from xanesnet.model import NetworkConfig, TrainConfig, load_model, save_model, train_ensemble
+    from xanesnet.spectra import OMNIXAS_CU_GRID
+
+    pairs = feff_pairs(FEFF_DATA)
+    data = load_pairs(
+        pairs, DESCRIPTOR, OMNIXAS_CU_GRID, feff_target="omnixas", cache_dir=tmp_path, n_threads=1
+    )
+    config = TrainConfig(network=NetworkConfig(hidden=(8,)), epochs=2, batch_size=2, n_members=2)
+    ensemble, _ = train_ensemble(data.features, data.spectra, None, None, config)
+    path = tmp_path / "cu.pt"
+    save_model(
+        ensemble, path, descriptor=DESCRIPTOR, energies=OMNIXAS_CU_GRID, e0=8979.0, element="Cu"
+    )
+    model = load_model(path)
+    np.testing.assert_allclose(model.energies, OMNIXAS_CU_GRID)
+    reference = model.predict_features(data.features, n_threads=1)[0]
+    # From the structures: one POSCAR per material, its sites as absorber lists.
+    materials = list(dict.fromkeys(p.group for p in pairs))
+    cells = [read_pair_structure(next(p for p in pairs if p.group == m)) for m in materials]
+    absorbers = [[p.absorber for p in pairs if p.group == m] for m in materials]
+    predicted = model.predict(cells, absorbers, n_threads=1)
+    np.testing.assert_array_equal(predicted.index[:, 1], data.absorbers)
+    # Same descriptors, same float32 networks: equal to float32 rounding.
+    np.testing.assert_allclose(
+        predicted.spectra, reference, rtol=1e-5, atol=1e-6 * np.abs(reference).max()
+    )
+    # A crystal with equivalent Cu sites: predict the unique ones and expand.
+    crystal = bulk("NaCl", "rocksalt", a=5.42, cubic=True).repeat((2, 1, 1))
+    crystal.symbols[crystal.symbols == "Na"] = "Cu"
+    crystal.symbols[1] = "Br"  # lowers the symmetry: several Cu orbits
+    (unique,), (sites,) = unique_absorbers([crystal], "Cu")
+    assert 1 < sites.n_unique < 8 and sites.multiplicities.sum() == 8
+    every = model.predict(crystal, [sites.candidates.tolist()], n_threads=1).spectra
+    once = model.predict(crystal, [unique], n_threads=1).spectra
+    tolerance = 1e-6 * np.abs(every).max()
+    np.testing.assert_allclose(sites.expand(once), every, rtol=1e-5, atol=tolerance)
+    np.testing.assert_allclose(
+        sites.weighted_mean(once), every.mean(axis=0), rtol=1e-5, atol=tolerance
+    )

@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ase import Atoms
 
-__all__ = ["DEFAULT_SYMPREC", "UniqueSites", "unique_sites"]
+__all__ = ["DEFAULT_SYMPREC", "UniqueSites", "unique_sites", "unique_absorbers"]
 
 #: Default spglib distance tolerance, Å. Tight enough that merged sites differ by far less
 #: than any descriptor resolution; see the Cu figures in the report of issue 19.
@@ -194,3 +194,27 @@ def unique_sites(
         spacegroup=spacegroup,
         symprec=float(symprec),
     )
+
+
+def unique_absorbers(
+    structures: Sequence[Atoms],
+    candidates: Sequence[int] | str | None = None,
+    *,
+    symprec: float = DEFAULT_SYMPREC,
+    angle_tolerance: float = -1.0,
+) -> tuple[list[list[int]], list[UniqueSites]]:
+    """:func:`unique_sites` of every structure, and the representatives as absorber lists.
+
+    The lists go straight to ``WACSF.compute`` / ``XanesModel.predict`` as ``absorber``;
+    ``UniqueSites.expand`` (or ``weighted_mean``) of each structure's rows then gives every
+    candidate site (or the structure's average spectrum).
+
+    Returns:
+        ``(absorbers, sites)``: one list of atom indices and one :class:`UniqueSites` per
+        structure.
+    """
+    sites = [
+        unique_sites(a, candidates, symprec=symprec, angle_tolerance=angle_tolerance)
+        for a in structures
+    ]
+    return [s.indices.tolist() for s in sites], sites

@@ -27,7 +27,7 @@ from ase.build import bulk
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xanesnet import _core  # noqa: E402
-from xanesnet.neighbours import neighbour_list  # noqa: E402
+from xanesnet.descriptors.neighbours import neighbour_list  # noqa: E402
 
 CUTOFF = 5.0
 

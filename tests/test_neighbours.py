@@ -8,7 +8,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from xanesnet.neighbours import neighbour_list
+from xanesnet.descriptors.neighbours import neighbour_list
 
 TOL = 1e-12
 
@@ -23,6 +23,9 @@ def as_pairs(i, j, d, D, S) -> dict[tuple[int, int, int, int, int], tuple[float,
 
 
 def assert_same_as_ase(atoms: Atoms, cutoff: float, **kwargs) -> int:
+    # the random structures here are denser than matter: lift the neighbour bound, which
+    # test_limits_* check on their own
+    kwargs.setdefault("max_neighbours", 10**6)
     ours = neighbour_list(atoms, cutoff, **kwargs)
     i, j, d, D, S = ours
     assert i.dtype == np.int64 and j.dtype == np.int64 and S.dtype == np.int32
@@ -206,3 +209,40 @@ def test_centre_out_of_range() -> None:
         neighbour_list(molecule("H2O"), 2.0, centres=[3])
     with pytest.raises(ValueError):
         neighbour_list(molecule("H2O"), 2.0, centres=[-1])
+
+
+# -- limits (xanesnet.descriptors.limits): refused before anything is allocated -----------------
+
+DEGENERATE_CELLS = {
+    "short vector": [[1e-3, 0, 0], [0, 10, 0], [0, 0, 10]],
+    "0.3 Å cube": np.eye(3) * 0.3,
+    "nearly singular": [[10, 0, 0], [9.9999, 0.001, 0], [0, 0, 10]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEGENERATE_CELLS))
+def test_limits_degenerate_cells_are_refused(name: str) -> None:
+    atoms = Atoms("Fe", cell=DEGENERATE_CELLS[name], pbc=True)
+    with pytest.raises(ValueError, match="too small or too skewed for the cutoff"):
+        neighbour_list(atoms, 6.0)
+
+
+def test_limits_far_atoms_and_huge_cells_are_refused() -> None:
+    far = Atoms("FeO", positions=[[0, 0, 0], [1e20, 0, 0]], cell=np.eye(3) * 20)
+    far.pbc = (False, True, False)
+    with pytest.raises(ValueError, match="atom 1 lies too far from the origin"):
+        neighbour_list(far, 6.0)
+    huge = Atoms("Fe", cell=np.eye(3) * 1e300, pbc=True)
+    with pytest.raises(ValueError, match="lattice vector component of 1e\\+300"):
+        neighbour_list(huge, 6.0)
+
+
+def test_limits_neighbours_per_centre() -> None:
+    atoms = Atoms("Po", positions=[[0, 0, 0]], cell=np.eye(3) * 2.0, pbc=True)
+    assert len(neighbour_list(atoms, 3.5, max_neighbours=26)[0]) == 26
+    with pytest.raises(ValueError, match="atom 0 has more than 25 neighbours"):
+        neighbour_list(atoms, 3.5, max_neighbours=25)
+    # default: what matter can hold (1 atom/Å³); a 0.8 Å simple cubic lattice holds ~1770
+    dense = Atoms("H", cell=np.eye(3) * 0.8, pbc=True)
+    with pytest.raises(ValueError, match="more than 905 neighbours"):
+        neighbour_list(dense, 6.0)

@@ -1,4 +1,4 @@
-"""Focused tests of the Numba wACSF kernel (``xanesnet.descriptors._numba.wacsf_batch``).
+"""Focused tests of the Numba wACSF kernel (``xanesnet.descriptors._numba_batch.wacsf_batch``).
 
 Periodic cases are checked against a brute-force NumPy loop over a generous range of images;
 errors against the messages of the C++ backend (and against the C++ backend itself when it is
@@ -15,8 +15,8 @@ from ase import Atoms
 
 numba = pytest.importorskip("numba")
 
-from xanesnet.descriptors import _numba, _numba_neighbours  # noqa: E402
-from xanesnet.descriptors.packing import MIN_DISTANCE, pack_structures  # noqa: E402
+from xanesnet.descriptors import _numba_batch, _numba_neighbours  # noqa: E402
+from xanesnet.descriptors.packing import pack_structures  # noqa: E402
 from xanesnet.descriptors.reference import wacsf_numpy  # noqa: E402
 from xanesnet.descriptors.wacsf import WACSF  # noqa: E402
 
@@ -26,7 +26,8 @@ except ImportError:  # the compiled core is optional here
     _core = None
 
 
-def kernel_args(config: WACSF, batch, n_threads: int = 1) -> dict:
+def kernel_args(config: WACSF, batch, n_threads: int = 1, **params) -> dict:
+    """Keyword arguments of either backend's wacsf_batch; ``params`` override kernel_params."""
     return dict(
         positions=batch.positions,
         numbers=batch.numbers,
@@ -35,16 +36,7 @@ def kernel_args(config: WACSF, batch, n_threads: int = 1) -> dict:
         pbc=batch.pbc,
         site_structures=batch.site_structures,
         site_atoms=batch.site_atoms,
-        element_weights=config.element_weights(),
-        r_max=float(config.r_max),
-        g2_eta=np.asarray(config.g2_eta),
-        g2_mu=np.asarray(config.g2_mu),
-        g4_eta=np.asarray(config.g4_eta),
-        g4_mu=np.asarray(config.g4_mu),
-        lambdas=np.asarray(config.lambdas, dtype=np.float64),
-        zetas=np.asarray(config.zetas, dtype=np.float64),
-        rjk_raw_cosine=config.rjk_cutoff == "raw",
-        min_distance=MIN_DISTANCE,
+        params={**config.kernel_params(), **params},
         n_threads=n_threads,
     )
 
@@ -129,7 +121,9 @@ def test_periodic_images_match_brute_force(case, config, cell_list, monkeypatch)
     _, atoms = case
     monkeypatch.setattr(_numba_neighbours, "CELL_LIST_MIN_ATOMS", 0 if cell_list else 10**9)
     batch = pack_structures([atoms], "Fe")
-    features, status, close_pair, close_distance = _numba.wacsf_batch(**kernel_args(config, batch))
+    features, status, close_pair, close_distance = _numba_batch.wacsf_batch(
+        **kernel_args(config, batch)
+    )
     assert status.dtype == np.int32 and close_pair.dtype == np.int64
     assert np.all(status == 0)
     assert np.all(close_pair == -1) and np.all(close_distance == 0.0)
@@ -146,7 +140,7 @@ def test_molecule_matches_reference():
     atoms = Atoms(numbers=numbers, positions=pos)
     for config in (WACSF(), WACSF(rjk_cutoff="raw"), SMALL_ZETAS):
         batch = pack_structures([atoms], [[0, 4, 9]])
-        features, status, _, _ = _numba.wacsf_batch(**kernel_args(config, batch))
+        features, status, _, _ = _numba_batch.wacsf_batch(**kernel_args(config, batch))
         assert np.all(status == 0)
         for row, centre in zip(features, (0, 4, 9), strict=True):
             with np.errstate(invalid="ignore"):  # the reference's unclamped (1 + λ cos θ)^ζ
@@ -157,7 +151,7 @@ def test_molecule_matches_reference():
 def test_isolated_atom_and_empty_sphere_give_zeros():
     atoms = Atoms("FeO", positions=[[0, 0, 0], [7.0, 0, 0]])
     batch = pack_structures([atoms], [[0, 1]])
-    features, status, _, _ = _numba.wacsf_batch(**kernel_args(SMALL, batch))
+    features, status, _, _ = _numba_batch.wacsf_batch(**kernel_args(SMALL, batch))
     assert features.shape == (2, SMALL.n_descriptor_features)
     assert np.all(features == 0.0) and np.all(status == 0)
 
@@ -169,7 +163,9 @@ def test_close_pairs_reported():
     mol_b = Atoms("CFeNN", positions=[[5, 5, 5], [0, 0, 0], [1.0, 1.0, 0], [1.0, 1.06, 0]])
     ok = Atoms("FeO", positions=[[0, 0, 0], [1.8, 0, 0]])
     batch = pack_structures([mol_a, mol_b, ok], [[0], [1], [0]])
-    features, status, close_pair, close_distance = _numba.wacsf_batch(**kernel_args(SMALL, batch))
+    features, status, close_pair, close_distance = _numba_batch.wacsf_batch(
+        **kernel_args(SMALL, batch)
+    )
     assert status.tolist() == [1, 1, 0]
     assert close_pair.tolist() == [[0, 1], [2, 3], [-1, -1]]
     np.testing.assert_allclose(close_distance[:2], [0.05, 0.06], rtol=1e-12)
@@ -178,7 +174,7 @@ def test_close_pairs_reported():
     # the centre's own periodic image too close: a tiny periodic cell
     tiny = Atoms("Fe", positions=[[0, 0, 0]], cell=np.diag([0.08, 5.0, 5.0]), pbc=True)
     batch = pack_structures([tiny], 0)
-    _, status, close_pair, close_distance = _numba.wacsf_batch(**kernel_args(SMALL, batch))
+    _, status, close_pair, close_distance = _numba_batch.wacsf_batch(**kernel_args(SMALL, batch))
     assert status.tolist() == [1] and close_pair.tolist() == [[0, 0]]
     np.testing.assert_allclose(close_distance, [0.08], rtol=1e-12)
 
@@ -189,10 +185,10 @@ def test_threads_give_same_result_and_setting_is_restored():
             for _ in range(12)]  # fmt: skip
     batch = pack_structures(mols, [list(range(4))] * 12)
     before = numba.get_num_threads()
-    one = _numba.wacsf_batch(**kernel_args(SMALL, batch, n_threads=1))
+    one = _numba_batch.wacsf_batch(**kernel_args(SMALL, batch, n_threads=1))
     assert numba.get_num_threads() == before
     for n_threads in (0, 2, 1000):
-        other = _numba.wacsf_batch(**kernel_args(SMALL, batch, n_threads=n_threads))
+        other = _numba_batch.wacsf_batch(**kernel_args(SMALL, batch, n_threads=n_threads))
         assert numba.get_num_threads() == before
         for a, b in zip(one, other, strict=True):
             np.testing.assert_array_equal(a, b)
@@ -202,34 +198,52 @@ def _bad_inputs():
     atoms = Atoms("FeOC", positions=[[0, 0, 0], [1.5, 0, 0], [0, 1.6, 0]])
     batch = pack_structures([atoms, atoms], 0)
     good = kernel_args(SMALL, batch)
+    params = good["params"]
     singular = dict(good, pbc=np.array([[1, 0, 0], [0, 0, 0]], dtype=np.uint8))
     cells = np.array(good["cells"])
     cells[1] = np.diag([3.0, 3.0, 3.0])
     cells[1, 2] = cells[1, 0]
+
+    def with_params(**changes):
+        return dict(good, params={**params, **changes})
+
+    missing = dict(good, params={k: v for k, v in params.items() if k != "min_distance"})
     return [
         (dict(good, atom_offsets=np.zeros(0, dtype=np.int64)), "atom_offsets: must not be empty"),
-        (dict(good, positions=good["positions"][:, :2]), "positions: wrong shape"),
+        (dict(good, positions=good["positions"][:, :2]),
+         "positions: expected shape (n_atoms, 3), got (6, 2)"),
         (dict(good, positions=good["positions"].ravel()),
-         "positions: wrong number of dimensions"),
-        (dict(good, numbers=good["numbers"][:-1]), "numbers: wrong shape"),
-        (dict(good, cells=good["cells"][:1]), "cells: wrong shape"),
-        (dict(good, pbc=good["pbc"][:, :2]), "pbc: wrong shape"),
-        (dict(good, site_atoms=good["site_atoms"][:1]), "site_atoms: wrong shape"),
-        (dict(good, g2_mu=good["g2_mu"][:-1]), "g2_mu: wrong shape"),
-        (dict(good, g4_mu=good["g4_mu"][:-1]), "g4_mu: wrong shape"),
+         "positions: expected shape (n_atoms, 3), got (18,)"),
+        (dict(good, numbers=good["numbers"][:-1]), "numbers: expected shape (n_atoms,), got (5,)"),
+        (dict(good, cells=good["cells"][:1]),
+         "cells: expected shape (n_structures, 3, 3), got (1, 3, 3)"),
+        (dict(good, pbc=good["pbc"][:, :2]), "pbc: expected shape (n_structures, 3), got (2, 2)"),
+        (dict(good, site_atoms=good["site_atoms"][:1]),
+         "site_atoms: expected shape (n_sites,), got (1,)"),
+        (with_params(g2_mu=params["g2_mu"][:-1]), "g2_mu: expected shape (n_g2,), got (3,)"),
+        (with_params(g4_mu=params["g4_mu"][:-1]),
+         "g4_mu: expected shape (n_g4_radial,), got (3,)"),
+        (with_params(channel_weights=np.zeros((1, 5))),
+         "channel_weights: expected shape (n_channels, n_elements), got (1, 5)"),
+        (with_params(extra=1.0), "params: unknown key 'extra'"),
+        (missing, "params: missing 'min_distance'"),
+        (with_params(max_neighbours=0), "max_neighbours must be >= 1"),
         (dict(good, atom_offsets=np.array([1, 3, 6])),
          "atom_offsets: must start at 0 and end at n_atoms"),
         (dict(good, atom_offsets=np.array([0, 3, 5])),
          "atom_offsets: must start at 0 and end at n_atoms"),
         (dict(good, atom_offsets=np.array([0, 7, 6])),
          "atom_offsets: must not decrease"),
+        (dict(good, n_threads=-1), "n_threads: expected an integer >= 0 (0 = all cores), got -1"),
         (dict(good, site_structures=np.array([0, 2])), "site 1: structure index out of range"),
         (dict(good, site_structures=np.array([-1, 0])), "site 0: structure index out of range"),
         (dict(good, site_atoms=np.array([0, 3])), "site 1: atom index out of range"),
         (dict(good, site_atoms=np.array([-1, 0])), "site 0: atom index out of range"),
-        (dict(good, r_max=0.0), "r_max must be positive"),
-        (dict(good, r_max=float("nan")), "r_max must be positive"),
-        (dict(good, zetas=np.array([1.0, 0.0])), "zetas must be positive"),
+        (with_params(r_max=0.0), "r_max must be positive"),
+        (with_params(r_max=float("nan")), "r_max must be positive"),
+        (with_params(min_distance=0.0), "min_distance must be positive and finite"),
+        (with_params(max_images=0.5), "limits: max_images must be >= 1 and max_length > 0"),
+        (with_params(zetas=np.array([1.0, 0.0])), "zetas must be positive"),
         (singular, "structure 0: periodic lattice vector is zero"),
         (dict(good, cells=cells, pbc=np.array([[0, 0, 0], [1, 1, 1]], dtype=np.uint8)),
          "structure 1: periodic lattice vectors are singular"),
@@ -239,7 +253,7 @@ def _bad_inputs():
 @pytest.mark.parametrize("args,message", _bad_inputs(), ids=lambda v: str(v)[:40])
 def test_kernel_errors(args, message):
     with pytest.raises(ValueError) as info:
-        _numba.wacsf_batch(**args)
+        _numba_batch.wacsf_batch(**args)
     assert str(info.value) == message
     if _core is not None:
         with pytest.raises(ValueError) as info_cpp:
@@ -251,14 +265,14 @@ def test_negative_threads_rejected():
     atoms = Atoms("FeO", positions=[[0, 0, 0], [1.5, 0, 0]])
     args = kernel_args(SMALL, pack_structures([atoms], 0), n_threads=-1)
     with pytest.raises(ValueError, match="n_threads"):
-        _numba.wacsf_batch(**args)
+        _numba_batch.wacsf_batch(**args)
 
 
 def test_no_sites():
     atoms = Atoms("FeO", positions=[[0, 0, 0], [1.5, 0, 0]])
     args = kernel_args(SMALL, pack_structures([atoms], 0))
     args.update(site_structures=np.zeros(0, dtype=np.int64), site_atoms=np.zeros(0, np.int64))
-    features, status, close_pair, close_distance = _numba.wacsf_batch(**args)
+    features, status, close_pair, close_distance = _numba_batch.wacsf_batch(**args)
     assert features.shape == (0, SMALL.n_descriptor_features)
     assert status.shape == (0,) and close_pair.shape == (0, 2) and close_distance.shape == (0,)
 
@@ -274,7 +288,7 @@ def test_matches_cpp_on_periodic_and_molecules(config):
                    for _ in range(5)]  # fmt: skip
     batch = pack_structures(structures, [list(range(len(a))) for a in structures])
     args = kernel_args(config, batch)
-    got = _numba.wacsf_batch(**args)
+    got = _numba_batch.wacsf_batch(**args)
     ref = _core.wacsf_batch(**args)
     np.testing.assert_array_equal(got[1], ref[1])
     np.testing.assert_array_equal(got[2], ref[2])
@@ -296,9 +310,9 @@ def test_cell_list_equals_scan_on_large_cells(monkeypatch):
     batch = pack_structures([slab, skew], "Fe")
     args = kernel_args(SMALL_ZETAS, batch)
     monkeypatch.setattr(_numba_neighbours, "CELL_LIST_MIN_ATOMS", 10**9)
-    scan = _numba.wacsf_batch(**args)
+    scan = _numba_batch.wacsf_batch(**args)
     monkeypatch.setattr(_numba_neighbours, "CELL_LIST_MIN_ATOMS", 0)
-    binned = _numba.wacsf_batch(**args)
+    binned = _numba_batch.wacsf_batch(**args)
     assert np.all(scan[1] == 0)
     for a, b in zip(scan, binned, strict=True):
         np.testing.assert_array_equal(a, b)

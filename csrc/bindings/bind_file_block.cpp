@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "file_block.hpp"
+#include "xanesnet/file_block.hpp"
 
 namespace py = pybind11;
 

@@ -6,35 +6,24 @@
 #include <stdexcept>
 #include <string>
 
-#include "laplacian.hpp"
+#include "arrays.hpp"
+#include "xanesnet/laplacian.hpp"
 
 namespace py = pybind11;
 
 namespace {
 
-template <typename T>
-using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
-
-std::string shape_of(const CArray<float>& a) {
-    std::string s = "(";
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-void require_ndim(const CArray<float>& a, const char* name, py::ssize_t ndim,
-                  const char* expected) {
-    if (a.ndim() != ndim)
-        throw std::invalid_argument(std::string(name) + ": expected shape " + expected + ", got " +
-                                    shape_of(a));
-}
+using xanesnet_bindings::CArray;
+using xanesnet_bindings::require_shape;
+using xanesnet_bindings::shape_of;
 
 py::array_t<float> laplacian_predict(CArray<float> z, CArray<float> centres, double gamma,
                                      CArray<float> coefficients, CArray<float> y_mean,
                                      int n_threads) {
-    require_ndim(z, "z", 2, "(n_sites, n_features)");
-    require_ndim(centres, "centres", 2, "(n_centres, n_features)");
-    require_ndim(coefficients, "coefficients", 2, "(n_centres, n_energies)");
-    require_ndim(y_mean, "y_mean", 1, "(n_energies,)");
+    require_shape(z, "z", {-1, -1}, "(n_sites, n_features)");
+    require_shape(centres, "centres", {-1, -1}, "(n_centres, n_features)");
+    require_shape(coefficients, "coefficients", {-1, -1}, "(n_centres, n_energies)");
+    require_shape(y_mean, "y_mean", {-1}, "(n_energies,)");
     const py::ssize_t n_sites = z.shape(0), n_features = z.shape(1);
     const py::ssize_t n_centres = centres.shape(0), n_energies = coefficients.shape(1);
     if (centres.shape(1) != n_features)

@@ -5,21 +5,27 @@
 #include <memory>
 #include <stdexcept>
 
-#include "neighbours.hpp"
+#include "arrays.hpp"
+#include "xanesnet/neighbours.hpp"
 
 namespace py = pybind11;
 
 namespace {
 
-template <typename T>
-using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+using xanesnet_bindings::CArray;
+using xanesnet_bindings::require_shape;
 
 py::tuple neighbour_list(CArray<double> positions, CArray<double> cell, CArray<bool> pbc,
-                         double cutoff, py::object centres, int n_threads) {
-    if (positions.ndim() != 2 || positions.shape(1) != 3)
-        throw std::invalid_argument("positions: expected shape (n_atoms, 3)");
-    if (cell.size() != 9) throw std::invalid_argument("cell: expected shape (3, 3)");
-    if (pbc.size() != 3) throw std::invalid_argument("pbc: expected 3 flags");
+                         double cutoff, py::object centres, int n_threads,
+                         long long max_neighbours, double max_images, double max_length) {
+    require_shape(positions, "positions", {-1, 3}, "(n_atoms, 3)");
+    require_shape(cell, "cell", {3, 3}, "(3, 3)");
+    require_shape(pbc, "pbc", {3}, "(3,)");
+    if (max_neighbours < 1) throw std::invalid_argument("max_neighbours must be >= 1");
+    if (!(max_images >= 1.0)) throw std::invalid_argument("max_images must be >= 1");
+    if (!(max_length > 0.0)) throw std::invalid_argument("max_length must be positive");
+    const xanesnet::SearchLimits limits{static_cast<size_t>(max_neighbours), max_images,
+                                        max_length};
     CArray<int64_t> centre_array;
     const int64_t* centre_ptr = nullptr;
     size_t n_centres = 0;
@@ -33,13 +39,14 @@ py::tuple neighbour_list(CArray<double> positions, CArray<double> cell, CArray<b
             if (centre_ptr[c] < 0 || centre_ptr[c] >= n_atoms)
                 throw std::invalid_argument("centres: index out of range");
     }
-    // Count (GIL released), allocate uninitialised NumPy arrays, fill them in place.
+    // Count (GIL released; bounded by max_neighbours per centre), allocate uninitialised NumPy
+    // arrays, fill them in place.
     std::unique_ptr<xanesnet::NeighbourSearch> search;
     {
         py::gil_scoped_release release;
         search = std::make_unique<xanesnet::NeighbourSearch>(
             positions.data(), static_cast<size_t>(n_atoms), cell.data(), pbc.data(), cutoff,
-            centre_ptr, n_centres, n_threads);
+            limits, centre_ptr, n_centres, n_threads);
     }
     const auto n_pairs = static_cast<py::ssize_t>(search->n_pairs());
     py::array_t<int64_t> i(n_pairs), j(n_pairs);
@@ -62,8 +69,10 @@ py::tuple neighbour_list(CArray<double> positions, CArray<double> cell, CArray<b
 
 void bind_neighbours(py::module_& m) {
     m.def("neighbour_list", &neighbour_list, py::arg("positions"), py::arg("cell"),
-          py::arg("pbc"), py::arg("cutoff"), py::arg("centres") = py::none(),
-          py::arg("n_threads") = 0,
+          py::arg("pbc"), py::arg("cutoff"), py::arg("centres"), py::arg("n_threads"),
+          py::arg("max_neighbours"), py::arg("max_images"), py::arg("max_length"),
           "Neighbours within cutoff -> (i, j, d, D, S) as ase.neighborlist.neighbor_list "
-          "'ijdDS'.");
+          "'ijdDS'. The limits (xanesnet.descriptors.limits) refuse, with ValueError, a "
+          "structure too far or with too many periodic images and a centre with more than "
+          "max_neighbours neighbours.");
 }

@@ -1,7 +1,7 @@
 // xanesnet._core: the compiled backend. Each bind_*.cpp registers one component.
 #include <pybind11/pybind11.h>
 
-#include "threading.hpp"
+#include "xanesnet/threads.hpp"
 
 namespace py = pybind11;
 
@@ -14,8 +14,8 @@ PYBIND11_MODULE(_core, m) {
     m.doc() =
         "Compiled core of xanesnet: neighbour search, wACSF descriptors, Laplacian kernel, "
         "block file reading.";
-    m.attr("have_openmp") = xanesnet::have_openmp();
-    m.def("default_threads", [] { return xanesnet::resolve_threads(0); },
+    m.attr("have_openmp") = xanesnet::openmp_enabled();
+    m.def("default_threads", &xanesnet::default_threads,
           "Threads used when n_threads=0 (all cores, or OMP_NUM_THREADS).");
     bind_neighbours(m);
     bind_wacsf(m);

@@ -39,9 +39,11 @@ XANESNET_INLINE double exp_neg(double x) {
     p = p * r + 0.5000000000000019;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t bits;
+    // 2^n as a double: n sits in the low mantissa bits of t. Unsigned arithmetic (modulo 2^64)
+    // gives the same bits as the signed shift would, without its undefined behaviour.
+    uint64_t bits;
     std::memcpy(&bits, &t, sizeof bits);
-    bits = (bits << 52) + (int64_t(1023) << 52);  // 2^n as a double
+    bits = (bits << 52) + (uint64_t(1023) << 52);
     double scale;
     std::memcpy(&scale, &bits, sizeof scale);
     return underflow ? 0.0 : p * scale;

@@ -1,4 +1,4 @@
-#include "file_block.hpp"
+#include "xanesnet/file_block.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -24,7 +24,7 @@
 // multiple of kLanes. A site's arithmetic does not depend on which task it falls in, so
 // results are bitwise independent of the number of sites and threads (not of the CPU: the
 // AVX-512, AVX2 and SSE2 clones round differently).
-#include "laplacian.hpp"
+#include "xanesnet/laplacian.hpp"
 
 #include <algorithm>
 #include <cmath>

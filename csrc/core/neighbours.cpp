@@ -9,10 +9,11 @@
 // seen through a periodic image, which is how cutoffs larger than the cell are handled. The final
 // vector of an accepted pair is recomputed from the caller's (unwrapped) positions as
 // D = r_j + S·cell − r_i with S = t + w_i − w_j, exactly as ASE reports it.
-#include "neighbours.hpp"
+#include "xanesnet/neighbours.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -73,8 +74,8 @@ int64_t floor_to_int(double x) {
 }  // namespace
 
 CellList::CellList(const double* positions, size_t n_atoms, const double* cell, const bool* pbc,
-                   double cutoff)
-    : positions_(positions), n_atoms_(n_atoms), cutoff_(cutoff) {
+                   double cutoff, const SearchLimits& limits)
+    : positions_(positions), n_atoms_(n_atoms), cutoff_(cutoff), limits_(limits) {
     if (!(cutoff > 0.0) || !std::isfinite(cutoff))
         throw std::invalid_argument("cutoff must be positive and finite");
     for (int k = 0; k < 9; ++k) cell_[k] = cell[k];
@@ -93,11 +94,33 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
             for (int d = 0; d < 3; ++d) cell_[3 * a + d] = 0.0;
 
     double max_abs = 0.0;
-    for (size_t k = 0; k < 3 * n_atoms; ++k) {
-        if (!std::isfinite(positions[k]))
-            throw std::invalid_argument("positions must be finite (atom " +
-                                        std::to_string(k / 3) + ")");
-        max_abs = std::max(max_abs, std::fabs(positions[k]));
+    int64_t far_atom = -1;
+    double far_value = 0.0;
+    for (size_t i = 0; i < n_atoms; ++i) {
+        double m = 0.0;
+        for (int d = 0; d < 3; ++d) {
+            const double x = positions[3 * i + d];
+            if (!std::isfinite(x))
+                throw std::invalid_argument("positions must be finite (atom " + std::to_string(i) +
+                                            ")");
+            m = std::max(m, std::fabs(x));
+        }
+        max_abs = std::max(max_abs, m);
+        if (far_atom < 0 && !(m <= limits_.max_length)) {
+            far_atom = static_cast<int64_t>(i);
+            far_value = m;
+        }
+    }
+    // Lengths first: beyond them the cell geometry below would overflow or lose all precision.
+    double cell_max = 0.0;
+    for (int k = 0; k < 9; ++k) cell_max = std::max(cell_max, std::fabs(cell_[k]));
+    if (!(cell_max <= limits_.max_length)) {
+        refuse(SITE_TOO_FAR, -1, cell_max);
+        return;
+    }
+    if (far_atom >= 0) {
+        refuse(SITE_TOO_FAR, far_atom, far_value);
+        return;
     }
 
     // Basis: periodic lattice vectors, completed by orthonormal vectors orthogonal to them.
@@ -148,6 +171,19 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
     }
     inverse3(basis, inverse_);
 
+    // |b*_a| = 1 / (height of the cell along a): a search crosses about 1 + 2 cutoff |b*_a|
+    // layers of images on periodic axis a. Bounded before any per-atom work.
+    double recip[3];
+    for (int a = 0; a < 3; ++a)
+        recip[a] = std::sqrt(inverse_[a] * inverse_[a] + inverse_[3 + a] * inverse_[3 + a] +
+                             inverse_[6 + a] * inverse_[6 + a]);
+    for (int a = 0; a < 3; ++a)
+        if (pbc_[a]) images_ *= 1.0 + 2.0 * cutoff_ * recip[a];
+    if (!(images_ <= limits_.max_images)) {
+        refuse(SITE_TOO_MANY_IMAGES, -1, images_);
+        return;
+    }
+
     double cell_extent = 0.0;
     for (int a = 0; a < 3; ++a) cell_extent += norm3(cell_ + 3 * a);
     // Rounding slack: the search runs on wrapped positions, the final test on the caller's.
@@ -175,9 +211,14 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
             double f = r[0] * inverse_[a] + r[1] * inverse_[3 + a] + r[2] * inverse_[6 + a];
             if (pbc_[a]) {
                 const double w = std::floor(f);
-                if (!(std::fabs(w) < 1e9))
-                    throw std::invalid_argument("atom " + std::to_string(i) +
-                                                " lies too many cells away from the origin");
+                if (!(std::fabs(w) < kMaxCellsAway)) {
+                    double m = 0.0;
+                    for (int d = 0; d < 3; ++d) m = std::max(m, std::fabs(r[d]));
+                    atom_u_.clear();
+                    atom_wrap_.clear();
+                    refuse(SITE_TOO_FAR, static_cast<int64_t>(i), m);
+                    return;
+                }
                 f -= w;
                 auto wi = static_cast<int32_t>(w);
                 if (f >= 1.0) {  // rounding of a tiny negative coordinate
@@ -195,10 +236,6 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
     }
 
     // Bins: about kBinsPerCutoff per cutoff length, at most kMaxBinsPerAtom per atom overall.
-    double recip[3];
-    for (int a = 0; a < 3; ++a)
-        recip[a] = std::sqrt(inverse_[a] * inverse_[a] + inverse_[3 + a] * inverse_[3 + a] +
-                             inverse_[6 + a] * inverse_[6 + a]);
     double extent[3];
     for (int a = 0; a < 3; ++a) {
         extent[a] = pbc_[a] ? 1.0 : (n_atoms_ ? hi[a] - lo[a] : 0.0);
@@ -256,11 +293,48 @@ CellList::CellList(const double* positions, size_t n_atoms, const double* cell, 
     }
 }
 
-void CellList::neighbours(size_t centre, std::vector<Neighbour>& out) const {
+void CellList::refuse(SiteStatus status, int64_t atom, double value) {
+    status_ = status;
+    status_atom_ = atom;
+    status_value_ = value;
+}
+
+std::string CellList::status_message() const {
+    char text[200];
+    switch (status_) {
+        case SITE_TOO_MANY_IMAGES:
+            std::snprintf(text, sizeof text,
+                          "the periodic cell is too small or too skewed for the cutoff %g: a "
+                          "search would cross %.3g periodic images (at most %.0f)",
+                          cutoff_, status_value_, limits_.max_images);
+            break;
+        case SITE_TOO_FAR:
+            if (status_atom_ < 0)
+                std::snprintf(text, sizeof text,
+                              "a lattice vector component of %.3g Å exceeds the largest length "
+                              "accepted, %g Å",
+                              status_value_, limits_.max_length);
+            else
+                std::snprintf(text, sizeof text,
+                              "atom %lld lies too far from the origin (coordinate %.3g Å; at "
+                              "most %g Å and %g cells)",
+                              static_cast<long long>(status_atom_), status_value_,
+                              limits_.max_length, kMaxCellsAway);
+            break;
+        default:
+            return "";
+    }
+    return text;
+}
+
+bool CellList::neighbours(size_t centre, std::vector<Neighbour>& out) const {
     out.clear();
-    for_each_neighbour(centre, [&out](int64_t j, const int32_t* S, const double* D, double d) {
+    const size_t limit = limits_.max_neighbours;
+    for_each_neighbour(centre, [&](int64_t j, const int32_t* S, const double* D, double d) {
         out.push_back(Neighbour{j, {S[0], S[1], S[2]}, {D[0], D[1], D[2]}, d});
+        return out.size() <= limit;
     });
+    return out.size() <= limit;
 }
 
 template <class Visit>
@@ -274,7 +348,7 @@ void CellList::for_each_neighbour(size_t centre, Visit&& visit) const {
             const double d2 = (v[0] * v[0] + v[1] * v[1]) + v[2] * v[2];
             if (!(d2 < search2_) || j == centre) continue;
             const double d = std::sqrt(d2);
-            if (d < cutoff_) visit(static_cast<int64_t>(j), zero, v, d);
+            if (d < cutoff_ && !visit(static_cast<int64_t>(j), zero, v, d)) return;
         }
         return;
     }
@@ -290,19 +364,23 @@ void CellList::for_each_neighbour(size_t centre, Visit&& visit) const {
             double D[3], dist;
             exact(centre, j, t, S, D, dist);
             if (j == centre && S[0] == 0 && S[1] == 0 && S[2] == 0) continue;
-            if (d2 < inner2_ || dist < cutoff_) visit(s.atom, S, D, dist);
+            if ((d2 < inner2_ || dist < cutoff_) && !visit(s.atom, S, D, dist)) return false;
         }
+        return true;
     });
 }
 
 size_t CellList::count_neighbours(size_t centre) const {
+    const size_t limit = limits_.max_neighbours;
     if (brute_force_) {
         size_t count = 0;
-        for_each_neighbour(centre, [&count](int64_t, const int32_t*, const double*, double) {
-            ++count;
+        for_each_neighbour(centre, [&](int64_t, const int32_t*, const double*, double) {
+            return ++count <= limit;
         });
         return count;
     }
+    // the centre itself (at zero distance, scanned once) is counted if inner2_ > 0
+    const size_t self = inner2_ > 0.0 ? 1 : 0;
     size_t count = 0;
     for_each_segment(centre, [&](size_t begin, size_t end, const int64_t* t, const double* q) {
         const Slot* slots = slots_.data();
@@ -314,7 +392,7 @@ size_t CellList::count_neighbours(size_t centre) const {
             count += d2 < inner2_;
             band += (d2 >= inner2_) & (d2 < search2_);
         }
-        if (band == 0) return;
+        if (band == 0) return count <= limit + self;
         for (size_t k = begin; k < end; ++k) {  // rare: pairs near the cutoff
             const Slot& s = slots[k];
             const double vx = s.x - q[0], vy = s.y - q[1], vz = s.z - q[2];
@@ -324,12 +402,12 @@ size_t CellList::count_neighbours(size_t centre) const {
             int32_t S[3];
             double D[3], dist;
             exact(centre, j, t, S, D, dist);
-            const bool self = j == centre && S[0] == 0 && S[1] == 0 && S[2] == 0;
-            count += !self && dist < cutoff_;
+            const bool is_self = j == centre && S[0] == 0 && S[1] == 0 && S[2] == 0;
+            count += !is_self && dist < cutoff_;
         }
+        return count <= limit + self;
     });
-    // the centre itself (at zero distance, scanned once) was counted if inner2_ > 0
-    return inner2_ > 0.0 ? count - 1 : count;
+    return count > limit + self ? limit + 1 : count - self;
 }
 
 void CellList::exact(size_t centre, size_t j, const int64_t* t, int32_t* S, double* D,
@@ -381,7 +459,7 @@ void CellList::for_each_segment(size_t centre, Segment&& segment) const {
                 const double q[3] = {home.x - (t[0] * c[0] + t[1] * c[3] + t[2] * c[6]),
                                      home.y - (t[0] * c[1] + t[1] * c[4] + t[2] * c[7]),
                                      home.z - (t[0] * c[2] + t[1] * c[5] + t[2] * c[8])};
-                segment(begin, end, t, q);
+                if (!segment(begin, end, t, q)) return;
             }
         }
     }
@@ -393,15 +471,16 @@ constexpr size_t kMinCentresPerThread = 256;
 }  // namespace
 
 NeighbourSearch::NeighbourSearch(const double* positions, size_t n_atoms, const double* cell,
-                                 const bool* pbc, double cutoff, const int64_t* centres,
-                                 size_t n_centres, int n_threads)
-    : cells_(positions, n_atoms, cell, pbc, cutoff),
+                                 const bool* pbc, double cutoff, const SearchLimits& limits,
+                                 const int64_t* centres, size_t n_centres, int n_threads)
+    : cells_(positions, n_atoms, cell, pbc, cutoff, limits),
       centres_(centres),
       n_centres_(centres ? n_centres : n_atoms) {
     if (centres_)
         for (size_t c = 0; c < n_centres_; ++c)
             if (centres_[c] < 0 || static_cast<size_t>(centres_[c]) >= n_atoms)
                 throw std::invalid_argument("centre index out of range");
+    if (cells_.status() != SITE_OK) throw std::invalid_argument(cells_.status_message());
     threads_ = n_centres_ < 2 * kMinCentresPerThread
                    ? 1
                    : std::min<int>(resolve_threads(n_threads),
@@ -412,7 +491,14 @@ NeighbourSearch::NeighbourSearch(const double* positions, size_t n_atoms, const 
     for (long long c = 0; c < n; ++c) {
         offsets_[c + 1] = cells_.count_neighbours(centre(static_cast<size_t>(c)));
     }
-    for (size_t c = 0; c < n_centres_; ++c) offsets_[c + 1] += offsets_[c];
+    const size_t limit = cells_.max_neighbours();
+    for (size_t c = 0; c < n_centres_; ++c) {
+        if (offsets_[c + 1] > limit)
+            throw std::invalid_argument("atom " + std::to_string(centre(c)) + " has more than " +
+                                        std::to_string(limit) +
+                                        " neighbours within the cutoff (denser than matter)");
+        offsets_[c + 1] += offsets_[c];
+    }
 }
 
 void NeighbourSearch::fill(int64_t* i, int64_t* j, double* distances, double* vectors,
@@ -432,15 +518,16 @@ void NeighbourSearch::fill(int64_t* i, int64_t* j, double* distances, double* ve
                     shifts[3 * p + k] = S[k];
                 }
                 ++p;
+                return true;
             });
     }
 }
 
 NeighbourList neighbour_list(const double* positions, size_t n_atoms, const double* cell,
-                             const bool* pbc, double cutoff, const int64_t* centres,
-                             size_t n_centres, int n_threads) {
-    const NeighbourSearch search(positions, n_atoms, cell, pbc, cutoff, centres, n_centres,
-                                 n_threads);
+                             const bool* pbc, double cutoff, const SearchLimits& limits,
+                             const int64_t* centres, size_t n_centres, int n_threads) {
+    const NeighbourSearch search(positions, n_atoms, cell, pbc, cutoff, limits, centres,
+                                 n_centres, n_threads);
     const size_t n = search.n_pairs();
     NeighbourList result;
     result.i.resize(n);

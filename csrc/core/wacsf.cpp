@@ -4,18 +4,19 @@
 //   G4[m, c] += a[m, j] · Σ_k a[m, k] · exp(−η_m (r_jk − μ_m)²) · fc(r_jk) · A_c(cos θ_jk)
 // where a[m, j] = w_j fc(r_ij) exp(−η_m (r_ij − μ_m)²) is computed once per neighbour and
 // A_c = (1 + λ cos θ)^ζ for each (λ, ζ) combination c. One exp per pair and radial index.
-#include "wacsf.hpp"
+#include "xanesnet/wacsf.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "fastmath.hpp"
-#include "neighbours.hpp"
 #include "threading.hpp"
+#include "xanesnet/neighbours.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     !defined(XANESNET_NO_CLONES) && defined(__linux__)
@@ -296,7 +297,10 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
                  int64_t* close_pair, double* close_distance) {
     const size_t n_features = p.n_features();
     std::fill(out, out + n_features, 0.0);
-    cells.neighbours(centre, ws.found);
+    if (!cells.neighbours(centre, ws.found)) {  // stopped before allocating anything per pair
+        close_pair[0] = static_cast<int64_t>(centre);
+        return SITE_TOO_MANY_NEIGHBOURS;
+    }
     const size_t n = ws.found.size();
     if (n == 0) return SITE_OK;
     const size_t n_combos = p.n_lambdas * p.n_zetas;
@@ -393,6 +397,10 @@ int32_t one_site(const CellList& cells, const int32_t* numbers, size_t centre,
 void wacsf_batch(const StructureBatch& batch, const WacsfParams& p, double* out,
                  const SiteReport& report, int n_threads) {
     if (!(p.r_max > 0.0)) throw std::invalid_argument("r_max must be positive");
+    if (!(p.min_distance > 0.0) || !std::isfinite(p.min_distance))
+        throw std::invalid_argument("min_distance must be positive and finite");
+    if (!(p.limits.max_images >= 1.0) || !(p.limits.max_length > 0.0))
+        throw std::invalid_argument("limits: max_images must be >= 1 and max_length > 0");
     AngularPlan plan;
     for (size_t m = 0; m < p.n_g4_radial; ++m) plan.centred_g4 = plan.centred_g4 && p.g4_mu[m] == 0.0;
     for (size_t zi = 0; zi < p.n_zetas; ++zi) {
@@ -413,11 +421,13 @@ void wacsf_batch(const StructureBatch& batch, const WacsfParams& p, double* out,
     }
 
     // One cell list per structure that has sites, built in parallel, then parallel over sites.
+    // No exception may leave an OpenMP region: the first is kept and rethrown after it.
     std::vector<std::unique_ptr<CellList>> cell_lists(batch.n_structures);
     std::vector<uint8_t> needed(batch.n_structures, 0);
     for (size_t s = 0; s < batch.n_sites; ++s) needed[batch.site_structures[s]] = 1;
     const int threads = resolve_threads(n_threads);
     std::string error;
+    std::exception_ptr failure;
     const long long n_structures = static_cast<long long>(batch.n_structures);
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
     for (long long st = 0; st < n_structures; ++st) {
@@ -428,12 +438,17 @@ void wacsf_batch(const StructureBatch& batch, const WacsfParams& p, double* out,
                        batch.pbc[3 * st + 2] != 0};
         try {
             cell_lists[st] = std::make_unique<CellList>(batch.positions + 3 * begin, n_atoms,
-                                                        batch.cells + 9 * st, pbc, p.r_max);
-        } catch (const std::exception& ex) {
+                                                        batch.cells + 9 * st, pbc, p.r_max,
+                                                        p.limits);
+        } catch (const std::invalid_argument& ex) {
 #pragma omp critical(xanesnet_error)
             if (error.empty()) error = "structure " + std::to_string(st) + ": " + ex.what();
+        } catch (...) {
+#pragma omp critical(xanesnet_error)
+            if (!failure) failure = std::current_exception();
         }
     }
+    if (failure) std::rethrow_exception(failure);
     if (!error.empty()) throw std::invalid_argument(error);
 
     const size_t n_features = p.n_features();
@@ -445,12 +460,27 @@ void wacsf_batch(const StructureBatch& batch, const WacsfParams& p, double* out,
         for (long long s = 0; s < n_sites; ++s) {
             const int64_t st = batch.site_structures[s];
             const int64_t begin = batch.atom_offsets[st];
-            report.status[s] = one_site(
-                *cell_lists[st], batch.numbers + begin,
-                static_cast<size_t>(batch.site_atoms[s]), p, plan, ws, out + s * n_features,
-                report.close_pair + 2 * s, report.close_distance + s);
+            const CellList& cells = *cell_lists[st];
+            double* row = out + s * n_features;
+            if (cells.status() != SITE_OK) {  // the structure is refused as a whole
+                std::fill(row, row + n_features, 0.0);
+                report.status[s] = cells.status();
+                report.close_pair[2 * s] = cells.status_atom();
+                report.close_distance[s] = cells.status_value();
+                continue;
+            }
+            try {
+                report.status[s] =
+                    one_site(cells, batch.numbers + begin,
+                             static_cast<size_t>(batch.site_atoms[s]), p, plan, ws, row,
+                             report.close_pair + 2 * s, report.close_distance + s);
+            } catch (...) {
+#pragma omp critical(xanesnet_error)
+                if (!failure) failure = std::current_exception();
+            }
         }
     }
+    if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace xanesnet

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "file_block.hpp"
+#include "xanesnet/file_block.hpp"
 
 using xanesnet_test::check;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "laplacian.hpp"
+#include "xanesnet/laplacian.hpp"
 
 using xanesnet_test::check;
 using xanesnet_test::failures;

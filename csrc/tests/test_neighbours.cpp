@@ -9,11 +9,14 @@
 #include <tuple>
 #include <vector>
 
-#include "neighbours.hpp"
+#include "xanesnet/neighbours.hpp"
 
 using namespace xanesnet;
 
 namespace {
+
+// Generous limits for the checks of the search itself; test_limits() checks the limits.
+const SearchLimits kLimits{100000, 1e7, 1e6};
 
 int failures = 0;
 
@@ -58,8 +61,8 @@ std::vector<Pair> sorted_pairs(const NeighbourList& nl) {
 }
 
 std::vector<Pair> cell_list(const Structure& s, double cutoff, int threads = 1) {
-    return sorted_pairs(neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, cutoff, nullptr,
-                                       0, threads));
+    return sorted_pairs(neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, cutoff, kLimits,
+                                       nullptr, 0, threads));
 }
 
 /// Every (i, j, S) over a generous range of images, straight from the definition. The image
@@ -154,7 +157,7 @@ void test_dimer() {
     }
     CHECK(cell_list(s, 1.5).empty());  // strict d < cutoff
     // CellList queried directly, as wacsf does
-    CellList cells(s.positions.data(), 2, s.cell, s.pbc, 2.0);
+    CellList cells(s.positions.data(), 2, s.cell, s.pbc, 2.0, kLimits);
     std::vector<Neighbour> found{Neighbour{}};
     cells.neighbours(1, found);
     CHECK(found.size() == 1 && found[0].j == 0 && found[0].distance == 1.5);
@@ -233,13 +236,13 @@ void test_centres_and_threads() {
     const double cell[9] = {10, 0, 0, 0, 11, 0, 2, 0, 12};
     const bool pbc[3] = {true, true, true};
     Structure s = random_structure(rng, 1500, cell, pbc, 0.0, 1.0);
-    const auto one = neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, nullptr, 0, 1);
-    const auto two = neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, nullptr, 0, 2);
+    const auto one = neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, kLimits, nullptr, 0, 1);
+    const auto two = neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, kLimits, nullptr, 0, 2);
     CHECK(one.i == two.i && one.j == two.j && one.shifts == two.shifts &&
           one.vectors == two.vectors && one.distances == two.distances);
     CHECK(std::is_sorted(one.i.begin(), one.i.end()));
     // per-centre queries agree with the full list, in order
-    CellList cells(s.positions.data(), s.n(), s.cell, s.pbc, 3.0);
+    CellList cells(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, kLimits);
     std::vector<Neighbour> found;
     size_t p = 0;
     bool agree = true;
@@ -253,7 +256,7 @@ void test_centres_and_threads() {
     }
     CHECK(agree && p == one.i.size());
     const int64_t centres[] = {7, 3, 7};
-    const auto sub = neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, centres, 3, 2);
+    const auto sub = neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 3.0, kLimits, centres, 3, 2);
     cells.neighbours(7, found);
     const size_t n7 = found.size();
     cells.neighbours(3, found);
@@ -276,21 +279,75 @@ void test_errors() {
     double cell[9] = {3, 0, 0, 0, 3, 0, 0, 0, 3};
     bool pbc[3] = {true, true, true};
     for (double cutoff : {0.0, -1.0, double(NAN), double(INFINITY)})
-        CHECK(throws_invalid([&] { CellList(pos.data(), 2, cell, pbc, cutoff); }));
+        CHECK(throws_invalid([&] { CellList(pos.data(), 2, cell, pbc, cutoff, kLimits); }));
     double singular[9] = {3, 0, 0, 0, 3, 0, 3, 3, 0};
-    CHECK(throws_invalid([&] { CellList(pos.data(), 2, singular, pbc, 2.0); }));
+    CHECK(throws_invalid([&] { CellList(pos.data(), 2, singular, pbc, 2.0, kLimits); }));
     double flat[9] = {3, 0, 0, 0, 3, 0, 0, 0, 0};
-    CHECK(throws_invalid([&] { CellList(pos.data(), 2, flat, pbc, 2.0); }));
+    CHECK(throws_invalid([&] { CellList(pos.data(), 2, flat, pbc, 2.0, kLimits); }));
     bool slab[3] = {true, true, false};
-    CHECK(!throws_invalid([&] { CellList(pos.data(), 2, flat, slab, 2.0); }));
+    CHECK(!throws_invalid([&] { CellList(pos.data(), 2, flat, slab, 2.0, kLimits); }));
     bool line[3] = {true, false, false};
     double parallel[9] = {3, 0, 0, 6, 0, 0, 0, 0, 0};
-    CHECK(!throws_invalid([&] { CellList(pos.data(), 2, parallel, line, 2.0); }));
+    CHECK(!throws_invalid([&] { CellList(pos.data(), 2, parallel, line, 2.0, kLimits); }));
     pos[4] = NAN;
-    CHECK(throws_invalid([&] { CellList(pos.data(), 2, cell, pbc, 2.0); }));
+    CHECK(throws_invalid([&] { CellList(pos.data(), 2, cell, pbc, 2.0, kLimits); }));
     pos[4] = 0.0;
     const int64_t bad[] = {2};
-    CHECK(throws_invalid([&] { neighbour_list(pos.data(), 2, cell, pbc, 2.0, bad, 1, 1); }));
+    CHECK(throws_invalid([&] { neighbour_list(pos.data(), 2, cell, pbc, 2.0, kLimits, bad, 1, 1); }));
+}
+
+void test_limits() {
+    // Structures beyond the limits are refused before anything is binned or allocated.
+    const SearchLimits limits{905, 7240.0, 1e6};
+    std::vector<double> one = {0, 0, 0};
+    const bool all[3] = {true, true, true};
+    const double short_vector[9] = {1e-3, 0, 0, 0, 10, 0, 0, 0, 10};
+    const double tiny_cube[9] = {0.3, 0, 0, 0, 0.3, 0, 0, 0, 0.3};
+    const double skewed[9] = {10, 0, 0, 9.9999, 0.001, 0, 0, 0, 10};
+    for (const double* cell : {short_vector, tiny_cube, skewed}) {
+        CellList cells(one.data(), 1, cell, all, 6.0, limits);
+        CHECK(cells.status() == SITE_TOO_MANY_IMAGES);
+        CHECK(cells.status_atom() == -1 && cells.status_value() > limits.max_images);
+        CHECK(cells.status_message().find("too small or too skewed") != std::string::npos);
+        CHECK(throws_invalid([&] { neighbour_list(one.data(), 1, cell, all, 6.0, limits, nullptr, 0, 1); }));
+    }
+    // a 3 Å cube: 1 + 2·6/3 = 5 layers per axis, 125 images, fine
+    const double cube[9] = {3, 0, 0, 0, 3, 0, 0, 0, 3};
+    CHECK(CellList(one.data(), 1, cube, all, 6.0, limits).status() == SITE_OK);
+    CHECK(CellList(one.data(), 1, cube, all, 6.0, limits).images() == 125.0);
+    // too far: a coordinate or a lattice vector beyond max_length, or too many cells away
+    std::vector<double> far = {0, 0, 0, 1e20, 0, 0};
+    const bool line[3] = {false, true, false};
+    const double box[9] = {20, 0, 0, 0, 20, 0, 0, 0, 20};
+    CellList far_cells(far.data(), 2, box, line, 6.0, limits);
+    CHECK(far_cells.status() == SITE_TOO_FAR && far_cells.status_atom() == 1);
+    CHECK(far_cells.status_value() == 1e20);
+    const double huge[9] = {1e300, 0, 0, 0, 1e300, 0, 0, 0, 1e300};
+    CellList huge_cells(one.data(), 1, huge, all, 6.0, limits);
+    CHECK(huge_cells.status() == SITE_TOO_FAR && huge_cells.status_atom() == -1);
+    std::vector<double> cells_away = {0, 0, 0, 0, 5e5, 0};
+    const double thin[9] = {20, 0, 0, 0, 1e-4, 0, 0, 0, 20};
+    const SearchLimits wide{905, 1e9, 1e6};
+    CellList away(cells_away.data(), 2, thin, line, 6.0, wide);
+    CHECK(away.status() == SITE_TOO_FAR && away.status_atom() == 1);
+    // more neighbours than max_neighbours: the query stops at max_neighbours + 1
+    const SearchLimits few{10, 7240.0, 1e6};
+    CellList dense(one.data(), 1, cube, all, 6.0, few);
+    std::vector<Neighbour> found;
+    CHECK(!dense.neighbours(0, found) && found.size() == 11);
+    CHECK(throws_invalid([&] { neighbour_list(one.data(), 1, cube, all, 6.0, few, nullptr, 0, 1); }));
+    CellList enough(one.data(), 1, cube, all, 6.0, limits);
+    CHECK(enough.neighbours(0, found) && found.size() > 10);
+    // the same bound on the cell-list path (many atoms) and the brute-force path (molecule)
+    std::mt19937 rng(5);
+    const bool none[3] = {false, false, false};
+    for (size_t n : {50, 400}) {
+        Structure s = random_structure(rng, n, cube, none, 0.0, 1.0);
+        std::fill(s.cell, s.cell + 9, 0.0);
+        CellList blob(s.positions.data(), s.n(), s.cell, s.pbc, 6.0, few);
+        CHECK(!blob.neighbours(0, found) && found.size() == 11);
+        CHECK(throws_invalid([&] { neighbour_list(s.positions.data(), s.n(), s.cell, s.pbc, 6.0, few, nullptr, 0, 1); }));
+    }
 }
 
 }  // namespace
@@ -303,6 +360,7 @@ int main() {
     test_molecules();
     test_centres_and_threads();
     test_errors();
+    test_limits();
     if (failures) std::printf("%d check(s) failed\n", failures);
     else std::printf("all neighbour tests passed\n");
     return failures ? 1 : 0;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "wacsf.hpp"
+#include "xanesnet/wacsf.hpp"
 
 using xanesnet_test::check;
 using xanesnet_test::failures;
@@ -55,6 +55,8 @@ struct Setup {
         params.n_zetas = 2;
         params.element_weights = weights.data();
         params.n_elements = weights.size();
+        params.min_distance = 0.1;
+        params.limits = {905, 7240.0, 1e6};
         out.assign(params.n_features(), -1.0);
     }
 
@@ -135,6 +137,38 @@ void test_singular_cell_throws() {
     check(thrown, "singular cell throws invalid_argument");
 }
 
+void test_limits_give_a_status_per_site() {
+    // one Fe atom in a 0.3 Å cube: refused before any neighbour is listed (no bad_alloc)
+    Setup tiny({0, 0, 0}, {26});
+    tiny.cells = {0.3, 0, 0, 0, 0.3, 0, 0, 0, 0.3};
+    tiny.pbc = {1, 1, 1};
+    tiny.run(2);
+    check(tiny.status[0] == xanesnet::SITE_TOO_MANY_IMAGES, "tiny cell: too many images");
+    check(tiny.distance[0] > 7240.0 && tiny.out[0] == 0.0, "tiny cell: images reported");
+    // a 3 Å cube passes the image bound, then more than 20 neighbours fail the site
+    Setup dense({0, 0, 0}, {26});
+    dense.cells = {3, 0, 0, 0, 3, 0, 0, 0, 3};
+    dense.pbc = {1, 1, 1};
+    dense.params.limits.max_neighbours = 20;
+    dense.run();
+    check(dense.status[0] == xanesnet::SITE_TOO_MANY_NEIGHBOURS, "dense: too many neighbours");
+    check(dense.pair[0] == 0 && dense.out[0] == 0.0, "dense: site named, row zero");
+    // an atom beyond max_length
+    Setup far({0, 0, 0, 1e20, 0, 0}, {26, 8});
+    far.run();
+    check(far.status[0] == xanesnet::SITE_TOO_FAR && far.pair[0] == 1, "far atom");
+    // a zero minimum distance is refused (two atoms at one place would divide by zero)
+    Setup zero({0, 0, 0, 2, 0, 0}, {26, 8});
+    zero.params.min_distance = 0.0;
+    bool thrown = false;
+    try {
+        zero.run();
+    } catch (const std::invalid_argument&) {
+        thrown = true;
+    }
+    check(thrown, "min_distance 0 throws");
+}
+
 }  // namespace
 
 int main() {
@@ -143,5 +177,6 @@ int main() {
     test_atoms_too_close();
     test_periodic_images_of_centre();
     test_singular_cell_throws();
+    test_limits_give_a_status_per_site();
     return xanesnet_test::finish("wacsf");
 }

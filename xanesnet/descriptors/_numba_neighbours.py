@@ -1,6 +1,7 @@
 """Numba neighbour search for the wACSF fallback backend: periodic images by atom scan or cell
 list, and the cell geometry both need. Mirrors ``csrc/core/neighbours.cpp`` (same pairs, same
-order, same error messages for bad cells)."""
+order, same error messages for bad cells, the same limits of
+:mod:`xanesnet.descriptors.limits` checked in the same order before any search)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import math
 
 import numpy as np
 from numba import njit
+
+from xanesnet.descriptors.limits import (
+    MAX_CELLS_AWAY,
+    SITE_OK,
+    SITE_TOO_FAR,
+    SITE_TOO_MANY_IMAGES,
+)
 
 #: Periodic structures with at least this many atoms are searched through a cell list.
 CELL_LIST_MIN_ATOMS = 96
@@ -61,11 +69,14 @@ def _add_if_within(
 
 
 @njit(cache=True)
-def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutoff):
+def neighbours_scan(
+    positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutoff, max_neighbours
+):
     """Neighbours of atom ``centre`` of the structure starting at ``begin``.
 
-    Returns (atom index within the structure, vector (n, 3), distance) ordered by image shift
-    (lexicographic), then atom — the order of the C++ search.
+    Returns (atom index within the structure, vector (n, 3), distance, within_limit) ordered
+    by image shift (lexicographic), then atom — the order of the C++ search; within_limit is
+    False (and the search stopped) when there are more than ``max_neighbours``.
     """
     capacity = 64
     idx = np.empty(capacity, dtype=np.int64)
@@ -113,15 +124,17 @@ def _neighbours(positions, frac, begin, n_atoms, centre, cell, pbc, reach, cutof
                         keys,
                         n,
                     )
+                    if n > max_neighbours:
+                        return idx[:n], vec[:n], dist[:n], False
     if not periodic:
-        return idx[:n], vec[:n], dist[:n]
+        return idx[:n], vec[:n], dist[:n], True
     # atoms were visited outer, shifts inner; a stable sort by shift gives (shift, atom) order
     order = np.argsort(keys[:n], kind="mergesort")
-    return idx[order], vec[order], dist[order]
+    return idx[order], vec[order], dist[order], True
 
 
 @njit(cache=True)
-def _build_bins(frac, begin, n_atoms, pbc, reach):
+def build_bins(frac, begin, n_atoms, pbc, reach):
     """Cell list of one structure in fractional coordinates (wrapped on periodic axes).
 
     Bins are at least ``r_max`` thick. Returns (bins per axis (3,), lower edge (3,), bin width
@@ -172,7 +185,7 @@ def _build_bins(frac, begin, n_atoms, pbc, reach):
 
 
 @njit(cache=True)
-def _neighbours_binned(
+def neighbours_binned(
     positions,
     frac,
     begin,
@@ -187,8 +200,9 @@ def _neighbours_binned(
     starts,
     order,
     offset,
+    max_neighbours,
 ):
-    """As :func:`_neighbours`, searching only the bins within reach of the centre."""
+    """As :func:`neighbours_scan`, searching only the bins within reach of the centre."""
     capacity = 64
     idx = np.empty(capacity, dtype=np.int64)
     vec = np.empty((capacity, 3))
@@ -242,11 +256,13 @@ def _neighbours_binned(
                         keys,
                         n,
                     )
+                    if n > max_neighbours:
+                        return idx[:n], vec[:n], dist[:n], False
     # order by (shift, atom) as the C++ search: by atom, then stably by shift
     by_atom = np.argsort(idx[:n], kind="mergesort")
     by_shift = np.argsort(keys[:n][by_atom], kind="mergesort")
     sel = by_atom[by_shift]
-    return idx[sel], vec[sel], dist[sel]
+    return idx[sel], vec[sel], dist[sel], True
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,42 +311,88 @@ def _det3(cells: np.ndarray) -> np.ndarray:
     )
 
 
-def _geometry(
+def _first_far_atom(positions: np.ndarray, begin: int, end: int, max_length: float):
+    """(atom index within the structure, its largest |coordinate|) of the first atom beyond
+    ``max_length``, or None."""
+    largest = np.max(np.abs(positions[begin:end]), axis=1) if end > begin else np.zeros(0)
+    far = np.nonzero(~(largest <= max_length))[0]
+    return (int(far[0]), float(largest[far[0]])) if far.size else None
+
+
+def geometry(
     positions: np.ndarray,
     atom_offsets: np.ndarray,
     cells: np.ndarray,
     pbc: np.ndarray,
     site_structures: np.ndarray,
     r_max: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional coordinates (n_atoms, 3) and image reach r_max / face height (n_structures, 3).
+    max_images: float,
+    max_length: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-structure status and, for the structures to search, the search geometry.
 
-    Raises ValueError for a singular cell of a periodic structure that has sites.
+    The checks of the C++ CellList, in its order, before anything is searched: a periodic
+    lattice vector component or a coordinate beyond ``max_length`` (SITE_TOO_FAR), a singular
+    cell (ValueError), more than ``max_images`` periodic images within reach (SITE_TOO_MANY_IMAGES),
+    an atom ``MAX_CELLS_AWAY`` cells or more from the origin (SITE_TOO_FAR).
+
+    Returns:
+        status (n_structures,) int32, status_atom (n_structures,) int64 (the atom a status
+        names, -1 for none or a lattice vector), status_value (n_structures,) float64 (its
+        largest |coordinate| in Å, or the number of images), fractional coordinates
+        (n_atoms, 3) and image reach r_max / face height (n_structures, 3).
     """
     n_structures = cells.shape[0]
-    periodic = pbc.any(axis=1)
+    status = np.full(n_structures, SITE_OK, dtype=np.int32)
+    status_atom = np.full(n_structures, -1, dtype=np.int64)
+    status_value = np.zeros(n_structures)
     needed = np.zeros(n_structures, dtype=bool)
     needed[site_structures] = True
-    cells = _effective_cells(cells, pbc, periodic & needed)
+    periodic_rows = np.where(pbc.astype(bool)[:, :, None], cells, 0.0)
+    for st in np.nonzero(needed)[0]:
+        cell_max = float(np.max(np.abs(periodic_rows[st])))
+        far = _first_far_atom(
+            positions, int(atom_offsets[st]), int(atom_offsets[st + 1]), max_length
+        )
+        if not cell_max <= max_length:
+            status[st], status_value[st] = SITE_TOO_FAR, cell_max
+        elif far is not None:
+            status[st], (status_atom[st], status_value[st]) = SITE_TOO_FAR, far
+    periodic = pbc.any(axis=1)
+    use = periodic & needed & (status == SITE_OK)
+    eff = _effective_cells(cells, pbc, use)
     reach = np.zeros((n_structures, 3))
     frac = np.zeros_like(positions)
-    use = periodic & needed
     if not use.any():
-        return frac, reach
+        return status, status_atom, status_value, frac, reach
     # reciprocal rows: recip[a] · cell[b] = δ_ab; face height of axis a = 1 / |recip[a]|
-    recip = np.zeros_like(cells)
-    recip[use] = np.linalg.inv(cells[use]).transpose(0, 2, 1)
-    reach[use] = r_max * np.linalg.norm(recip[use], axis=2)
+    recip = np.zeros_like(eff)
+    recip[use] = np.linalg.inv(eff[use]).transpose(0, 2, 1)
+    norms = np.sqrt((recip[..., 0] ** 2 + recip[..., 1] ** 2) + recip[..., 2] ** 2)
+    images = np.prod(np.where(pbc.astype(bool), 1.0 + 2.0 * r_max * norms, 1.0), axis=1)
+    crowded = use & ~(images <= max_images)
+    status[crowded], status_value[crowded] = SITE_TOO_MANY_IMAGES, images[crowded]
+    use &= ~crowded
+    reach[use] = r_max * norms[use]
     counts = np.diff(atom_offsets)
     owner = np.repeat(np.arange(n_structures), counts)
     mask = use[owner]
     frac[mask] = np.einsum("nd,nad->na", positions[mask], recip[owner[mask]])
+    # atoms too many cells away along a periodic axis (their shifts would overflow)
+    away = np.any((np.abs(np.floor(frac)) >= MAX_CELLS_AWAY) & pbc.astype(bool)[owner], axis=1)
+    for a in np.nonzero(away & mask)[0]:
+        st = int(owner[a])
+        if status[st] != SITE_OK:
+            continue
+        status[st], status_atom[st] = SITE_TOO_FAR, a - int(atom_offsets[st])
+        status_value[st] = float(np.max(np.abs(positions[a])))
+        reach[st] = 0.0
     # margin against rounding of the fractional offsets; the distance test decides
-    reach[use] += 1e-9
-    return frac, reach
+    reach[use & (status == SITE_OK)] += 1e-9
+    return status, status_atom, status_value, frac, reach
 
 
-def _cell_lists(
+def cell_lists(
     frac: np.ndarray, atom_offsets: np.ndarray, pbc: np.ndarray, reach: np.ndarray, needed
 ) -> tuple[np.ndarray, ...]:
     """Cell lists of the periodic structures with at least CELL_LIST_MIN_ATOMS atoms, flat."""
@@ -350,7 +412,7 @@ def _cell_lists(
         if not use[st]:
             continue
         begin, end = int(atom_offsets[st]), int(atom_offsets[st + 1])
-        nb[st], lower[st], width[st], st_starts, order, offset = _build_bins(
+        nb[st], lower[st], width[st], st_starts, order, offset = build_bins(
             frac, begin, end - begin, pbc[st], reach[st]
         )
         starts.append(st_starts)

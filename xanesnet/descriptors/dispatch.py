@@ -1,32 +1,58 @@
 """Backend selection and the shared driver of the wACSF kernels.
 
-Both backends expose the same kernel, ``wacsf_batch`` (see ``_numba.wacsf_batch`` for its
-signature), over a :class:`~xanesnet.descriptors.packing.PackedBatch`. Everything around the
-kernel — validation, error messages, extras — is done here once.
+Both backends expose the same kernel, ``wacsf_batch`` (see ``_numba_batch.wacsf_batch`` for its
+signature), over a :class:`~xanesnet.descriptors.packing.PackedBatch` and the configuration's
+:meth:`~xanesnet.descriptors.wacsf.WACSF.kernel_params`. Everything around the kernel —
+validation, error messages, extras — is done here once. This module does not import the
+configuration class (which calls into it): it takes any object with the attributes of
+:class:`KernelConfig`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from xanesnet.descriptors.packing import MIN_DISTANCE, PackedBatch, pack_structures
-
-if TYPE_CHECKING:
-    from xanesnet.descriptors.wacsf import WACSF
+from xanesnet.descriptors.limits import (
+    MAX_CELLS_AWAY,
+    MAX_LENGTH,
+    SITE_ATOMS_TOO_CLOSE,
+    SITE_TOO_FAR,
+    SITE_TOO_MANY_IMAGES,
+    SITE_TOO_MANY_NEIGHBOURS,
+    max_images,
+    max_neighbours,
+)
+from xanesnet.descriptors.packing import PackedBatch, pack_structures
 
 __all__ = [
+    "KernelConfig",
     "available_backends",
     "default_backend",
     "compute_packed",
     "compute_wacsf",
+    "resolve_backend",
     "run_kernel",
+    "site_error",
 ]
 
 BACKENDS = ("cpp", "numba")
+
+
+class KernelConfig(Protocol):
+    """What the driver reads from a descriptor configuration (:class:`xanesnet.WACSF`)."""
+
+    r_max: float
+    min_distance: float
+    use_spin: bool
+    use_charge: bool
+
+    def kernel_params(self) -> dict[str, Any]: ...
 
 
 def _load_cpp() -> Callable[..., Any]:
@@ -36,9 +62,9 @@ def _load_cpp() -> Callable[..., Any]:
 
 
 def _load_numba() -> Callable[..., Any]:
-    from xanesnet.descriptors import _numba
+    from xanesnet.descriptors import _numba_batch
 
-    return _numba.wacsf_batch
+    return _numba_batch.wacsf_batch
 
 
 _LOADERS = {"cpp": _load_cpp, "numba": _load_numba}
@@ -70,6 +96,32 @@ def default_backend() -> str:
     return found[0]
 
 
+@functools.cache
+def _warn_numba_fallback() -> None:
+    """Says once per process that descriptors come from the slower Numba backend."""
+    warnings.warn(
+        "xanesnet: the compiled core (xanesnet._core) is not importable, descriptors are "
+        "computed by the Numba fallback (same values, slower; build it with "
+        "scripts/dev_build.sh or pip install .)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def resolve_backend(backend: str | None) -> str:
+    """The backend named, or the default one (:func:`default_backend`).
+
+    When the default falls back to Numba because the compiled core is missing (and
+    ``XANESNET_BACKEND`` does not ask for it), a RuntimeWarning says so, once per process.
+    """
+    if backend is not None:
+        return _check_backend(backend)
+    name = default_backend()
+    if name == "numba" and not os.environ.get("XANESNET_BACKEND"):
+        _warn_numba_fallback()
+    return name
+
+
 def _check_backend(name: str) -> str:
     if name not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {name!r}")
@@ -83,14 +135,15 @@ def _check_threads(n_threads: int) -> int:
 
 
 def run_kernel(
-    config: WACSF, batch: PackedBatch, backend: str, n_threads: int
+    config: KernelConfig, batch: PackedBatch, backend: str, n_threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run one backend's kernel on a packed batch.
 
     Returns:
-        features (n_sites, n_features without spin/charge) float64, status (n_sites,) int32 (0 = ok,
-        1 = atoms too close), close_pair (n_sites, 2) int64 atom indices within the structure,
-        close_distance (n_sites,) float64 Å.
+        features (n_sites, n_features without spin/charge) float64, status (n_sites,) int32
+        (:mod:`xanesnet.descriptors.limits`: 0 ok, else why the site failed; its row is zero),
+        close_pair (n_sites, 2) int64 and close_distance (n_sites,) float64: what the status
+        names (see :func:`site_error`).
     """
     kernel = _LOADERS[_check_backend(backend)]()
     return kernel(
@@ -101,32 +154,72 @@ def run_kernel(
         batch.pbc,
         batch.site_structures,
         batch.site_atoms,
-        config.element_weights(),
-        float(config.r_max),
-        np.asarray(config.g2_eta),
-        np.asarray(config.g2_mu),
-        np.asarray(config.g4_eta),
-        np.asarray(config.g4_mu),
-        np.asarray(config.lambdas, dtype=np.float64),
-        np.asarray(config.zetas, dtype=np.float64),
-        config.rjk_cutoff == "raw",
-        MIN_DISTANCE,
+        config.kernel_params(),
         _check_threads(n_threads),
-        channel_weights=np.ascontiguousarray(config.group_weights),
     )
 
 
-def site_error(batch: PackedBatch, site: int, close_pair: np.ndarray, distance: float) -> str:
-    """Message for a site whose sphere holds atoms closer than the minimum distance."""
+def site_error(
+    config: KernelConfig,
+    batch: PackedBatch,
+    site: int,
+    status: int,
+    close_pair: np.ndarray,
+    value: float,
+) -> str:
+    """Message for a site the kernel failed (``status`` != 0), naming its structure.
+
+    ``close_pair`` and ``value`` are the site's entries of the kernel's close_pair and
+    close_distance: the two atoms and their distance (atoms too close), the atom and its
+    largest |coordinate| (too far; atom -1: a lattice vector), the number of images.
+    """
     label = batch.labels[int(batch.site_structures[site])]
     j, k = (int(v) for v in close_pair)
-    return (
-        f"{label}: atoms {j} and {k} are {distance:.4f} Å apart "
-        f"(closer than {MIN_DISTANCE} Å; overlapping atoms?)"
+    r_max = float(config.r_max)
+    if status == SITE_ATOMS_TOO_CLOSE:
+        return (
+            f"{label}: atoms {j} and {k} are {value:.4f} Å apart "
+            f"(closer than {config.min_distance} Å; overlapping atoms?)"
+        )
+    if status == SITE_TOO_MANY_NEIGHBOURS:
+        return (
+            f"{label}: more than {max_neighbours(r_max)} atoms within r_max = {r_max:g} Å of "
+            f"atom {int(batch.site_atoms[site])} (denser than any matter; is the periodic cell "
+            "too small?)"
+        )
+    if status == SITE_TOO_MANY_IMAGES:
+        return (
+            f"{label}: periodic cell too small or too skewed for r_max = {r_max:g} Å (the "
+            f"neighbour search would cross {value:.3g} periodic images, at most "
+            f"{max_images(r_max):.0f})"
+        )
+    if status == SITE_TOO_FAR:
+        if j < 0:
+            return (
+                f"{label}: lattice vector component of {value:.3g} Å (at most "
+                f"{MAX_LENGTH:g} Å accepted)"
+            )
+        return (
+            f"{label}: atom {j} lies too far from the origin ({value:.3g} Å; coordinates "
+            f"must stay within {MAX_LENGTH:g} Å and {MAX_CELLS_AWAY:g} cells along a periodic "
+            "axis)"
+        )
+    return f"{label}: descriptor kernel status {status}"
+
+
+def _as_list(structures: Any) -> list[Any]:
+    from ase import Atoms
+
+    if isinstance(structures, Atoms):
+        return [structures]
+    if isinstance(structures, Iterable):
+        return list(structures)
+    raise TypeError(
+        f"structures: expected ase.Atoms or an iterable of them, got {type(structures)}"
     )
 
 
-def _extras(config: WACSF, structures: Sequence[Any], batch: PackedBatch) -> np.ndarray:
+def _extras(config: KernelConfig, structures: Sequence[Any], batch: PackedBatch) -> np.ndarray:
     columns = []
     for flag, keys, what in (
         (config.use_spin, ("spin", "S"), "total spin"),
@@ -153,7 +246,7 @@ def _extras(config: WACSF, structures: Sequence[Any], batch: PackedBatch) -> np.
 
 
 def compute_wacsf(
-    config: WACSF,
+    config: KernelConfig,
     structures: Any,
     absorber: int | str | Sequence[Sequence[int]] = 0,
     *,
@@ -161,9 +254,7 @@ def compute_wacsf(
     n_threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """See :meth:`xanesnet.WACSF.compute`."""
-    from xanesnet.descriptors.wacsf import _as_list
-
-    backend = default_backend() if backend is None else _check_backend(backend)
+    backend = resolve_backend(backend)
     _check_threads(n_threads)
     structures = _as_list(structures)
     batch = pack_structures(structures, absorber)
@@ -175,7 +266,7 @@ def compute_wacsf(
 
 
 def compute_packed(
-    config: WACSF, batch: PackedBatch, *, backend: str | None = None, n_threads: int = 0
+    config: KernelConfig, batch: PackedBatch, *, backend: str | None = None, n_threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Descriptors of the sites of a packed batch, without the spin/charge extras.
 
@@ -187,15 +278,18 @@ def compute_packed(
         (structure, atom) of each site.
 
     Raises:
-        ValueError: unknown backend, bad ``n_threads``, or atoms closer than MIN_DISTANCE
-            in a site's sphere (the first such site is named).
+        ValueError: unknown backend, bad ``n_threads``, or a site the kernel failed (atoms
+            closer than ``config.min_distance``, a structure beyond the limits of
+            :mod:`xanesnet.descriptors.limits`); the first such site is named.
     """
-    backend = default_backend() if backend is None else _check_backend(backend)
+    backend = resolve_backend(backend)
     _check_threads(n_threads)
     features, status, close_pair, close_distance = run_kernel(config, batch, backend, n_threads)
     failed = np.nonzero(status)[0]
     if failed.size:
         s = int(failed[0])
-        raise ValueError(site_error(batch, s, close_pair[s], float(close_distance[s])))
+        raise ValueError(
+            site_error(config, batch, s, int(status[s]), close_pair[s], float(close_distance[s]))
+        )
     index = np.stack([batch.site_structures, batch.site_atoms], axis=1)
     return features, index

@@ -1,18 +1,21 @@
-"""wACSF descriptor configuration and backend dispatch.
+"""wACSF descriptor configuration.
 
 One frozen configuration object describes the descriptor completely. It is used by the C++
-backend, the Numba backend and, serialised to JSON, by saved models, so a model file knows its
-own descriptor.
+backend, the Numba backend (both take :meth:`WACSF.kernel_params`) and, serialised to JSON, by
+saved models, so a model file knows its own descriptor. The computation itself lives in
+:mod:`xanesnet.descriptors.dispatch`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from xanesnet.descriptors.limits import search_limits
 
 __all__ = ["WACSF"]
 
@@ -119,6 +122,8 @@ class WACSF:
             over the first coordination shells.
         use_spin: append the structure's total spin, ``atoms.info["spin"]`` (or "S").
         use_charge: append the structure's charge, ``atoms.info["charge"]`` (or "q").
+        min_distance: two atoms of a site's cutoff sphere closer than this (Å) make the site
+            invalid (overlapping atoms); must lie in (0, r_max).
     """
 
     r_min: float = 1.0
@@ -135,6 +140,7 @@ class WACSF:
     g2_extra_grids: tuple[tuple[float, float, int], ...] = ()
     use_spin: bool = False
     use_charge: bool = False
+    min_distance: float = 0.1
     _derived: dict[str, np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
@@ -164,6 +170,16 @@ class WACSF:
             )
         if self.rjk_cutoff not in ("zero", "raw"):
             raise ValueError(f"rjk_cutoff: expected 'zero' or 'raw', got {self.rjk_cutoff!r}")
+        if not (
+            isinstance(self.min_distance, (int, float, np.floating))
+            and np.isfinite(self.min_distance)
+            and 0 < self.min_distance < self.r_max
+        ):
+            raise ValueError(
+                f"min_distance: expected a distance in Å with 0 < min_distance < r_max, "
+                f"got {self.min_distance!r}"
+            )
+        object.__setattr__(self, "min_distance", float(self.min_distance))
         if not (np.isfinite(self.weight_scale) and self.weight_scale > 0):
             raise ValueError(f"weight_scale: expected a positive number, got {self.weight_scale!r}")
         g2_eta, g2_mu = _radial_grid(self.g2_parameterisation, self.r_min, self.r_max, self.n_g2)
@@ -258,9 +274,44 @@ class WACSF:
             names.append("q")
         return names
 
+    @property
+    def packed_fast_path(self) -> bool:
+        """Whether the packed-array kernels compute this descriptor completely.
+
+        True when every feature comes from positions, numbers and cells alone; False when it
+        also needs per-structure metadata from ``atoms.info`` (spin, charge), which only
+        :meth:`compute` on ``ase.Atoms`` reads. Readers that pack structures themselves ask
+        this before using :func:`xanesnet.descriptors.dispatch.compute_packed`.
+        """
+        return type(self) is WACSF and not (self.use_spin or self.use_charge)
+
     def element_weights(self) -> np.ndarray:
         """(119,) weight of each element by atomic number (index 0 unused)."""
         return self.weight_scale * np.arange(119, dtype=np.float64)
+
+    def kernel_params(self) -> dict[str, Any]:
+        """Everything the kernels take about the descriptor, as one dict.
+
+        Both backends' ``wacsf_batch`` take it as ``params`` (the C++ binding converts it once
+        into the core's ``WacsfParams``): arrays r_max (Å), g2_eta/g2_mu, g4_eta/g4_mu,
+        lambdas, zetas, element_weights (119,), channel_weights (n_groups, 119),
+        rjk_raw_cosine, min_distance (Å) and the search limits of
+        :func:`xanesnet.descriptors.limits.search_limits`.
+        """
+        return {
+            "r_max": float(self.r_max),
+            "g2_eta": self.g2_eta,
+            "g2_mu": self.g2_mu,
+            "g4_eta": self.g4_eta,
+            "g4_mu": self.g4_mu,
+            "lambdas": np.asarray(self.lambdas, dtype=np.float64),
+            "zetas": np.asarray(self.zetas, dtype=np.float64),
+            "element_weights": self.element_weights(),
+            "channel_weights": np.ascontiguousarray(self.group_weights),
+            "rjk_raw_cosine": self.rjk_cutoff == "raw",
+            "min_distance": self.min_distance,
+            **search_limits(float(self.r_max)),
+        }
 
     # -- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -274,7 +325,8 @@ class WACSF:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WACSF:
-        """Build from :meth:`to_dict` output; unknown keys are an error."""
+        """Build from :meth:`to_dict` output; unknown keys are an error, missing ones take
+        their defaults (files written before a field existed still load)."""
         data = dict(data)
         schema = data.pop("schema", _SCHEMA)
         kind = data.pop("kind", "wacsf")
@@ -323,15 +375,3 @@ class WACSF:
         from xanesnet.descriptors.dispatch import compute_wacsf
 
         return compute_wacsf(self, structures, absorber, backend=backend, n_threads=n_threads)
-
-
-def _as_list(structures: Any) -> list[Any]:
-    from ase import Atoms
-
-    if isinstance(structures, Atoms):
-        return [structures]
-    if isinstance(structures, Iterable):
-        return list(structures)
-    raise TypeError(
-        f"structures: expected ase.Atoms or an iterable of them, got {type(structures)}"
-    )

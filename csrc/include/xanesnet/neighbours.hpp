@@ -3,13 +3,41 @@
 // (i, j, shift S), distances and vectors D = r_j + S·cell − r_i, with d < cutoff (strict), the
 // centre itself at zero shift excluded (its periodic images are included). Shifts refer to the
 // positions as given (they need not lie inside the cell) and are zero along non-periodic axes.
+//
+// Work and memory are bounded before anything is allocated: the caller's SearchLimits refuse a
+// structure whose search would cross too many periodic images or whose coordinates are too
+// large, and a centre with too many neighbours (see xanesnet/descriptors/limits.py for the
+// physics behind the numbers the Python package passes).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace xanesnet {
+
+/// Outcome for a structure or a site; the wACSF kernel reports it per site (the numbers are
+/// part of the Python interface: xanesnet/descriptors/limits.py).
+enum SiteStatus : int32_t {
+    SITE_OK = 0,
+    SITE_ATOMS_TOO_CLOSE = 1,      // two atoms of the site's sphere closer than min_distance
+    SITE_TOO_MANY_NEIGHBOURS = 2,  // more than max_neighbours atoms within the cutoff
+    SITE_TOO_MANY_IMAGES = 3,      // the cell is too small or skewed: too many periodic images
+    SITE_TOO_FAR = 4,              // a coordinate or lattice vector beyond max_length, or an
+                                   // atom too many cells away from the origin
+};
+
+/// Bounds on one search, checked before any allocation that depends on the input.
+struct SearchLimits {
+    size_t max_neighbours;  // a centre with more neighbours than this is refused
+    double max_images;      // a structure whose search crosses more images than this is refused
+    double max_length;      // Å; larger |coordinate| or |lattice vector component| is refused
+};
+
+/// Atoms further than this many cells from the origin along a periodic axis are refused
+/// (their integer shifts would not fit the int32 of the result).
+constexpr double kMaxCellsAway = 1e9;
 
 /// One neighbour of a centre atom: atom j seen through the periodic image `shift`.
 struct Neighbour {
@@ -25,16 +53,31 @@ public:
     /// positions: (n_atoms, 3) row-major, Å. cell: (3, 3) row-major, rows are lattice vectors
     /// (rows of non-periodic axes may be zero). pbc: periodicity per axis. cutoff > 0, Å.
     /// Throws std::invalid_argument for a cutoff <= 0 or non-finite, singular periodic lattice
-    /// vectors, or non-finite positions or periodic lattice vectors. `positions` must outlive
-    /// the CellList (it is not copied).
+    /// vectors, or non-finite positions or periodic lattice vectors. A structure beyond
+    /// `limits` (too far, too many images) is not binned: status() says why, and it must not be
+    /// queried. `positions` must outlive the CellList (it is not copied).
     CellList(const double* positions, size_t n_atoms, const double* cell, const bool* pbc,
-             double cutoff);
+             double cutoff, const SearchLimits& limits);
 
-    /// Clears `out` and appends every neighbour of atom `centre` (d < cutoff).
-    void neighbours(size_t centre, std::vector<Neighbour>& out) const;
+    /// Clears `out` and appends every neighbour of atom `centre` (d < cutoff). Returns false
+    /// (and stops, `out` then holding max_neighbours + 1 entries) when there are more than
+    /// limits.max_neighbours.
+    bool neighbours(size_t centre, std::vector<Neighbour>& out) const;
+
+    /// SITE_OK, SITE_TOO_FAR or SITE_TOO_MANY_IMAGES.
+    SiteStatus status() const { return status_; }
+    /// For SITE_TOO_FAR: the atom (-1: a lattice vector) and its largest |coordinate| in Å (or
+    /// its cells from the origin); for SITE_TOO_MANY_IMAGES: -1 and the number of images.
+    int64_t status_atom() const { return status_atom_; }
+    double status_value() const { return status_value_; }
+    /// Periodic images a search crosses, prod over periodic axes of (1 + 2 cutoff / height).
+    double images() const { return images_; }
+    /// Message for a status other than SITE_OK (no structure name).
+    std::string status_message() const;
 
     size_t n_atoms() const { return n_atoms_; }
     double cutoff() const { return cutoff_; }
+    size_t max_neighbours() const { return limits_.max_neighbours; }
 
 private:
     friend class NeighbourSearch;
@@ -46,15 +89,18 @@ private:
     };
 
     /// Calls visit(j, shift, vector, distance) for every neighbour of `centre`, always in the
-    /// same order. Defined (and only instantiated) in neighbours.cpp.
+    /// same order, until visit returns false. Defined (and only instantiated) in neighbours.cpp.
     template <class Visit>
     void for_each_neighbour(size_t centre, Visit&& visit) const;
-    /// Number of neighbours of `centre` (what for_each_neighbour visits), found faster.
+    /// Number of neighbours of `centre` (what for_each_neighbour visits), found faster;
+    /// max_neighbours + 1 as soon as there are more than max_neighbours.
     size_t count_neighbours(size_t centre) const;
     /// Calls segment(begin, end, t, q) for each run [begin, end) of slots_ to scan, seen through
-    /// the periodic image t, where q is the centre's wrapped position minus t·cell.
+    /// the periodic image t, where q is the centre's wrapped position minus t·cell; stops when
+    /// segment returns false.
     template <class Segment>
     void for_each_segment(size_t centre, Segment&& segment) const;
+    void refuse(SiteStatus status, int64_t atom, double value);
     /// Shift S = t + w_centre − w_j and vector D = r_j + S·cell − r_centre from the caller's
     /// positions, and |D|.
     void exact(size_t centre, size_t j, const int64_t* t, int32_t* S, double* D,
@@ -65,6 +111,11 @@ private:
     double cell_[9];
     bool pbc_[3];
     double cutoff_;
+    SearchLimits limits_;
+    SiteStatus status_ = SITE_OK;
+    int64_t status_atom_ = -1;
+    double status_value_ = 0.0;
+    double images_ = 1.0;
     bool brute_force_ = false;  // small molecule: scan every atom, nothing binned
     // Squared distances on wrapped positions: below inner2_ a pair is certainly within the
     // cutoff, at or above search2_ certainly not; in between the exact test decides.
@@ -101,9 +152,12 @@ struct NeighbourList {
 class NeighbourSearch {
 public:
     /// Arguments as for neighbour_list(); `positions` and `centres` must outlive the object.
-    /// Throws std::invalid_argument as CellList does, or for a centre index out of range.
+    /// Throws std::invalid_argument as CellList does, for a centre index out of range, for a
+    /// structure beyond the limits and for a centre with more than max_neighbours neighbours
+    /// (found before anything per pair is allocated).
     NeighbourSearch(const double* positions, size_t n_atoms, const double* cell, const bool* pbc,
-                    double cutoff, const int64_t* centres, size_t n_centres, int n_threads);
+                    double cutoff, const SearchLimits& limits, const int64_t* centres,
+                    size_t n_centres, int n_threads);
 
     size_t n_pairs() const { return offsets_.back(); }
 
@@ -124,7 +178,7 @@ private:
 /// Neighbours of `centres` (all atoms when centres == nullptr), sorted by centre in the
 /// order given. n_threads: 0 = all available.
 NeighbourList neighbour_list(const double* positions, size_t n_atoms, const double* cell,
-                             const bool* pbc, double cutoff, const int64_t* centres,
-                             size_t n_centres, int n_threads);
+                             const bool* pbc, double cutoff, const SearchLimits& limits,
+                             const int64_t* centres, size_t n_centres, int n_threads);
 
 }  // namespace xanesnet

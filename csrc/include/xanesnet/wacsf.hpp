@@ -5,11 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "xanesnet/neighbours.hpp"
+
 namespace xanesnet {
 
-/// Descriptor parameters; arrays are borrowed, not owned.
+/// Descriptor parameters, every value set by the caller (the Python configuration, WACSF, owns
+/// the defaults); arrays are borrowed, not owned.
 struct WacsfParams {
-    double r_max = 6.0;            // cutoff radius, Å
+    double r_max = 0.0;            // cutoff radius, Å
     const double* g2_eta = nullptr;  // (n_g2,) Å⁻²
     const double* g2_mu = nullptr;   // (n_g2,) Å
     size_t n_g2 = 0;
@@ -27,7 +30,8 @@ struct WacsfParams {
     const double* channel_weights = nullptr;
     size_t n_channels = 0;
     bool rjk_raw_cosine = false;  // true: cosine cutoff on r_jk not zeroed beyond r_max
-    double min_distance = 0.1;    // Å; closer atoms in a site's sphere are an error
+    double min_distance = 0.0;    // Å; closer atoms in a site's sphere fail the site
+    SearchLimits limits{0, 0.0, 0.0};  // bounds on each site's neighbour search
 
     size_t n_features() const {
         return 1 + n_g2 + n_g4_radial * n_lambdas * n_zetas + n_channels * n_g2;
@@ -47,22 +51,21 @@ struct StructureBatch {
     size_t n_sites = 0;
 };
 
-/// Per-site outcome of the kernel.
-enum SiteStatus : int32_t {
-    SITE_OK = 0,
-    SITE_ATOMS_TOO_CLOSE = 1,  // two atoms of the site's sphere closer than min_distance
-};
-
-/// Per-site diagnostics, filled when status != SITE_OK.
+/// Per-site outcome (SiteStatus, neighbours.hpp) and what it names: for SITE_ATOMS_TOO_CLOSE
+/// the pair (atom indices within the structure) and its distance in Å; for SITE_TOO_FAR the
+/// atom (-1: a lattice vector) and its largest |coordinate| in Å; for SITE_TOO_MANY_IMAGES
+/// (-1, -1) and the number of images; for SITE_TOO_MANY_NEIGHBOURS (site atom, -1) and 0.
 struct SiteReport {
     int32_t* status = nullptr;        // (n_sites,)
-    int64_t* close_pair = nullptr;    // (n_sites, 2) atom indices within the structure
-    double* close_distance = nullptr; // (n_sites,) Å
+    int64_t* close_pair = nullptr;    // (n_sites, 2)
+    double* close_distance = nullptr; // (n_sites,)
 };
 
 /// Computes the descriptor of every site into `out` ((n_sites, n_features) row-major).
-/// Rows of failed sites are zero. Throws std::invalid_argument for malformed batches
-/// (indices out of range, singular periodic cell). n_threads: 0 = all available.
+/// Rows of failed sites are zero; a structure or site beyond the limits fails with a status,
+/// found before its neighbours or pairs are allocated. Throws std::invalid_argument for
+/// malformed batches (indices out of range, singular periodic cell); any other exception
+/// (std::bad_alloc) is rethrown after the threads have joined. n_threads: 0 = all available.
 void wacsf_batch(const StructureBatch& batch, const WacsfParams& params, double* out,
                  const SiteReport& report, int n_threads);
 

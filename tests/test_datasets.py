@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import EXAMPLES, TEST_DATA
+from helpers import EXAMPLES, SHARED_DATA, TEST_DATA
 
 from xanesnet.datasets import (
     SpectrumPair,
@@ -320,3 +320,20 @@ def test_feff_train_export_load_predict_round_trip(tmp_path):
     np.testing.assert_allclose(
         sites.weighted_mean(once), every.mean(axis=0), rtol=1e-5, atol=tolerance
     )
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_whole_cu_set_as_pairs():
+    """index.csv and the folder walk list the same 4,831 sites; every absorber is a Cu atom."""
+    source = SHARED_DATA / "cu_k_edge_feff_omnixas"
+    if not source.is_dir():
+        pytest.skip("../shared not present")
+    pairs = feff_pairs(source)
+    assert len(pairs) == 4831 and len({p.group for p in pairs}) == 2195
+    assert [p.name for p in feff_pairs(source, use_index=False)] == [p.name for p in pairs]
+    cells: dict[str, object] = {}
+    for pair in pairs:
+        if pair.group not in cells:
+            cells[pair.group] = read_pair_structure(pair)
+        assert cells[pair.group].numbers[pair.absorber] == 29, pair.name

@@ -284,11 +284,22 @@ def test_read_feff_spectrum_feeds_the_broadening():
     spectrum = read_xmu(FEFF_DATA / INDEX[0]["xmu_path"])
     assert e0 == spectrum.e0
     np.testing.assert_array_equal(energies, spectrum.omega)
-    # The non-uniform FEFF grid goes through the broadening like any other.
+    # The non-uniform FEFF grid goes through the broadening like any other. FEFF's mu already
+    # has its Fermi cut: e_fermi below the auxiliary grid keeps the pre-edge, a cut at Mu
+    # removes it; far above the edge both agree (the cut only reaches there through the
+    # Lorentzian tails).
     grid = e0 + np.linspace(-10.0, 60.0, 141)
-    broadened = broaden(energies, mu, e0, Broadening.fixed(1.0, e_fermi=spectrum.fermi_level), grid)
-    assert broadened.shape == (141,)
-    assert np.all(np.isfinite(broadened)) and broadened.max() > 0
+    no_cut = broaden(energies, mu, e0, Broadening.fixed(1.0, -100.0, normalised=True), grid)
+    cut = broaden(
+        energies, mu, e0, Broadening.fixed(1.0, spectrum.fermi_level, normalised=True), grid
+    )
+    assert no_cut.shape == (141,) and np.all(np.isfinite(no_cut))
+    below = grid - e0 < spectrum.fermi_level - 2.0
+    above = grid - e0 > spectrum.fermi_level + 20.0
+    assert below.any() and np.all(cut[below] < 0.5 * no_cut[below])
+    np.testing.assert_allclose(cut[above], no_cut[above], rtol=1e-3)
+    # A 1 eV Lorentzian changes the smooth region above the edge by a few percent at most.
+    np.testing.assert_allclose(no_cut[above], np.interp(grid[above], energies, mu), rtol=0.05)
 
 
 @pytest.mark.shared_data

@@ -739,9 +739,10 @@ def read_feff_spectrum(path: str | Path) -> tuple[float, np.ndarray, np.ndarray]
     """Read a FEFF ``xmu.dat`` as ``(e0, energies, mu)``, like :func:`read_fdmnes_spectrum`.
 
     ``e0`` is ``omega - e`` (see :mod:`xanesnet.io.feff` for the edge-energy definition),
-    ``energies`` the absolute ``omega`` column (eV), both arrays of shape ``(n,)``. FEFF's Fermi
-    level lies below ``e0`` (at ``e0 + Mu``, ``Mu`` ≈ −8…−10 eV for the Cu data), so a
-    broadening that zeroes μ below ``e_fermi`` (relative to ``e0``) needs ``e_fermi`` = ``Mu``.
+    ``energies`` the absolute ``omega`` column (eV), both arrays of shape ``(n,)``. FEFF's μ
+    already carries its Fermi-level cut (at ``e0 + Mu``, ``Mu`` −13.9…−3.8 eV in the Cu data)
+    and core-hole broadening: a further :func:`broaden` should not cut again, e.g.
+    ``Broadening.fixed(gamma, e_fermi=-100.0)`` (below the auxiliary grid, so no cut).
     """
     from xanesnet.io.feff import read_xmu
 

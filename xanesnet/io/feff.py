@@ -7,16 +7,17 @@ energy (eV) and ``e`` the same energy on FEFF's internal scale, so ``omega - e``
 per file. That constant is the edge energy used here, :attr:`XmuSpectrum.e0` (eV, absolute):
 the median of ``omega - e`` over the rows, which agree to the print precision of 0.001 eV per
 column. It equals the ``E0_eV`` column of the OmniXAS Cu data's ``index.csv`` (so grids
-"relative to E0" mean ``omega - e0 = e``), and is FEFF's computed value (≈ 8990–9000 eV for Cu),
-not the tabulated K-edge energy (8979 eV for Cu).
+"relative to E0" mean ``omega - e0 = e``), and is FEFF's computed value (8990.9–9006.4 eV in
+the Cu set), not the tabulated K-edge energy (8979 eV for Cu).
 
 FEFF's Fermi level, the absorption threshold, lies at ``e = Mu`` (the header's ``Mu=`` value,
-a few eV below zero): there the wave number ``k`` is 0, and above it
+−13.9…−3.8 eV in the Cu set): there the wave number ``k`` is 0, and above it
 ``k = sqrt(2 m (e - Mu)) / hbar``; rows below it carry negative ``k``. Its absolute photon
 energy is :attr:`XmuSpectrum.threshold_energy` = ``e0 + Mu``.
 
-``mu`` is normalised by FEFF to the atomic cross-section 50 eV above the threshold; that
-normalisation constant is the header's ``xsedge+ 50`` number, :attr:`XmuSpectrum.xsedge`.
+``mu`` is normalised by FEFF to the atomic cross-section 50 eV above the Fermi level (``mu0``
+is 0.983–1.009 at ``e = Mu + 50`` across the OmniXAS Cu set); that normalisation constant is
+the header's ``xsedge+ 50`` number, :attr:`XmuSpectrum.xsedge`.
 """
 
 from __future__ import annotations
@@ -295,9 +296,9 @@ def read_feff_inp(path: str | os.PathLike) -> Atoms:
     -------
     ase.Atoms
         The cluster (no cell, ``pbc`` False), Cartesian positions in Å as written, the absorber
-        (potential index 0) at index 0 and the other atoms in file order. ``info`` holds
-        ``source`` (the path), ``absorber`` (0), ``potential_index`` per atom is in
-        ``arrays["feff_ipot"]`` (shape ``(n_atoms,)`` int).
+        (potential index 0) at index 0 and the other atoms in file order.
+        ``arrays["feff_ipot"]`` holds each atom's potential index, shape ``(n_atoms,)`` int64;
+        ``info`` holds ``source`` (the path) and ``absorber`` (0).
 
     Raises
     ------

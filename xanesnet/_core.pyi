@@ -3,6 +3,7 @@ named (C order) on the way in; every call releases the GIL while it computes."""
 
 from collections.abc import Sequence
 from os import PathLike
+from typing import TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -13,13 +14,35 @@ have_openmp: bool
 def default_threads() -> int:
     """Threads used when n_threads=0 (all cores, or OMP_NUM_THREADS)."""
 
+class WacsfKernelParams(TypedDict):
+    """The ``params`` dict of :func:`wacsf_batch`, as ``WACSF.kernel_params()`` makes it (every
+    key required, no other key accepted)."""
+
+    r_max: float
+    g2_eta: ArrayLike
+    g2_mu: ArrayLike
+    g4_eta: ArrayLike
+    g4_mu: ArrayLike
+    lambdas: ArrayLike
+    zetas: ArrayLike
+    element_weights: ArrayLike
+    channel_weights: ArrayLike
+    rjk_raw_cosine: bool
+    min_distance: float
+    max_neighbours: int
+    max_images: float
+    max_length: float
+
 def neighbour_list(
     positions: ArrayLike,
     cell: ArrayLike,
     pbc: ArrayLike,
     cutoff: float,
-    centres: ArrayLike | None = None,
-    n_threads: int = 0,
+    centres: ArrayLike | None,
+    n_threads: int,
+    max_neighbours: int,
+    max_images: float,
+    max_length: float,
 ) -> tuple[
     NDArray[np.int64],
     NDArray[np.int64],
@@ -31,7 +54,9 @@ def neighbour_list(
 
     positions (n_atoms, 3) float64 Å, cell (3, 3) float64 Å, pbc (3,) bool, centres (m,)
     int64 atom indices (None: every atom). Out: i, j (n_pairs,) int64, d (n_pairs,) float64 Å,
-    D (n_pairs, 3) float64 Å, S (n_pairs, 3) int32 cell shifts.
+    D (n_pairs, 3) float64 Å, S (n_pairs, 3) int32 cell shifts. The limits
+    (``xanesnet.descriptors.limits``) refuse with ValueError a structure too far out or with too
+    many periodic images, and a centre with more than ``max_neighbours`` neighbours.
     """
 
 def wacsf_batch(
@@ -42,31 +67,20 @@ def wacsf_batch(
     pbc: ArrayLike,
     site_structures: ArrayLike,
     site_atoms: ArrayLike,
-    element_weights: ArrayLike,
-    r_max: float,
-    g2_eta: ArrayLike,
-    g2_mu: ArrayLike,
-    g4_eta: ArrayLike,
-    g4_mu: ArrayLike,
-    lambdas: ArrayLike,
-    zetas: ArrayLike,
-    rjk_raw_cosine: bool,
-    min_distance: float,
+    params: WacsfKernelParams,
     n_threads: int,
-    channel_weights: ArrayLike = ...,
 ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int64], NDArray[np.float64]]:
     """wACSF of a packed batch of sites.
 
     In: positions (n_atoms_total, 3) float64 Å, numbers (n_atoms_total,) int32, atom_offsets
     (n_structures + 1,) int64, cells (n_structures, 3, 3) float64 Å, pbc (n_structures, 3)
     uint8, site_structures / site_atoms (n_sites,) int64 (structure and atom index of each
-    site), element_weights (n_elements,) float64, r_max Å, g2_eta/g2_mu (n_g2,) Å⁻²/Å,
-    g4_eta/g4_mu (n_g4,), lambdas, zetas, min_distance Å, channel_weights (n_channels,
-    n_elements) float64 (empty: no per-group channels).
+    site), params (see :class:`WacsfKernelParams`).
 
-    Out: features (n_sites, n_features) float64, status (n_sites,) int32 (0 = computed),
-    close_pair (n_sites, 2) int64 and close_distance (n_sites,) float64 Å of a pair closer than
-    min_distance (-1 and 0 when none).
+    Out: features (n_sites, n_features) float64, status (n_sites,) int32 (0 = computed; else
+    a code of ``xanesnet.descriptors.limits``, with a zero row), close_pair (n_sites, 2) int64
+    and close_distance (n_sites,) float64 Å of a pair closer than min_distance (-1 and 0 when
+    none).
     """
 
 def laplacian_predict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -99,6 +100,17 @@ def test_skewness_known_values():
     assert skewness([3.0, 2.0, 1.0, -6.0]) == pytest.approx(-45.0 / 12.5**1.5)
     assert math.isnan(skewness([2.0, 2.0, 2.0]))
     assert math.isnan(skewness([]))
+
+
+def test_skewness_of_a_constant_sample_is_nan_without_warnings():
+    # constant within rounding (a few ulp of the mean): undefined, and no scipy
+    # "catastrophic cancellation" warning reaches the caller
+    nearly = 0.1 + np.array([0.0, 1.0, 2.0, 0.0]) * np.spacing(0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(skewness(nearly))
+        assert math.isnan(skewness(np.zeros(4)))
+        assert skewness([0.0, 0.0, 1.0]) == pytest.approx(2.0**-0.5)  # mean 0: not constant
 
 
 def test_skewness_matches_scipy():

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from scipy import signal
 
 from xanesnet.analysis.inputs import as_finite_array, check_energies, check_spectra_pair
 from xanesnet.analysis.scores import r2_score
@@ -64,6 +63,8 @@ def _edge_maximum(mu: np.ndarray, at_start: bool) -> tuple[int, int, float] | No
     and the end's maximum becomes an inner one to scipy, with its prominence measured on the
     inner side only (the added point is lower than any minimum on the outer side).
     """
+    from scipy import signal  # imported on use: scipy.signal takes ~1 s to import
+
     n = mu.shape[0]
     below = float(mu.min()) - 1.0
     padded = np.concatenate(([below], mu)) if at_start else np.concatenate((mu, [below]))
@@ -124,6 +125,8 @@ def find_peaks(
     e = check_energies(energies, m.shape[0], "mu")
     if not (min_prominence >= 0 and math.isfinite(min_prominence)):
         raise ValueError(f"min_prominence: expected a finite value >= 0, got {min_prominence!r}")
+    from scipy import signal
+
     threshold = min_prominence * float(np.max(np.abs(m))) if m.size else 0.0
     n = m.shape[0]
     # inner maxima (plateaus once, at their centre rounded down) with their prominences, the

@@ -11,7 +11,6 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 from xanesnet.analysis.inputs import as_finite_array, check_spectra_pair
 
@@ -88,6 +87,8 @@ def skewness(values: Any) -> float:
     mean = float(x.mean())
     if float(np.max(np.abs(x - mean))) <= _CONSTANT_RTOL * abs(mean):
         return float("nan")
+    from scipy import stats  # imported on use: scipy.stats takes ~1 s to import
+
     return float(stats.skew(x, bias=True))
 
 

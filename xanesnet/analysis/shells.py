@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 __all__ = ["NEIGHBOUR_GROUPS", "absorber_distances", "neighbour_group", "shell_peaks"]
 
@@ -75,6 +74,8 @@ def shell_peaks(
     (equal neighbouring bins) is one peak at its centre bin (rounded down), as
     :func:`scipy.signal.find_peaks` reports it.
     """
+    from scipy import signal  # imported on use: scipy.signal takes ~1 s to import
+
     distances = np.asarray(distances, dtype=np.float64)
     distances = distances[distances > 0.3]
     if distances.size == 0:

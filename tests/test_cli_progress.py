@@ -51,3 +51,16 @@ def test_training_progress_one_count_per_member() -> None:
         "member 0: 4/4 epoch (100 %), 0 s; train 0.5000 val 0.2500",
         "member 1: 4/4 epoch (100 %), 0 s; train 0.5000",
     ]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_bar_on_a_terminal() -> None:
+    stream = Terminal()
+    with Progress(4, "importance", "feature", stream=stream) as progress:
+        assert progress.bar is not None
+        progress.update_to(4, "last")
+    assert "importance" in stream.getvalue() and "4/4" in stream.getvalue()

@@ -123,17 +123,20 @@ def stages(
     batch job runs it: the reader that predict_batch picks for this input, the descriptor on
     each chunk, the model on each chunk, and the commit of each chunk to an HDF5 output."""
     from xanesnet import load_model
+    from xanesnet.descriptors.sites import compute_sites
+    from xanesnet.io.chunks import iter_chunks
+    from xanesnet.io.sources import resolve_sources
     from xanesnet.model.pretrained import resolve_model_path
-    from xanesnet.pipeline.batch import _chunks, compute_sites
     from xanesnet.store import PredictionStore
 
     model = load_model(resolve_model_path(model_name))
-    list(_chunks([source], None, chunk, [], model.descriptor, None))  # warm-up (JIT, cache)
+    sources = resolve_sources([source], None, None, None)[0]
+    list(iter_chunks(sources, chunk))  # warm-up (JIT, cache)
     t = time.perf_counter()
-    chunks = list(_chunks([source], None, chunk, [], model.descriptor, None))
+    chunks = list(iter_chunks(resolve_sources([source], None, None, None)[0], chunk))
     read = time.perf_counter() - t
     t = time.perf_counter()
-    computed = [compute_sites(model.descriptor, item[1], "Fe") for item in chunks]
+    computed = [compute_sites(model.descriptor, item.frames, "Fe") for item in chunks]
     descriptors = time.perf_counter() - t
     t = time.perf_counter()
     predicted = [model.predict_features(c[0], precision=precision) for c in computed]

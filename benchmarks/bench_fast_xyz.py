@@ -4,10 +4,10 @@ Builds a folder of at least ``--min-files`` XANESNET .xyz files (copies of the r
 temporary folder), then, alternating the variants within each repeat so that they see the same
 load on a shared machine:
 
-* reading only: the chunks of ``predict_batch`` (``xanesnet.pipeline.batch._chunks``) with the
+* reading only: the chunks of ``predict_batch`` (``xanesnet.io.chunks.iter_chunks``) with the
   ase.Atoms reader (per-frame Numba parser, and the pure-Python parser that a fresh process
   uses for its first 10k frames) and with the fast reader; then the same plus packing into the
-  descriptor kernel's arrays (``pack_structures`` / ``PackedChunk.pack``);
+  descriptor kernel's arrays (``pack_arrays``);
 * end to end: ``predict_batch`` in a fresh process each time (as ``xanesnet-batch`` runs it)
   with ``XANESNET_FAST_XYZ=0`` and ``=1``; outputs checked equal.
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from _environment import cpuinfo_field, default_fe_xyz  # noqa: E402
 
-from xanesnet.io import read as structures  # noqa: E402
+from xanesnet.io import fast_path  # noqa: E402
 
 
 def machine() -> dict[str, str]:
@@ -131,12 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from xanesnet import read_predictions
-    from xanesnet.descriptors.packing import pack_structures
-    from xanesnet.model.files import load_model
-    from xanesnet.model.pretrained import default_model_path
-    from xanesnet.pipeline.batch import _chunks
+    from xanesnet.descriptors.packing import id_labels, pack_arrays
+    from xanesnet.io.chunks import iter_chunks
+    from xanesnet.io.sources import resolve_sources
 
-    config = load_model(default_model_path("Fe", "K")).descriptor
     data = args.data or default_fe_xyz()
     with tempfile.TemporaryDirectory(prefix="xanesnet_fastxyz_") as tmp:
         folder = Path(tmp) / "xyz"
@@ -145,25 +143,32 @@ def main(argv: list[str] | None = None) -> None:
 
         def read(fast: bool, parser: str = "numba", pack: bool = False) -> Callable[[], int]:
             def run() -> int:
-                structures.FAST_XYZ = parser
+                before = os.environ.get(fast_path.ENV)
+                os.environ[fast_path.ENV] = "1" if parser == "numba" else "0"
                 n = 0
                 try:
-                    for _, chunk, _ in _chunks([folder], None, args.chunk_size, [], config, fast):
-                        n += len(chunk)
+                    sources = resolve_sources([folder], None, None, None)[0]
+                    for _, f, _ in iter_chunks(sources, args.chunk_size, fast_xyz=fast):
+                        n += len(f)
                         if pack:
-                            chunk.pack("Fe") if fast else pack_structures(chunk, "Fe")
+                            labels = id_labels(f.ids)
+                            pack_arrays(
+                                f.positions, f.numbers, f.offsets, f.cells, f.pbc, "Fe", labels
+                            )
                 finally:
-                    structures.FAST_XYZ = "auto"
+                    os.environ.pop(fast_path.ENV)
+                    if before is not None:
+                        os.environ[fast_path.ENV] = before
                 return n
 
             return run
 
         reading = {
-            "Atoms path, Python parser": read(False, "python"),
-            "Atoms path, Numba parser per frame": read(False),
-            "fast path (fast_xyz)": read(True),
-            "Atoms path, Numba parser + pack_structures": read(False, pack=True),
-            "fast path + PackedChunk.pack": read(True, pack=True),
+            "per-file readers, Python parser": read(False, "python"),
+            "per-file readers, Numba parser per frame": read(False),
+            "block reader (fast_xyz)": read(True),
+            "per-file readers, Numba parser + pack_arrays": read(False, pack=True),
+            "block reader + pack_arrays": read(True, pack=True),
         }
         for fn in reading.values():
             fn()  # warm-up: imports, JIT cache, page cache

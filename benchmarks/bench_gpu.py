@@ -125,12 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from xanesnet import read_predictions
+    from xanesnet.descriptors.sites import compute_sites
     from xanesnet.io.chunks import iter_chunks
-    from xanesnet.io.read import _resolve_inputs
+    from xanesnet.io.sources import resolve_sources
     from xanesnet.model.files import load_model
     from xanesnet.model.precision import PRECISIONS
     from xanesnet.model.pretrained import resolve_model_path
-    from xanesnet.pipeline.batch import compute_sites
 
     gpu = cuda_device()
     info = versions(["torch", "numpy", "numba"])
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- model: {model_path.name}\n")
 
         cpu_model = load_model(model_path)
-        sources = _resolve_inputs([str(folder)], None, None, None)[0]
+        sources = resolve_sources([str(folder)], None, None, None)[0]
         features = []
         for _, chunk, _ in iter_chunks(sources, 4096):
             features.append(compute_sites(cpu_model.descriptor, chunk, cpu_model.element)[0])

@@ -34,7 +34,7 @@ import ase  # noqa: E402
 import ase.io  # noqa: E402
 from _environment import cpuinfo_field, default_fe_xyz  # noqa: E402
 
-from xanesnet.io import read as structures  # noqa: E402
+from xanesnet.io import fast_path  # noqa: E402
 from xanesnet.io.read import read_structures  # noqa: E402
 
 
@@ -91,11 +91,14 @@ def main(argv: list[str] | None = None) -> None:
 
         def run_ours(parser: str) -> Callable[[], int]:
             def run() -> int:
-                structures.FAST_XYZ = parser
+                before = os.environ.get(fast_path.ENV)
+                os.environ[fast_path.ENV] = "1" if parser == "numba" else "0"
                 try:
                     return sum(1 for _ in read_structures(files))
                 finally:
-                    structures.FAST_XYZ = "auto"
+                    os.environ.pop(fast_path.ENV)
+                    if before is not None:
+                        os.environ[fast_path.ENV] = before
 
             return run
 

@@ -10,6 +10,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from xanesnet import read_structures
 from xanesnet.io import extxyz as _extxyz
+from xanesnet.io import fast_path
 from xanesnet.io.extxyz import NotPlain, iter_plain_extxyz
 
 OURS = {"id", "source", "frame"}
@@ -46,9 +47,7 @@ def _assert_same(ours, theirs):
 @pytest.fixture(params=["python_rows", "numba_rows"])
 def row_parser(request, monkeypatch):
     """Both row parsers: Python tokens, and the Numba kernel (forced for small files)."""
-    monkeypatch.setattr(
-        _extxyz, "KERNEL_MIN_BYTES", 10**12 if request.param == "python_rows" else 0
-    )
+    monkeypatch.setenv(fast_path.ENV, "0" if request.param == "python_rows" else "1")
     return request.param
 
 
@@ -115,7 +114,7 @@ ROWS = {
 
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_row_kernel_agrees_with_the_python_rows(tmp_path, monkeypatch, name):
-    monkeypatch.setattr(_extxyz, "KERNEL_MIN_BYTES", 0)
+    monkeypatch.setenv(fast_path.ENV, "1")
     rows = ROWS[name]
     path = tmp_path / "f.extxyz"
     path.write_text("x")

@@ -9,10 +9,9 @@ from ase import Atoms
 from helpers import EXAMPLES
 
 from xanesnet import predict_batch, read_predictions, read_structures
-from xanesnet.io import chunks as fast_xyz
-from xanesnet.model.files import load_model
-from xanesnet.model.pretrained import default_model_path
-from xanesnet.pipeline.batch import _chunks
+from xanesnet.io import chunks
+from xanesnet.io.chunks import iter_chunks
+from xanesnet.io.sources import file_source, resolve_sources
 
 
 def _frames() -> list[Atoms]:
@@ -86,18 +85,13 @@ def test_packed_extxyz_equals_atoms_path(tmp_path, chunk_size):
 
 def test_packed_extxyz_chunks_hold_the_same_structures(tmp_path):
     inputs = [str(p) for p in _inputs(tmp_path)]
-    descriptor = load_model(default_model_path("Fe", "K")).descriptor
-    assert fast_xyz.extxyz_usable(
-        __import__("xanesnet.io.read", fromlist=["x"])._resolve_inputs(inputs, None, None, None)[0],
-        descriptor,
-    )
-    packed = list(_chunks(inputs, None, 7, [], descriptor, None))
-    plain = list(_chunks(inputs, None, 7, [], None, None))
-    assert [c[0] for c in packed] == [c[0] for c in plain]
-    for (_, chunk, errors_a), (_, atoms_list, errors_b) in zip(packed, plain, strict=True):
-        assert isinstance(chunk, fast_xyz.PackedChunk) and errors_a == errors_b
-        assert chunk.ids == [a.info["id"] for a in atoms_list]
-        for got, atoms in zip(chunk.to_atoms(), atoms_list, strict=True):
+    sources = resolve_sources(inputs, None, None, None)[0]
+    packed = list(iter_chunks(sources, 7))
+    plain = list(iter_chunks(sources, 7, fast_xyz=False))  # every structure through ase.Atoms
+    assert [c.index for c in packed] == [c.index for c in plain]
+    for a, b in zip(packed, plain, strict=True):
+        assert a.errors == b.errors and a.frames.ids == b.frames.ids
+        for got, atoms in zip(a.frames.to_atoms(), b.frames.to_atoms(), strict=True):
             np.testing.assert_array_equal(got.numbers, atoms.numbers)
             np.testing.assert_array_equal(got.positions, atoms.positions)
             np.testing.assert_array_equal(got.cell.array, atoms.cell.array)
@@ -106,22 +100,19 @@ def test_packed_extxyz_chunks_hold_the_same_structures(tmp_path):
 
 def test_packed_extxyz_streams_frame_by_frame(tmp_path, monkeypatch):
     """Memory stays flat: the reader is at most one frame ahead of what it has handed out."""
-    import xanesnet.io.extxyz as extxyz
-    from xanesnet.io.read import _file_source
-
     path = tmp_path / "many.extxyz"
     ase.io.write(path, _frames() * 4, format="extxyz")
     produced = []
-    real = extxyz.iter_plain_frames
+    real = chunks.iter_plain_frames
 
     def counting(p):
         for frame in real(p):
             produced.append(1)
             yield frame
 
-    monkeypatch.setattr(extxyz, "iter_plain_frames", counting)
-    items = fast_xyz._file_items(_file_source(str(path), None))
+    monkeypatch.setattr(chunks, "iter_plain_frames", counting)
+    items = iter_chunks([file_source(str(path), None)], 1)
     taken = [next(items) for _ in range(3)]
-    assert [t[-1] for t in taken] == ["many:0", "many:1", "many:2"]
+    assert [c.frames.ids[0] for c in taken] == ["many:0", "many:1", "many:2"]
     assert len(produced) <= 4  # one frame of look-ahead (single- or multi-frame file ids)
     assert sum(1 for _ in items) == 120 - 3

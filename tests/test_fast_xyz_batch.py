@@ -14,10 +14,12 @@ import pytest
 from helpers import EXAMPLES
 
 from xanesnet import predict_batch, read_predictions, read_structures
-from xanesnet.io import chunks as fast_xyz
+from xanesnet.descriptors.sites import compute_sites
+from xanesnet.io import fast_path, xyz_blocks
+from xanesnet.io.chunks import iter_chunks, uses_blocks
+from xanesnet.io.sources import resolve_sources
 from xanesnet.model.files import load_model
 from xanesnet.model.pretrained import default_model_path
-from xanesnet.pipeline.batch import _chunks, compute_sites
 from xanesnet.store import PredictionStore
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.xyz"))
@@ -131,7 +133,7 @@ def test_examples_fast_equals_atoms_path(tmp_path, chunk_size):
     [(1, "Fe", 1024), (3, "Fe", 1024), (7, "Fe", 5), (64, "Fe", 1024), (4, 0, 3)],
 )
 def test_bad_files_fast_equals_atoms_path(tmp_path, monkeypatch, chunk_size, absorber, block):
-    monkeypatch.setattr(fast_xyz, "READ_BLOCK", block)  # block ends inside chunks, and not
+    monkeypatch.setattr(xyz_blocks, "READ_BLOCK", block)  # block ends inside chunks, and not
     folder = _mixed_folder(tmp_path)
     kwargs = dict(chunk_size=chunk_size, absorber=absorber)
     old = _run(folder, tmp_path / "old", False, **kwargs)
@@ -207,32 +209,32 @@ def test_dask_fast_path_equals_single_process_atoms_path(tmp_path):
     _assert_same_output(old, new)
 
 
-def test_switches_choose_the_reader(tmp_path, monkeypatch, descriptor):
+def test_switches_choose_the_reader(tmp_path, monkeypatch):
     calls = []
-    real = fast_xyz.iter_chunks
+    real = xyz_blocks.read_files
 
     def spy(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fast_xyz, "iter_chunks", spy)
-    chunks = list(_chunks([EXAMPLES], None, 40, [], descriptor, True))
-    assert [len(c) for _, c, _ in chunks] == [40, 40, 20] and len(calls) == 1
-    assert all(isinstance(c, fast_xyz.PackedChunk) for _, c, _ in chunks)
-    for config, flag in ((None, True), (descriptor, False)):
-        chunks = list(_chunks([EXAMPLES], None, 40, [], config, flag))
-        assert all(isinstance(c, list) for _, c, _ in chunks)
-    # a non-.xyz input anywhere: not the .xyz block reader, but the per-file packed reader
-    # (plain extxyz frames without ase.Atoms); with the switch off, Atoms lists
+    monkeypatch.setattr(xyz_blocks, "read_files", spy)
+    sources = resolve_sources([EXAMPLES], None, None, None)[0]
+    blocks = list(iter_chunks(sources, 40, fast_xyz=True))
+    assert [len(c.frames) for c in blocks] == [40, 40, 20] and len(calls) == 1
+    per_file = list(iter_chunks(sources, 40, fast_xyz=False))
+    assert len(calls) == 1
+    for a, b in zip(blocks, per_file, strict=True):
+        assert a.frames.ids == b.frames.ids and a.errors == b.errors
+        np.testing.assert_array_equal(a.frames.positions, b.frames.positions)
+    # a non-.xyz input anywhere: not the .xyz block reader
     extxyz = Path(__file__).parent / "data" / "structures" / "FECL6_two_frames.extxyz"
-    mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor, True))
-    assert all(isinstance(c, fast_xyz.PackedChunk) for _, c, _ in mixed) and len(calls) == 1
-    mixed = list(_chunks([EXAMPLES, extxyz], None, 40, [], descriptor, False))
-    assert all(isinstance(c, list) for _, c, _ in mixed) and len(calls) == 1
-    monkeypatch.setenv(fast_xyz.ENV, "0")
+    mixed = resolve_sources([EXAMPLES, extxyz], None, None, None)[0]
+    assert not uses_blocks(mixed, True) and uses_blocks(sources, True)
+    assert len(list(iter_chunks(mixed, 40, fast_xyz=True))) == 3 and len(calls) == 1
+    monkeypatch.setenv(fast_path.ENV, "0")
     predict_batch(EXAMPLES, tmp_path / "off", chunk_size=50, progress=False)
     assert len(calls) == 1
-    monkeypatch.setenv(fast_xyz.ENV, "1")
+    monkeypatch.setenv(fast_path.ENV, "1")
     predict_batch(EXAMPLES, tmp_path / "on", chunk_size=50, progress=False)
     assert len(calls) == 2
     predict_batch(EXAMPLES, tmp_path / "off2", chunk_size=50, progress=False, fast_xyz=False)
@@ -240,21 +242,21 @@ def test_switches_choose_the_reader(tmp_path, monkeypatch, descriptor):
 
 
 def test_auto_mode_takes_the_fast_path_for_large_inputs(monkeypatch):
-    monkeypatch.delenv(fast_xyz.ENV, raising=False)
-    assert fast_xyz.enabled(True, 1) and not fast_xyz.enabled(False, 10**6)
+    monkeypatch.delenv(fast_path.ENV, raising=False)
+    assert fast_path.use_compiled(1, True) and not fast_path.use_compiled(10**6, False)
     monkeypatch.delitem(sys.modules, "numba", raising=False)  # as in a fresh process
-    assert not fast_xyz.enabled(None, fast_xyz.AUTO_MIN_FILES - 1)
-    assert fast_xyz.enabled(None, fast_xyz.AUTO_MIN_FILES)
-    monkeypatch.setenv(fast_xyz.ENV, "on")
-    assert fast_xyz.enabled(None, 1)
-    monkeypatch.setenv(fast_xyz.ENV, "off")
-    assert not fast_xyz.enabled(None, 10**6)
+    assert not fast_path.use_compiled(fast_path.WORTH_FROM - 1)
+    assert fast_path.use_compiled(fast_path.WORTH_FROM)
+    monkeypatch.setenv(fast_path.ENV, "on")
+    assert fast_path.use_compiled(1)
+    monkeypatch.setenv(fast_path.ENV, "off")
+    assert not fast_path.use_compiled(10**6)
 
 
 def test_read_files_matches_the_per_file_reader(tmp_path):
     folder = _mixed_folder(tmp_path, n_good=10)
     paths = sorted(str(p) for p in folder.iterdir()) + [str(tmp_path / "missing.xyz")]
-    parsed, counts, numbers, positions = fast_xyz.read_files(paths)
+    parsed, counts, numbers, positions = xyz_blocks.read_files(paths)
     assert not parsed[-1] and counts[-1] == 0
     assert numbers.dtype == np.int32 and positions.shape == (int(counts.sum()), 3)
     ends = np.cumsum(counts)
@@ -287,7 +289,7 @@ def test_read_files_matches_the_per_file_reader(tmp_path):
     assert {s for s in taken if any(n.endswith(f"_{s}.xyz") for n in expected_parsed)} == taken
 
 
-COMPILED_READER = [False] + ([True] if fast_xyz._compiled_reader() is not None else [])
+COMPILED_READER = [False] + ([True] if xyz_blocks._compiled_reader() is not None else [])
 
 
 @pytest.mark.parametrize("compiled", COMPILED_READER)
@@ -295,69 +297,69 @@ def test_threaded_and_compiled_reads_give_the_same_arrays(tmp_path, monkeypatch,
     folder = _mixed_folder(tmp_path, n_good=30)
     big = folder / "zz_big.xyz"  # over the limit: no bytes, left to the per-file reader
     big.write_bytes(EXAMPLE_FILES[0].read_bytes() + b"\n" * 20_000)
-    monkeypatch.setattr(fast_xyz, "MAX_FILE_BYTES", 20_000)  # the examples are smaller
+    monkeypatch.setattr(xyz_blocks, "MAX_FILE_BYTES", 20_000)  # the examples are smaller
     paths = sorted(str(p) for p in folder.iterdir()) + [str(tmp_path / "missing.xyz")]
-    reference = fast_xyz.read_files(paths, compiled=False)
+    reference = xyz_blocks.read_files(paths, compiled=False)
     assert reference[0].sum() > 30  # most files parsed
     assert not reference[0][paths.index(str(big))]
-    results = [fast_xyz.read_files(paths, compiled=compiled)]
-    with ThreadPoolExecutor(fast_xyz.READ_THREADS) as pool:
-        results.append(fast_xyz.read_files(paths, pool, compiled=compiled))
+    results = [xyz_blocks.read_files(paths, compiled=compiled)]
+    with ThreadPoolExecutor(xyz_blocks.READ_THREADS) as pool:
+        results.append(xyz_blocks.read_files(paths, pool, compiled=compiled))
     for result in results:
         for a, b in zip(reference, result, strict=True):
             np.testing.assert_array_equal(a, b)
     if compiled:  # the bytes themselves, not only what the parser made of them
-        core = fast_xyz._compiled_reader()
-        buffer, offsets = core.read_whole_files(paths, fast_xyz.MAX_FILE_BYTES)
-        expected = fast_xyz._read_whole_files(paths)
+        core = xyz_blocks._compiled_reader()
+        buffer, offsets = core.read_whole_files(paths, xyz_blocks.MAX_FILE_BYTES)
+        expected = xyz_blocks._read_whole_files(paths)
         assert [bytes(buffer[a:b]) for a, b in zip(offsets[:-1], offsets[1:])] == expected
         assert core.read_whole_files([], 10)[1].tolist() == [0]
 
 
 def test_compiled_reader_requested_where_it_is_missing(monkeypatch):
-    monkeypatch.setattr(fast_xyz, "_compiled_reader", lambda: None)
+    monkeypatch.setattr(xyz_blocks, "_compiled_reader", lambda: None)
     with pytest.raises(ValueError, match="compiled=True"):
-        fast_xyz.read_files([str(EXAMPLE_FILES[0])], compiled=True)
-    parsed, *_ = fast_xyz.read_files([str(EXAMPLE_FILES[0])])  # Python reads instead
+        xyz_blocks.read_files([str(EXAMPLE_FILES[0])], compiled=True)
+    parsed, *_ = xyz_blocks.read_files([str(EXAMPLE_FILES[0])])  # Python reads instead
     assert parsed.tolist() == [True]
 
 
 def test_slow_blocks_switch_to_reading_ahead_and_output_is_unchanged(tmp_path, monkeypatch):
     if not hasattr(os, "posix_fadvise"):
         pytest.skip("no posix_fadvise on this platform")
-    monkeypatch.setattr(fast_xyz, "READ_BLOCK", 5)
-    monkeypatch.setattr(fast_xyz, "SLOW_READ_S", 0.0)  # every block counts as read from disk
+    monkeypatch.setattr(xyz_blocks, "READ_BLOCK", 5)
+    monkeypatch.setattr(xyz_blocks, "SLOW_READ_S", 0.0)  # every block counts as read from disk
     advised: list[str] = []
-    real = fast_xyz.advise_will_need
+    real = xyz_blocks.advise_will_need
 
     def spy(paths):
         advised.extend(paths)
         real(paths)
 
-    monkeypatch.setattr(fast_xyz, "advise_will_need", spy)
+    monkeypatch.setattr(xyz_blocks, "advise_will_need", spy)
     folder = _mixed_folder(tmp_path)
     old = _run(folder, tmp_path / "old", False, chunk_size=7)
     new = _run(folder, tmp_path / "new", True, chunk_size=7)
     _assert_same_output(old, new)
     listed = sorted(str(p) for p in folder.iterdir() if p.suffix == ".xyz")
     # the first block is read before any block was slow; every later file is asked for once
-    assert advised == listed[fast_xyz.READ_BLOCK :]
-    assert len(listed) > 3 * fast_xyz.READ_BLOCK  # several blocks: reading ahead was exercised
+    assert advised == listed[xyz_blocks.READ_BLOCK :]
+    assert len(listed) > 3 * xyz_blocks.READ_BLOCK  # several blocks: reading ahead was exercised
     real(["/no/such/file.xyz"])  # nothing to read ahead: skipped, the reader reports it
 
 
 def test_slow_blocks_switch_to_threads_without_fadvise(tmp_path, monkeypatch):
-    monkeypatch.setattr(fast_xyz, "READ_BLOCK", 5)
-    monkeypatch.setattr(fast_xyz, "SLOW_READ_S", 0.0)  # every block counts as read from disk
+    monkeypatch.setattr(xyz_blocks, "READ_BLOCK", 5)
+    monkeypatch.setattr(xyz_blocks, "SLOW_READ_S", 0.0)  # every block counts as read from disk
     monkeypatch.delattr(os, "posix_fadvise", raising=False)
     pools = []
-    real = fast_xyz.ThreadPoolExecutor
+    real = xyz_blocks.ThreadPoolExecutor
 
     def spy(*args, **kwargs):
         pools.append(real(*args, **kwargs))
         return pools[-1]
 
-    monkeypatch.setattr(fast_xyz, "ThreadPoolExecutor", spy)
+    monkeypatch.setattr(xyz_blocks, "ThreadPoolExecutor", spy)
     folder = _mixed_folder(tmp_path)
     old = _run(folder, tmp_path / "old", False, chunk_size=7)
     new = _run(folder, tmp_path / "new", True, chunk_size=7)
@@ -370,10 +372,10 @@ def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):
     big = tmp_path / "big.xyz"
     big.write_bytes(frame + b"\n" * (200_000 - len(frame)))  # one frame, blank lines after
     paths = [str(EXAMPLE_FILES[1]), str(big), str(EXAMPLE_FILES[2])]
-    parsed, counts, _, _ = fast_xyz.read_files(paths)
+    parsed, counts, _, _ = xyz_blocks.read_files(paths)
     assert parsed.tolist() == [True, True, True]
-    monkeypatch.setattr(fast_xyz, "MAX_FILE_BYTES", 100_000)
-    parsed, counts, _, _ = fast_xyz.read_files(paths)
+    monkeypatch.setattr(xyz_blocks, "MAX_FILE_BYTES", 100_000)
+    parsed, counts, _, _ = xyz_blocks.read_files(paths)
     assert parsed.tolist() == [True, False, True] and counts[1] == 0
     for path in EXAMPLE_FILES[:3]:
         shutil.copy(path, tmp_path / path.name)
@@ -385,10 +387,8 @@ def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):
 
 def test_compute_chunk_sites_equals_compute_sites(tmp_path, backend, descriptor):
     folder = _mixed_folder(tmp_path)
-    from xanesnet.io.read import _resolve_inputs
-
-    sources, _ = _resolve_inputs(folder, None, None, None)
-    (_, chunk, _), *_ = list(fast_xyz.iter_chunks(sources, 10_000))
+    sources, _ = resolve_sources(folder, None, None, None)
+    (_, chunk, _), *_ = list(iter_chunks(sources, 10_000, fast_xyz=True))
     atoms = list(read_structures(folder, on_error=lambda *_: None))
     assert [a.info["id"] for a in atoms] == chunk.ids
     for absorber in ("Fe", 0, "Xx"):
@@ -421,11 +421,9 @@ def _shared_xyz() -> Path | None:
 @pytest.mark.shared_data
 @pytest.mark.skipif(_shared_xyz() is None, reason="needs ../shared/data (or XANESNET_SHARED)")
 def test_real_training_set_reads_the_same_structures():
-    from xanesnet.io.read import _resolve_inputs
-
     folder = _shared_xyz()
-    sources, _ = _resolve_inputs(folder, None, None, None)
-    chunks = list(fast_xyz.iter_chunks(sources, 1000))
+    sources, _ = resolve_sources(folder, None, None, None)
+    chunks = list(iter_chunks(sources, 1000, fast_xyz=True))
     assert [len(c) for _, c, _ in chunks] == [1000] * 4 + [79]
     assert not any(errors for _, _, errors in chunks)
     atoms = list(read_structures(folder))

@@ -9,14 +9,14 @@ from ase import Atoms
 from helpers import EXAMPLES
 
 from xanesnet import predict_batch
-from xanesnet.io.read import _resolve_inputs
+from xanesnet.io.sources import resolve_sources
 from xanesnet.pipeline.batch import ONE_STRUCTURE_BYTES, _Progress, expected_structures
 
 N_EXAMPLES = len(list(EXAMPLES.glob("*.xyz")))
 
 
 def _sources(*inputs, select=None):
-    return _resolve_inputs(list(map(str, inputs)), None, select, None)[0]
+    return resolve_sources(list(map(str, inputs)), None, select, None)[0]
 
 
 def test_counts_folder_files_single_files_and_selected_database_rows(tmp_path):

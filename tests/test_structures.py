@@ -13,6 +13,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
+from xanesnet.io import ase_db, fast_path, sources, xanesnet_xyz
 from xanesnet.io import read as structures
 from xanesnet.io.read import read_structures, write_xanesnet_xyz
 
@@ -24,7 +25,7 @@ SHARED_XYZ = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
 @pytest.fixture(params=["numba", "python"])
 def parser(request, monkeypatch):
     """Run a test with the Numba fast path and with the pure-Python parser."""
-    monkeypatch.setattr(structures, "FAST_XYZ", request.param)
+    monkeypatch.setenv(fast_path.ENV, "1" if request.param == "numba" else "0")
     return request.param
 
 
@@ -87,18 +88,18 @@ def test_fast_path_is_used_and_deferred(tmp_path, monkeypatch):
     def no_python_parser(*args, **kwargs):
         raise AssertionError("line parser used")
 
-    monkeypatch.setattr(structures, "_iter_xanesnet_lines", no_python_parser)
-    monkeypatch.setattr(structures, "FAST_XYZ", "numba")
+    monkeypatch.setattr(xanesnet_xyz, "_iter_xanesnet_lines", no_python_parser)
+    monkeypatch.setenv(fast_path.ENV, "1")
     assert len(next(read_structures(tmp_path / "f.xyz"))) == 6
-    monkeypatch.setattr(structures, "FAST_XYZ", "auto")
-    monkeypatch.setattr(structures, "KERNEL_AFTER_FRAMES", 0)
+    monkeypatch.setenv(fast_path.ENV, "auto")
+    monkeypatch.setattr(fast_path, "WORTH_FROM", 0)
     assert len(next(read_structures(tmp_path / "f.xyz"))) == 6
     # "auto" before the threshold and without Numba imported: the Python parser does the work.
-    monkeypatch.setattr(structures, "KERNEL_AFTER_FRAMES", 10**9)
+    monkeypatch.setattr(fast_path, "WORTH_FROM", 10**9)
     monkeypatch.delitem(sys.modules, "numba")
     with pytest.raises(AssertionError, match="line parser used"):
         next(read_structures(tmp_path / "f.xyz"))
-    monkeypatch.setattr(structures, "FAST_XYZ", "python")
+    monkeypatch.setenv(fast_path.ENV, "0")
     with pytest.raises(AssertionError, match="line parser used"):
         next(read_structures(tmp_path / "f.xyz"))
 
@@ -237,7 +238,7 @@ def test_db_with_and_without_selection(tmp_path):
 def test_db_is_streamed_in_pages(tmp_path, monkeypatch):
     path = tmp_path / "big.db"
     make_db(path, 50)
-    monkeypatch.setattr(structures, "DB_PAGE_SIZE", 4)
+    monkeypatch.setattr(ase_db, "DB_PAGE_SIZE", 4)
     fetched = []
     original = ase.db.sqlite.SQLite3Database.select
 
@@ -259,16 +260,16 @@ def test_db_is_streamed_in_pages(tmp_path, monkeypatch):
 def test_bulk_db_reader_is_streamed_in_pages(tmp_path, monkeypatch):
     path = tmp_path / "big.db"
     make_db(path, 50)
-    monkeypatch.setattr(structures, "DB_PAGE_SIZE", 4)
+    monkeypatch.setattr(ase_db, "DB_PAGE_SIZE", 4)
     fetched = []
-    original = structures._sqlite_pages
+    original = ase_db.sqlite_pages
 
     def counting_pages(location):
         for page in original(location):
             fetched.extend(row[0] for row in page)
             yield page
 
-    monkeypatch.setattr(structures, "_sqlite_pages", counting_pages)
+    monkeypatch.setattr(ase_db, "sqlite_pages", counting_pages)
     stream = read_structures(path)
     assert next(stream).info["id"] == "big:1"
     assert len(fetched) <= 4  # one page, not the whole table
@@ -281,13 +282,13 @@ def test_files_are_read_lazily(tmp_path, monkeypatch):
     write_xanesnet_xyz(random_atoms(rng, 3), tmp_path / "a.xyz")
     write(tmp_path / "b.xyz", "3\nbroken\n26 0 0 0\n")
     opened = []
-    original = structures._iter_xanesnet
+    original = structures.iter_xanesnet
 
     def tracking(path, **kwargs):
         opened.append(os.path.basename(path))
         return original(path, **kwargs)
 
-    monkeypatch.setattr(structures, "_iter_xanesnet", tracking)
+    monkeypatch.setattr(structures, "iter_xanesnet", tracking)
     stream = read_structures(tmp_path)
     assert opened == []  # nothing is read before iteration starts
     assert next(stream).info["id"] == "a"
@@ -401,12 +402,10 @@ def test_argument_errors(tmp_path):
 
 
 def test_database_urls_are_recognised_and_redacted():
-    assert structures._redact_url("postgresql://user:secret@host:5432/xanes") == (
+    assert sources.redact_url("postgresql://user:secret@host:5432/xanes") == (
         "postgresql://user:***@host:5432/xanes"
     )
-    sources = []
-    structures._resolve_one("postgresql://user:secret@host/xanes", None, sources)
-    (source,) = sources
+    (source,) = sources.resolve_sources("postgresql://user:secret@host/xanes", None, None, None)[0]
     assert (source.kind, source.stem, source.display) == (
         "db",
         "xanes",
@@ -448,20 +447,20 @@ def test_shared_training_set():
 
 
 def test_folder_sources_are_lazy_and_equal_to_single_files(tmp_path):
-    from xanesnet.io.sources import FolderSources, SourceList
+    from xanesnet.io.sources import FolderSources, SourceList, file_source, folder_sources
 
     for name in ("b.xyz", "a.XYZ", "c.extxyz", ".hidden.xyz", "notes.txt", "d.db"):
         (tmp_path / name).write_text("")
     (tmp_path / "sub.xyz").mkdir()
-    folder = structures._folder_sources(str(tmp_path), None)
+    folder = folder_sources(str(tmp_path), None)
     assert isinstance(folder, FolderSources)
     expected = [
-        structures._file_source(str(tmp_path / n), None)
+        file_source(str(tmp_path / n), None)
         for n in ("a.XYZ", "b.xyz", "c.extxyz")  # databases are not picked from folders
     ]
     assert list(folder) == expected and folder[1:3] == expected[1:3]
     assert folder.kinds == {"xyz", "ase"}
-    single = structures._file_source(str(tmp_path / "b.xyz"), None)
+    single = file_source(str(tmp_path / "b.xyz"), None)
     chained = SourceList([single, folder, single])
     assert len(chained) == 5 and list(chained) == [single, *expected, single]
     assert chained[2:5] == [*expected[1:], single] and chained[-1] == single == chained[0]
@@ -469,13 +468,12 @@ def test_folder_sources_are_lazy_and_equal_to_single_files(tmp_path):
     assert chained.kinds == {"xyz", "ase"}
     with pytest.raises(IndexError):
         chained[5]
-    forced = structures._folder_sources(str(tmp_path), "xanesnet")
+    forced = folder_sources(str(tmp_path), "xanesnet")
     assert forced.kinds == {"xanesnet"} and {s.kind for s in forced} == {"xanesnet"}
 
 
 def test_locations_and_stems_match_the_source_records(tmp_path):
-    from xanesnet.io.read import _resolve_inputs
-    from xanesnet.io.sources import locations_and_stems
+    from xanesnet.io.sources import locations_and_stems, resolve_sources
 
     folder = tmp_path / "f"
     folder.mkdir()
@@ -486,9 +484,9 @@ def test_locations_and_stems_match_the_source_records(tmp_path):
         (folder / name).write_text(frame)
     single = tmp_path / "single.xyz"
     single.write_text(frame)
-    sources = _resolve_inputs([str(single), str(folder), str(single)], None, None, None)[0]
-    records = list(sources)
+    resolved = resolve_sources([str(single), str(folder), str(single)], None, None, None)[0]
+    records = list(resolved)
     for start, stop in [(0, len(records)), (1, 4), (2, 100), (5, 6)]:
-        locations, stems = locations_and_stems(sources, start, stop)
+        locations, stems = locations_and_stems(resolved, start, stop)
         assert locations == [r.location for r in records[start:stop]]
         assert stems == [r.stem for r in records[start:stop]]

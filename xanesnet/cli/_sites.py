@@ -108,35 +108,23 @@ class SiteStream:
     n_structures: int = 0
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
-        from xanesnet.io import read_structures
+        from xanesnet.descriptors.sites import compute_sites
+        from xanesnet.io.chunks import iter_chunks
+        from xanesnet.io.sources import resolve_sources
 
-        stream = read_structures(
-            self.inputs,
-            select=self.select,
-            on_error=lambda item, exc: self.failures.append((item, str(exc))),
-        )
-        chunk: list[Any] = []
-        for atoms in stream:
-            chunk.append(atoms)
-            if len(chunk) == self.chunk_size:
-                yield from self._compute(chunk)
-                chunk = []
-        if chunk:
-            yield from self._compute(chunk)
-
-    def _compute(self, chunk: list[Any]) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
-        self.n_structures += len(chunk)
-        try:
-            features, index = self.config.compute(
-                chunk, self.absorber, backend=self.backend, n_threads=self.threads
+        sources, _ = resolve_sources(self.inputs, None, self.select, None)
+        for chunk in iter_chunks(sources, self.chunk_size, select=self.select):
+            self.failures += chunk.errors
+            if not len(chunk.frames):
+                continue
+            result = compute_sites(
+                self.config,
+                chunk.frames,
+                self.absorber,
+                backend=self.backend,
+                n_threads=self.threads,
             )
-        except ValueError as exc:
-            if len(chunk) == 1:
-                self.failures.append((str(chunk[0].info.get("id", "")), str(exc)))
-                return
-            self.n_structures -= len(chunk)
-            for atoms in chunk:  # one bad structure fails the batch: redo one by one
-                yield from self._compute([atoms])
-            return
-        ids = [str(chunk[s].info.get("id", "")) for s in index[:, 0]]
-        yield features, ids, index[:, 1]
+            self.n_structures += len(chunk.frames)
+            self.failures += result.errors
+            if result.ids:
+                yield result.features, result.ids, result.sites

@@ -6,13 +6,24 @@ C++ and Numba paths raise the same exception types with the same messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PackedBatch", "pack_arrays", "pack_structures", "structure_label"]
+from xanesnet.frames import MAX_ATOMIC_NUMBER
+
+__all__ = [
+    "PackedBatch",
+    "StructureChecks",
+    "StructureLabels",
+    "check_structures",
+    "id_labels",
+    "pack_arrays",
+    "pack_structures",
+    "structure_label",
+]
 
 #: Atoms closer than this (Å) within a site's cutoff sphere make the structure invalid.
 MIN_DISTANCE = 0.1
@@ -92,10 +103,6 @@ def _check_cell(cell: np.ndarray, pbc: np.ndarray, label: str) -> None:
         )
 
 
-def _first_structure(offsets: np.ndarray, atom: int) -> int:
-    return int(np.searchsorted(offsets, atom, side="right") - 1)
-
-
 def pack_structures(
     structures: Sequence[Any], absorber: int | str | Sequence[Sequence[int]] = 0
 ) -> PackedBatch:
@@ -130,7 +137,7 @@ def pack_structures(
         cells.reshape(n_structures, 3, 3),
         pbc,
         absorber,
-        _Labels(structures),
+        StructureLabels(n_structures, lambda s: structure_label(structures[s], s)),
     )
 
 
@@ -146,7 +153,9 @@ def pack_arrays(
     """Validate structures given as flat arrays and select their absorber sites.
 
     The checks and messages of :func:`pack_structures` (which gathers ``ase.Atoms`` into
-    these arrays and calls this), for readers that produce the arrays directly.
+    these arrays and calls this), for readers that produce the arrays directly. The error
+    raised is that of the first check (in the order of :class:`StructureChecks`' codes) that
+    any structure fails, for the first such structure.
 
     Args:
         positions: (n_atoms_total, 3) float64 Å, C-contiguous.
@@ -161,6 +170,74 @@ def pack_arrays(
     Raises:
         ValueError: as :func:`pack_structures`.
     """
+    checks = check_structures(positions, numbers, atom_offsets, cells, pbc, absorber, labels)
+    if checks.reasons:
+        first = min(checks.reasons, key=lambda s: (int(checks.status[s]), s))
+        raise ValueError(checks.reasons[first])
+    return PackedBatch(
+        positions=positions,
+        numbers=numbers.astype(np.int32),
+        atom_offsets=atom_offsets,
+        cells=np.ascontiguousarray(cells),
+        pbc=np.ascontiguousarray(pbc),
+        site_structures=checks.site_structures,
+        site_atoms=checks.site_atoms,
+        labels=labels,
+    )
+
+
+@dataclass(frozen=True)
+class StructureChecks:
+    """Per-structure result of the input checks, as the kernels report a status per site.
+
+    Attributes:
+        status: (n_structures,) int8: :data:`OK`, or the first check the structure fails:
+            :data:`NO_ATOMS`, :data:`UNKNOWN_ELEMENT`, :data:`NON_FINITE`, :data:`BAD_CELL`,
+            :data:`BAD_ABSORBER` (the order in which the checks run).
+        reasons: structure index -> message (naming the structure) for every failed one.
+        site_structures: (n_sites,) int64 structure of each absorber site of the valid
+            structures, in order.
+        site_atoms: (n_sites,) int64 atom index of each site within its structure.
+    """
+
+    status: np.ndarray
+    reasons: dict[int, str]
+    site_structures: np.ndarray
+    site_atoms: np.ndarray
+
+
+OK, NO_ATOMS, UNKNOWN_ELEMENT, NON_FINITE, BAD_CELL, BAD_ABSORBER = range(6)
+
+
+def _first_per_structure(offsets: np.ndarray, atoms: np.ndarray) -> list[tuple[int, int]]:
+    """(structure, first of ``atoms`` in it) for each structure holding any of ``atoms``."""
+    owners = np.searchsorted(offsets, atoms, side="right") - 1
+    structures, first = np.unique(owners, return_index=True)
+    return list(zip(structures.tolist(), atoms[first].tolist(), strict=True))
+
+
+def check_structures(
+    positions: np.ndarray,
+    numbers: np.ndarray,
+    atom_offsets: np.ndarray,
+    cells: np.ndarray,
+    pbc: np.ndarray,
+    absorber: int | str | Sequence[Sequence[int]],
+    labels: Sequence[str],
+) -> StructureChecks:
+    """Check every structure of flat arrays and select the absorber sites of the valid ones.
+
+    Checks run on the concatenated arrays (a few NumPy calls per batch); a structure that
+    fails is reported in the result, not raised, so the others go on.
+
+    Args:
+        positions, numbers, atom_offsets, cells, pbc, absorber, labels: as
+            :func:`pack_arrays`.
+
+    Raises:
+        ValueError: for the batch as a whole: no structures, or per-structure absorber lists
+            of another length than the structures.
+    """
     n_structures = len(labels)
     if n_structures == 0:
         raise ValueError("structures: no structures given (empty input)")
@@ -169,77 +246,107 @@ def pack_arrays(
         raise ValueError(f"absorber: got {len(absorber)} index lists for {n_structures} structures")
     offsets = atom_offsets
     counts = np.diff(offsets)
-    if not counts.all():
-        raise ValueError(f"{labels[int(np.argmin(counts))]}: structure has no atoms")
-    bad = np.nonzero((numbers < 1) | (numbers > 118))[0]
-    if bad.size:
-        s = _first_structure(offsets, int(bad[0]))
-        raise ValueError(
-            f"{labels[s]}: unknown element (atomic number {int(numbers[bad[0]])}) "
-            f"at atom {int(bad[0] - offsets[s])}"
+    status = np.zeros(n_structures, dtype=np.int8)
+    reasons: dict[int, str] = {}
+
+    def fail(s: int, code: int, message: str) -> None:
+        if not status[s]:
+            status[s] = code
+            reasons[s] = message
+
+    for s in np.nonzero(counts == 0)[0].tolist():
+        fail(s, NO_ATOMS, f"{labels[s]}: structure has no atoms")
+    bad = np.nonzero((numbers < 1) | (numbers > MAX_ATOMIC_NUMBER))[0]
+    for s, atom in _first_per_structure(offsets, bad):
+        fail(
+            s,
+            UNKNOWN_ELEMENT,
+            f"{labels[s]}: unknown element (atomic number {int(numbers[atom])}) "
+            f"at atom {atom - int(offsets[s])}",
         )
     nonfinite = np.nonzero(~np.isfinite(positions).all(axis=1))[0]
-    if nonfinite.size:
-        s = _first_structure(offsets, int(nonfinite[0]))
-        raise ValueError(
-            f"{labels[s]}: non-finite (NaN or inf) coordinates at atom {int(nonfinite[0] - offsets[s])}"
+    for s, atom in _first_per_structure(offsets, nonfinite):
+        fail(
+            s,
+            NON_FINITE,
+            f"{labels[s]}: non-finite (NaN or inf) coordinates at atom {atom - int(offsets[s])}",
         )
-    for s in np.nonzero(pbc.any(axis=1) | ~np.isfinite(cells).all(axis=(1, 2)))[0]:
-        _check_cell(cells[s], pbc[s], labels[int(s)])
+    for s in np.nonzero(pbc.any(axis=1) | ~np.isfinite(cells).all(axis=(1, 2)))[0].tolist():
+        try:
+            _check_cell(cells[s], pbc[s], labels[s])
+        except ValueError as exc:
+            fail(s, BAD_CELL, str(exc))
 
     if per_structure:
-        sites = [
-            _absorber_list(int(counts[s]), absorber, s, labels[s]) for s in range(n_structures)
-        ]
-        site_atoms = np.concatenate(sites)
+        sites = []
+        for s in range(n_structures):
+            if status[s]:
+                continue
+            try:
+                sites.append((s, _absorber_list(int(counts[s]), absorber, s, labels[s])))
+            except ValueError as exc:
+                fail(s, BAD_ABSORBER, str(exc))
+        sites = [(s, atoms) for s, atoms in sites if not status[s]]
+        site_atoms = np.concatenate([atoms for _, atoms in sites]) if sites else np.zeros(0)
         site_structures = np.repeat(
-            np.arange(n_structures, dtype=np.int64), [len(x) for x in sites]
+            np.array([s for s, _ in sites], dtype=np.int64), [len(a) for _, a in sites]
         )
     elif isinstance(absorber, str):
         from ase.data import atomic_numbers
 
         if absorber not in atomic_numbers:
-            raise ValueError(f"absorber: unknown element symbol {absorber!r}")
-        hits = np.nonzero(numbers == atomic_numbers[absorber])[0]
+            for s in range(n_structures):
+                fail(s, BAD_ABSORBER, f"absorber: unknown element symbol {absorber!r}")
+            hits = np.zeros(0, dtype=np.int64)
+        else:
+            hits = np.nonzero(numbers == atomic_numbers[absorber])[0]
         site_structures = np.searchsorted(offsets, hits, side="right").astype(np.int64) - 1
         per_count = np.bincount(site_structures, minlength=n_structures)
-        if not per_count.all():
-            raise ValueError(
-                f"{labels[int(np.argmin(per_count))]}: absorber element {absorber} is absent"
-            )
+        for s in np.nonzero(per_count == 0)[0].tolist():
+            fail(s, BAD_ABSORBER, f"{labels[s]}: absorber element {absorber} is absent")
         site_atoms = hits - offsets[site_structures]
     else:
         index = int(absorber)
-        bad_structures = np.nonzero((index < 0) | (index >= counts))[0]
-        if bad_structures.size:
-            s = int(bad_structures[0])
-            raise ValueError(
-                f"{labels[s]}: absorber index {index} out of range for {int(counts[s])} atoms"
+        for s in np.nonzero((index < 0) | (index >= counts))[0].tolist():
+            fail(
+                s,
+                BAD_ABSORBER,
+                f"{labels[s]}: absorber index {index} out of range for {int(counts[s])} atoms",
             )
         site_atoms = np.full(n_structures, index, dtype=np.int64)
         site_structures = np.arange(n_structures, dtype=np.int64)
-    return PackedBatch(
-        positions=positions,
-        numbers=numbers.astype(np.int32),
-        atom_offsets=offsets,
-        cells=np.ascontiguousarray(cells),
-        pbc=np.ascontiguousarray(pbc),
+    if reasons:
+        keep = status[site_structures] == OK
+        site_structures, site_atoms = site_structures[keep], site_atoms[keep]
+    return StructureChecks(
+        status=status,
+        reasons=reasons,
         site_structures=np.ascontiguousarray(site_structures, dtype=np.int64),
         site_atoms=np.ascontiguousarray(site_atoms, dtype=np.int64),
-        labels=labels,
     )
 
 
-class _Labels(Sequence[str]):
-    """Structure labels computed on demand (only error messages need them)."""
+class StructureLabels(Sequence[str]):
+    """Structure names for messages, made on demand (only error messages need them).
 
-    def __init__(self, structures: Sequence[Any]) -> None:
-        self._structures = structures
+    Args:
+        n: number of structures.
+        label: structure index -> its name.
+    """
+
+    def __init__(self, n: int, label: Callable[[int], str]) -> None:
+        self._n = n
+        self._label = label
 
     def __len__(self) -> int:
-        return len(self._structures)
+        return self._n
 
     def __getitem__(self, s: Any) -> Any:
         if isinstance(s, slice):
-            return [structure_label(self._structures[i], i) for i in range(len(self))[s]]
-        return structure_label(self._structures[s], int(s))
+            return [self._label(i) for i in range(self._n)[s]]
+        return self._label(int(s))
+
+
+def id_labels(ids: Sequence[str]) -> StructureLabels:
+    """``"structure <id>"`` of each of ``ids``."""
+    return StructureLabels(len(ids), lambda s: f"structure {ids[s]}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from xanesnet.frames import MAX_ATOMIC_NUMBER  # a compile-time constant in the kernels
+
 OK = 0  #: a frame was parsed
 END = 1  #: only blank lines remain
 BAD = 2  #: not parseable here; use the Python parser from ``offset``/``line``
@@ -28,7 +30,6 @@ SYMBOL = 3  #: the first atom row starts with a letter (standard xyz with elemen
 
 _POW10 = np.array([10.0**k for k in range(23)])
 _MAX_MANTISSA = 2**53
-_MAX_Z = 118
 
 
 @njit(cache=True, nogil=True)
@@ -144,7 +145,7 @@ def _rows(buf, q, count, numbers, positions, at):
             z = z * 10 + (buf[q] - 48)
             digits += 1
             q += 1
-        if digits == 0 or z < 1 or z > _MAX_Z:
+        if digits == 0 or z < 1 or z > MAX_ATOMIC_NUMBER:
             return BAD, q, newlines
         numbers[at + i] = z
         for k in range(3):

@@ -1,339 +1,50 @@
-"""Fast batch input: folders of XANESNET ``.xyz`` files read straight into packed arrays.
+"""The one chunker: resolved sources into chunks of :class:`~xanesnet.frames.Frames`, in input
+order, with the read errors met while filling each chunk.
 
-:func:`xanesnet.predict_batch` spends most of its reading time, on the old path, on work per
-structure in Python: opening the file, a Numba call per frame, an ``ase.Atoms`` object, ids
-in ``atoms.info``, then :func:`~xanesnet.descriptors.packing.pack_structures` gathering the
-Atoms back into flat arrays. Here a block of files is read into one buffer and parsed by one
-Numba call (:func:`xanesnet.io._kernels.scan_files`, GIL released) into the flat arrays the
-descriptor kernels take (:class:`PackedChunk`); ids are the file stems.
-
-The result is the same as the Atoms path, chunk by chunk:
-
-* A file the batch parser does not take as one plain frame (empty, unreadable, several
-  frames, element symbols, anything :func:`~xanesnet.io._kernels.scan_frame` refuses) is
-  read by the reader of :mod:`xanesnet.io.read`, which gives the same structures or
-  records the same error, at the same place in the stream; its structures are packed with
-  their cell and periodicity.
-* Chunks hold ``chunk_size`` structures in input order, and a read error goes to the chunk
-  being filled when it is met, exactly as in ``xanesnet.pipeline.batch._chunks``.
-* :func:`compute_chunk_sites` validates with
-  :func:`~xanesnet.descriptors.packing.pack_arrays` (the checks of ``pack_structures``) and
-  runs the same kernel on the same arrays; if anything fails (no absorber, overlapping atoms,
-  ...), the chunk is turned into ``ase.Atoms`` and goes through
-  :func:`xanesnet.pipeline.batch.compute_sites`, so failures are recorded with the same ids and
-  reasons.
-
-The path is used for inputs that resolve only to ``.xyz`` files, with a wACSF descriptor
-without spin/charge features, when :func:`enabled`: by default for inputs of at least
-:data:`AUTO_MIN_FILES` files (or when Numba is already imported); ``XANESNET_FAST_XYZ=0`` /
-``=1`` (or ``predict_batch(fast_xyz=False / True)``) turns it off / on.
+Every reader feeds the same chunk builder: folders of XANESNET ``.xyz`` files in blocks of
+files parsed by one Numba call (:mod:`xanesnet.io.xyz_blocks`, where
+:func:`~xanesnet.io.fast_path.use_compiled` says so for the input's size), plain extended XYZ
+frames as raw arrays, and everything else (other ``ase.io`` formats, ASE database rows, files
+the block parser refuses) as the ``ase.Atoms`` of the per-file readers, metadata kept. The
+chunks, ids and errors are the same whichever way a structure is read.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from ase import Atoms
 
-from xanesnet.io.sources import locations_and_stems
+from xanesnet.errors import InputError
+from xanesnet.frames import MAX_ATOMIC_NUMBER, Frames
+from xanesnet.io import xyz_blocks
+from xanesnet.io.ase_db import iter_db
+from xanesnet.io.ase_files import iter_ase_from, validate_atoms
+from xanesnet.io.extxyz import NotPlain, iter_plain_frames
+from xanesnet.io.fast_path import numba_kernels, requested, use_compiled
+from xanesnet.io.read import iter_file, look_ahead
+from xanesnet.io.sources import Source, locations_and_stems
 
-if TYPE_CHECKING:
-    from ase import Atoms
+__all__ = ["Chunk", "FrameBuilder", "iter_chunks", "uses_blocks"]
 
-    from xanesnet.descriptors.packing import PackedBatch
-    from xanesnet.io.read import _Source
-
-__all__ = [
-    "AUTO_MIN_FILES",
-    "ENV",
-    "MAX_FILE_BYTES",
-    "READ_BLOCK",
-    "PREFETCH_BLOCKS",
-    "READ_THREADS",
-    "SLOW_READ_S",
-    "PackedChunk",
-    "compute_chunk_sites",
-    "enabled",
-    "iter_chunks",
-    "advise_will_need",
-    "read_files",
-    "usable",
-]
-
-#: Environment variable: "0" (also "false", "no", "off") never, "1" (also "true", "yes", "on")
-#: always, "auto" or unset: for large inputs (see :func:`enabled`).
-ENV = "XANESNET_FAST_XYZ"
-#: On "auto", inputs of at least this many files take the fast path (smaller ones too when
-#: Numba is already imported).
-AUTO_MIN_FILES = 8192
-#: Files read and parsed per Numba call (memory: about 5 kB per file for typical molecules).
-READ_BLOCK = 1024
-#: Larger files are not read into the block buffer (the per-file reader takes them).
-MAX_FILE_BYTES = 8 << 20
-#: Reading slower than this per file (seconds; cached files take ~10 µs with parsing) means
-#: the files come from disk: from then on the kernel is asked to read the next blocks ahead
-#: (``posix_fadvise(WILLNEED)``), or, where that call does not exist, READ_THREADS threads read.
-SLOW_READ_S = 30e-6
-READ_THREADS = 8
-#: Blocks of READ_BLOCK files whose reading is requested ahead of the one being parsed.
-PREFETCH_BLOCKS = 4
 _XYZ_KINDS = frozenset({"xyz", "xanesnet"})
 
 
-def enabled(flag: bool | None, n_files: int) -> bool:
-    """Whether the fast path is wanted for an input of ``n_files`` files.
+class Chunk(NamedTuple):
+    """One chunk of the input: its index (from 0, in input order), its structures, and the
+    read errors met while collecting them, as ``(source, message)``."""
 
-    ``flag`` when given; else the environment variable :data:`ENV`: ``0``/``false``/``no``/
-    ``off`` never, ``1``/``true``/``yes``/``on`` always, unset or ``auto``: when Numba is
-    already imported or the input has at least :data:`AUTO_MIN_FILES` files (importing Numba
-    and loading the cached kernels costs ~0.5 s once, which the Atoms path with its
-    pure-Python parser needs about that many files to lose).
-    """
-    if flag is not None:
-        return bool(flag)
-    value = os.environ.get(ENV, "auto").strip().lower()
-    if value in ("0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    return "numba" in sys.modules or n_files >= AUTO_MIN_FILES
+    index: int
+    frames: Frames
+    errors: list[tuple[str, str]]
 
 
-def _kernel() -> Any:
-    from xanesnet.io.read import _load_kernel
-
-    return _load_kernel()
-
-
-@functools.cache
-def _compiled_reader() -> Any | None:
-    """``xanesnet._core`` where it has the block file reader (C++, no GIL held while reading),
-    else None: Python reads the files, with the same bytes."""
-    try:
-        from xanesnet import _core
-    except ImportError:
-        return None
-    return _core if hasattr(_core, "read_whole_files") else None
-
-
-def usable(sources: Sequence[_Source], config: Any, flag: bool | None = None) -> bool:
-    """True when the fast path is :func:`enabled`, every source is an ``.xyz`` file (or
-    forced XANESNET), the descriptor is a plain wACSF (no spin/charge features, which need
-    ``atoms.info``) and Numba is importable."""
-    from xanesnet.descriptors.wacsf import WACSF
-
-    return (
-        type(config) is WACSF
-        and not (config.use_spin or config.use_charge)
-        and (
-            sources.kinds <= _XYZ_KINDS
-            if hasattr(sources, "kinds")
-            else all(s.kind in _XYZ_KINDS for s in sources)
-        )
-        and enabled(flag, len(sources))
-        and _kernel() is not None
-    )
-
-
-@dataclass(frozen=True)
-class PackedChunk:
-    """One chunk of structures as flat arrays (the layout of ``PackedBatch``, minus sites).
-
-    Attributes:
-        positions: (n_atoms, 3) float64 Å, C-contiguous.
-        numbers: (n_atoms,) int32 atomic numbers.
-        atom_offsets: (n_structures + 1,) int64; structure s owns atoms
-            ``atom_offsets[s]:atom_offsets[s + 1]``.
-        cells: (n_structures, 3, 3) float64 Å (zeros for molecules).
-        pbc: (n_structures, 3) uint8 periodicity flags.
-        ids: (n_structures,) structure ids, as ``atoms.info["id"]`` of the Atoms path.
-    """
-
-    positions: np.ndarray
-    numbers: np.ndarray
-    atom_offsets: np.ndarray
-    cells: np.ndarray
-    pbc: np.ndarray
-    ids: list[str]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def pack(self, absorber: int | str | Sequence[Sequence[int]]) -> PackedBatch:
-        """Validated :class:`~xanesnet.descriptors.packing.PackedBatch` with the absorber sites.
-
-        Raises:
-            ValueError: the messages of ``pack_structures`` on the same structures.
-        """
-        from xanesnet.descriptors.packing import pack_arrays
-
-        return pack_arrays(
-            self.positions,
-            self.numbers,
-            self.atom_offsets,
-            self.cells,
-            self.pbc,
-            absorber,
-            _Labels(self.ids),
-        )
-
-    def to_atoms(self) -> list[Atoms]:
-        """The structures as ``ase.Atoms`` (numbers, positions, cell, pbc, ``info["id"]``)."""
-        from ase import Atoms
-
-        offsets = self.atom_offsets.tolist()
-        return [
-            Atoms(
-                numbers=self.numbers[offsets[s] : offsets[s + 1]],
-                positions=self.positions[offsets[s] : offsets[s + 1]],
-                cell=self.cells[s],
-                pbc=self.pbc[s].astype(bool),
-                info={"id": structure_id},
-            )
-            for s, structure_id in enumerate(self.ids)
-        ]
-
-
-class _Labels(Sequence[str]):
-    """``"structure <id>"`` for messages, made on demand (as ``structure_label`` of Atoms)."""
-
-    def __init__(self, ids: list[str]) -> None:
-        self._ids = ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, s: Any) -> Any:
-        if isinstance(s, slice):
-            return [f"structure {i}" for i in self._ids[s]]
-        return f"structure {self._ids[s]}"
-
-
-def _read_whole_files(paths: Sequence[str]) -> list[bytes]:
-    """Each file's bytes (b"" for a file that cannot be read or exceeds MAX_FILE_BYTES)."""
-    # The loop of structures._read_bytes (whole file, read until EOF), inlined: per-file
-    # Python overhead is a large part of the cost here. Files over MAX_FILE_BYTES (several
-    # frames, surely) are left to the per-file reader rather than held in the block buffer.
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-    read, block = os.read, 1 << 16
-    parts: list[bytes] = []
-    for path in paths:
-        data = b""  # unreadable or too large: not parsed, the per-file reader takes it
-        try:
-            fd = os.open(path, flags)
-            try:
-                first = read(fd, block)
-                if first:
-                    more = read(fd, block)
-                    if more:
-                        pieces, size = [first, more], len(first) + len(more)
-                        while size <= MAX_FILE_BYTES and (more := read(fd, block)):
-                            pieces.append(more)
-                            size += len(more)
-                        first = b"".join(pieces) if size <= MAX_FILE_BYTES else b""
-                data = first if len(first) <= MAX_FILE_BYTES else b""
-            finally:
-                os.close(fd)
-        except OSError:
-            data = b""
-        parts.append(data)
-    return parts
-
-
-def advise_will_need(paths: Sequence[str]) -> None:
-    """Ask the kernel to start reading ``paths`` into the page cache, without waiting.
-
-    Asked for many files in a row, the block layer can merge the reads of files that lie next
-    to each other on the disk into few large requests: a folder of small files written in order
-    read about 4 times faster this way than by 8 threads each waiting for one file (5 instead
-    of 23 µs of system time per file on this project's virtual disk). Done by the compiled core
-    where it is built, else by Python. Files that cannot be opened are skipped: their reader
-    reports them.
-    """
-    core = _compiled_reader()
-    if core is not None and core.advise_will_need(paths):
-        return
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-    advise, will_need = os.posix_fadvise, os.POSIX_FADV_WILLNEED
-    for path in paths:
-        try:
-            fd = os.open(path, flags)
-        except OSError:
-            continue
-        try:
-            advise(fd, 0, 0, will_need)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-
-
-def _block_bytes(
-    paths: Sequence[str], pool: ThreadPoolExecutor | None, core: Any | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes (n_bytes,) uint8, offsets (n_files + 1,) int64) of whole files end to end; a file
-    that cannot be read or is over MAX_FILE_BYTES gives no bytes. With ``pool``, contiguous
-    slices of ``paths`` are read at once, one per thread, and joined."""
-
-    def read(part: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        if core is not None:
-            return core.read_whole_files(part, MAX_FILE_BYTES)
-        parts = _read_whole_files(part)
-        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-        offsets[1:] = np.fromiter(accumulate(map(len, parts)), dtype=np.int64, count=len(parts))
-        return np.frombuffer(b"".join(parts), dtype=np.uint8), offsets
-
-    if pool is None or len(paths) < 2:
-        return read(paths)
-    step = -(-len(paths) // READ_THREADS)
-    blocks = list(pool.map(read, [paths[i : i + step] for i in range(0, len(paths), step)]))
-    starts = np.cumsum([0] + [len(b) for b, _ in blocks])
-    offsets = np.concatenate(
-        [np.zeros(1, np.int64)] + [o[1:] + a for (_, o), a in zip(blocks, starts)]
-    )
-    return np.concatenate([b for b, _ in blocks]), offsets
-
-
-def read_files(
-    paths: Sequence[str], pool: ThreadPoolExecutor | None = None, *, compiled: bool | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Read and parse files that each hold one XANESNET xyz frame.
-
-    Args:
-        paths: (n_files,) file paths.
-        pool: an executor of READ_THREADS threads that read slices of ``paths`` at once
-            (files not in the page cache: the disk serves several requests in parallel);
-            None reads them in this thread.
-        compiled: read the bytes with the compiled core (True), with Python (False), or the
-            core where it is built (None, the default). Same bytes either way.
-
-    Returns:
-        ``(parsed (n_files,) bool, counts (n_files,) int64, numbers (n_atoms,) int32,
-        positions (n_atoms, 3) float64 Å)``: atoms of the parsed files end to end in file
-        order (``counts`` 0 for the others). A file that cannot be opened or read, is larger
-        than :data:`MAX_FILE_BYTES` or is not one plain frame, is not parsed; the caller
-        reads it with the per-file reader.
-    """
-    core = _compiled_reader() if compiled is not False else None
-    if compiled and core is None:
-        raise ValueError("compiled=True: xanesnet._core with the block file reader is not built")
-    buffer, offsets = _block_bytes(paths, pool, core)
-    from xanesnet.io.extxyz import _special_words, _symbol_codes
-
-    return _kernel().scan_files(buffer, offsets, _symbol_codes(), _special_words())
-
-
-class _Builder:
-    """Collects structures for one chunk: parsed runs and single ``ase.Atoms``."""
+class FrameBuilder:
+    """Collects structures for one chunk: runs parsed in bulk, single frames, ``ase.Atoms``."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -345,10 +56,12 @@ class _Builder:
         self._positions: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
         self._ids: list[str] = []
+        self._info: list[dict[str, Any] | None] = []
         self._periodic: list[tuple[int, np.ndarray, np.ndarray]] = []  # (s, cell, pbc)
 
     @property
     def room(self) -> int:
+        """Structures that still fit in the chunk."""
         return self.size - self.n
 
     def add_parsed(
@@ -359,20 +72,8 @@ class _Builder:
         self._positions.append(positions)
         self._counts.append(counts)
         self._ids.extend(ids)
+        self._info.extend([None] * len(ids))
         self.n += len(ids)
-
-    def add_atoms(self, atoms: Atoms) -> None:
-        """One structure from the per-file reader (cell and pbc kept)."""
-        numbers = atoms.arrays["numbers"]
-        self._numbers.append(numbers)
-        self._positions.append(atoms.arrays["positions"])
-        self._counts.append(np.array([len(numbers)], dtype=np.int64))
-        cell = np.asarray(atoms.cell.array, dtype=np.float64)
-        pbc = np.asarray(atoms.pbc, dtype=np.uint8)
-        if pbc.any() or cell.any():
-            self._periodic.append((self.n, cell, pbc))
-        self._ids.append(str(atoms.info.get("id", "")))
-        self.n += 1
 
     def add_frame(
         self,
@@ -381,17 +82,30 @@ class _Builder:
         cell: np.ndarray,
         pbc: np.ndarray,
         structure_id: str,
+        info: dict[str, Any] | None = None,
     ) -> None:
-        """One structure from raw values (as :meth:`add_atoms` of the same ``ase.Atoms``)."""
+        """One structure from raw values: (n,), (n, 3) Å, (3, 3) Å, (3,) flags."""
         self._numbers.append(numbers)
         self._positions.append(positions)
         self._counts.append(np.array([len(numbers)], dtype=np.int64))
         if pbc.any() or cell.any():
-            self._periodic.append((self.n, cell.copy(), pbc.astype(np.uint8)))
+            self._periodic.append((self.n, np.array(cell, dtype=np.float64), pbc.astype(np.uint8)))
         self._ids.append(structure_id)
+        self._info.append(info)
         self.n += 1
 
-    def take(self) -> PackedChunk:
+    def add_atoms(self, atoms: Atoms) -> None:
+        """One structure from a per-file reader (cell, pbc and ``info`` kept)."""
+        self.add_frame(
+            atoms.arrays["numbers"],
+            atoms.arrays["positions"],
+            atoms.cell.array,
+            np.asarray(atoms.pbc),
+            str(atoms.info.get("id", "")),
+            atoms.info,
+        )
+
+    def take(self) -> Frames:
         """The chunk collected so far; the builder starts a new one."""
         n = self.n
         offsets = np.zeros(n + 1, dtype=np.int64)
@@ -402,16 +116,17 @@ class _Builder:
         for s, cell, flags in self._periodic:
             cells[s] = cell
             pbc[s] = flags
-        chunk = PackedChunk(
+        frames = Frames(
             positions=_join(self._positions, (0, 3), np.float64),
             numbers=_join(self._numbers, (0,), np.int32),
-            atom_offsets=offsets,
+            offsets=offsets,
             cells=cells,
             pbc=pbc,
             ids=self._ids,
+            info=self._info,
         )
         self._reset()
-        return chunk
+        return frames
 
 
 def _join(parts: list[np.ndarray], empty: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -422,28 +137,85 @@ def _join(parts: list[np.ndarray], empty: tuple[int, ...], dtype: Any) -> np.nda
     return np.ascontiguousarray(np.concatenate(parts), dtype=dtype)
 
 
+def uses_blocks(sources: Sequence[Source], fast_xyz: bool | None = None) -> bool:
+    """Whether :func:`iter_chunks` reads ``sources`` in blocks: every source is an ``.xyz``
+    file (or forced XANESNET), the rule of :func:`~xanesnet.io.fast_path.use_compiled` for
+    their number (or ``fast_xyz``) says so, and Numba is importable."""
+    kinds = getattr(sources, "kinds", None)
+    if kinds is None:
+        kinds = {s.kind for s in sources}
+    return (
+        kinds <= _XYZ_KINDS and use_compiled(len(sources), fast_xyz) and numba_kernels() is not None
+    )
+
+
 def iter_chunks(
-    sources: Sequence[_Source], chunk_size: int
-) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
-    """(chunk index, structures, read errors met while collecting them), in input order.
+    sources: Sequence[Source],
+    chunk_size: int,
+    *,
+    select: str | int | None = None,
+    fast_xyz: bool | None = None,
+) -> Iterator[Chunk]:
+    """Chunks of ``chunk_size`` structures of the sources, in input order.
 
-    The chunks and errors of ``xanesnet.pipeline.batch._chunks`` on the same sources (``.xyz``
-    files; see :func:`usable`), with the structures packed instead of as ``ase.Atoms``.
-    Errors are ``(source path, message)`` as the ``on_error`` of ``read_structures``.
+    A source that fails while being read (a malformed file, a bad database row) ends there;
+    its error goes to the chunk being filled when it is met, as ``read_structures(...,
+    on_error=...)`` records it (structures already read from it stand). The last chunk may be
+    short, or hold only errors.
+
+    Args:
+        sources: resolved sources (:func:`xanesnet.io.sources.resolve_sources`).
+        chunk_size: structures per chunk.
+        select: ASE database selection, for database sources.
+        fast_xyz: the compiled block reader for folders of ``.xyz`` files and raw plain extended
+            XYZ frames: True always, False never (every structure through the per-file
+            readers), None by the rule of :mod:`xanesnet.io.fast_path`. Same chunks either way.
     """
-
-    builder = _Builder(chunk_size)
+    builder = FrameBuilder(chunk_size)
     errors: list[tuple[str, str]] = []
     index = 0
-    starts = range(0, len(sources), READ_BLOCK)
+    if uses_blocks(sources, fast_xyz):
+        filled = _fill_from_blocks(builder, sources, errors)
+    else:
+        filled = _fill_per_source(
+            builder, sources, errors, select, requested(fast_xyz) is not False
+        )
+    for _ in filled:
+        yield Chunk(index, builder.take(), errors[:])
+        errors.clear()
+        index += 1
+    if builder.n or errors:
+        yield Chunk(index, builder.take(), errors[:])
+        errors.clear()
+
+
+def _fill_per_source(
+    builder: FrameBuilder,
+    sources: Sequence[Source],
+    errors: list[tuple[str, str]],
+    select: str | int | None,
+    raw_frames: bool,
+) -> Iterator[None]:
+    """Fill ``builder`` source by source, yielding whenever it is full."""
+    for source in sources:
+        yield from _add_source(builder, source, errors, select, raw_frames)
+
+
+def _fill_from_blocks(
+    builder: FrameBuilder, sources: Sequence[Source], errors: list[tuple[str, str]]
+) -> Iterator[None]:
+    """Fill ``builder`` from blocks of READ_BLOCK ``.xyz`` files parsed at once (files the
+    block parser refuses through the per-file reader), yielding whenever it is full."""
+    block_size = xyz_blocks.READ_BLOCK
+    starts = range(0, len(sources), block_size)
     # (locations, stems) of the blocks from the current one on, listed ahead for prefetching
     blocks: deque[tuple[list[str], list[str]]] = deque()
     listed = 0
-    with _AdaptiveReader() as reader:  # closed with the generator, however it ends
+    with xyz_blocks.AdaptiveReader() as reader:  # closed with the generator, however it ends
         for start in starts:
-            while listed < len(starts) and len(blocks) <= PREFETCH_BLOCKS:
+            while listed < len(starts) and len(blocks) <= xyz_blocks.PREFETCH_BLOCKS:
                 first = starts[listed]
-                blocks.append(locations_and_stems(sources, first, first + READ_BLOCK))
+                blocks.append(locations_and_stems(sources, first, first + block_size))
                 listed += 1
             locations, stems = blocks.popleft()
             parsed, counts, numbers, positions = reader.read(
@@ -462,174 +234,56 @@ def iter_chunks(
                         a = atom_ends[f - 1] if f else 0
                         b = atom_ends[f + k - 1]
                         builder.add_parsed(
-                            numbers[a:b],
-                            positions[a:b],
-                            counts[f : f + k],
-                            stems[f : f + k],
+                            numbers[a:b], positions[a:b], counts[f : f + k], stems[f : f + k]
                         )
                         f += k
                         if builder.room == 0:
-                            yield index, builder.take(), errors[:]
-                            errors.clear()
-                            index += 1
+                            yield
                     continue
                 source = sources[start + f]
                 f += 1
-                for _ in _add_source(builder, source, errors):
-                    yield index, builder.take(), errors[:]
-                    errors.clear()
-                    index += 1
-    if builder.n or errors:
-        yield index, builder.take(), errors[:]
-        errors.clear()
+                yield from _add_source(builder, source, errors, None, True)
 
 
-class _AdaptiveReader:
-    """:func:`read_files` block after block, reading ahead once files come from disk.
-
-    Files served from disk rather than the page cache take ~100 µs each, one request at a
-    time. After a block read slower than SLOW_READ_S per file, every later block is requested
-    from the kernel PREFETCH_BLOCKS blocks before it is read (:func:`advise_will_need`; a
-    read-ahead block is then read fast, so this mode stays on: on cached files it costs
-    ~2 µs per file). Without ``posix_fadvise`` (not Linux/BSD), slow blocks are read by
-    READ_THREADS threads instead, and a fast block switches back to one.
-    """
-
-    def __init__(self) -> None:
-        self.pool: ThreadPoolExecutor | None = None
-        self.slow = False
-        self.prefetching = False
-        self.advised = 0  # blocks advised, counted from the one to be read next
-
-    def __enter__(self) -> _AdaptiveReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-
-    def read(
-        self, paths: list[str], upcoming: Sequence[list[str]] = ()
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Read and parse ``paths`` (see :func:`read_files`); ``upcoming``: the paths of the
-        next blocks, in order, for reading ahead."""
-        if self.prefetching:
-            if self.advised == 0:  # the first block of this mode: asked for at once too
-                advise_will_need(paths)
-                self.advised = 1
-            for block in upcoming[self.advised - 1 : PREFETCH_BLOCKS]:
-                advise_will_need(block)
-                self.advised += 1
-        elif self.slow and self.pool is None:
-            self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="xanesnet-read")
-        started = time.perf_counter()
-        result = read_files(paths, self.pool if self.slow and not self.prefetching else None)
-        self.slow = time.perf_counter() - started > SLOW_READ_S * len(paths)
-        if self.prefetching:
-            self.advised -= 1  # counted from the current block: this one is read
-        if self.slow and not self.prefetching and hasattr(os, "posix_fadvise"):
-            self.prefetching = True
-        return result
-
-
-def compute_chunk_sites(
-    config: Any,
-    chunk: PackedChunk,
-    absorber: Any,
-    *,
-    backend: str | None = None,
-    n_threads: int = 0,
-) -> tuple[np.ndarray, list[str], np.ndarray, list[tuple[str, str]]]:
-    """:func:`xanesnet.pipeline.batch.compute_sites` for a packed chunk (same results).
-
-    One descriptor call on the packed arrays; if it raises (any structure invalid), the
-    chunk goes through ``compute_sites`` as ``ase.Atoms``, which finds the culprits.
-
-    Returns:
-        features (n_sites, n_features) float64, ids (n_sites,), sites (n_sites,) int64 and
-        the (id, reason) of each structure that failed.
-    """
-    from xanesnet.descriptors.dispatch import compute_packed
-    from xanesnet.descriptors.wacsf import WACSF
-    from xanesnet.pipeline.batch import compute_sites
-
-    if type(config) is WACSF and not (config.use_spin or config.use_charge):
-        try:
-            features, index = compute_packed(
-                config, chunk.pack(absorber), backend=backend, n_threads=n_threads
-            )
-        except ValueError:
-            pass
-        else:
-            ids = chunk.ids
-            return features, [ids[s] for s in index[:, 0].tolist()], index[:, 1], []
-    return compute_sites(config, chunk.to_atoms(), absorber, backend=backend, n_threads=n_threads)
-
-
-# --------------------------------------------------------------------------------------------
-# Plain extended XYZ files: frames packed without ase.Atoms
-# --------------------------------------------------------------------------------------------
-
-
-def _plain_extxyz_candidate(source: _Source) -> bool:
+def _plain_extxyz_candidate(source: Source) -> bool:
     return source.kind == "ase" and source.location.lower().endswith((".xyz", ".extxyz"))
 
 
-def extxyz_usable(sources: Sequence[_Source], config: Any) -> bool:
-    """True when every source is a file (no database), at least one may be plain extended
-    XYZ, and the descriptor is a plain wACSF (spin/charge features need ``atoms.info``)."""
-    from xanesnet.descriptors.wacsf import WACSF
-
-    kinds = getattr(sources, "kinds", None)
-    if kinds is None:
-        kinds = {s.kind for s in sources}
-    return (
-        type(config) is WACSF
-        and not (config.use_spin or config.use_charge)
-        and "db" not in kinds
-        and any(_plain_extxyz_candidate(s) for s in sources)
-    )
-
-
-def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
-    """The structures ``_iter_file(source, None, None)`` yields, as ``("frame", numbers,
-    positions, cell, pbc, id)`` for plain extended XYZ frames and ``("atoms", atoms)`` for the
-    rest: same ids, same order, same errors (a frame that fails validation is handed to
-    ``_validate_atoms`` itself, so the message is the Atoms path's)."""
-    from ase import Atoms
-
-    from xanesnet.io.extxyz import NotPlain, iter_plain_frames
-    from xanesnet.io.read import _MAX_Z, _iter_ase_from, _look_ahead, _validate_atoms
-
+def _file_items(source: Source) -> Iterator[tuple[Any, ...]]:
+    """The structures ``iter_file(source, None, None)`` yields, as ``("frame", numbers,
+    positions, cell, pbc, id, info)`` for plain extended XYZ frames and ``("atoms", atoms)``
+    for the rest: same ids, same order, same errors (a frame that fails validation is handed
+    to ``validate_atoms`` itself, so the message is the Atoms path's)."""
     path = source.location
     if os.stat(path).st_size == 0:
-        raise ValueError(f"{path}: line 1: empty file")
+        raise InputError(f"{path}: line 1: empty file", source=path, line=1)
 
     def raw() -> Iterator[tuple[Any, ...]]:
         frame = 0
         try:
-            for numbers, positions, cell, pbc, _ in iter_plain_frames(path):
+            for numbers, positions, cell, pbc, info in iter_plain_frames(path):
                 if (
                     numbers.size == 0
                     or numbers.min() < 1
-                    or numbers.max() > _MAX_Z
+                    or numbers.max() > MAX_ATOMIC_NUMBER
                     or not np.isfinite(positions).all()
                 ):
                     atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
-                    _validate_atoms(atoms, f"{path}: frame {frame}", path)  # raises
-                yield ("frame", numbers, positions, cell, pbc)
+                    validate_atoms(atoms, f"{path}: frame {frame}", path, path)  # raises
+                yield ("frame", numbers, positions, cell, pbc, info)
                 frame += 1
             return
         except NotPlain as exc:
             frame = exc.frame
-        for atoms in _iter_ase_from(path, None, frame):
+        for atoms in iter_ase_from(path, None, frame):
             yield ("atoms", atoms)
 
-    single, stream = _look_ahead(raw(), path)
+    single, stream = look_ahead(raw(), path)
     for frame, item in enumerate(stream):  # streamed: never the whole file
         structure_id = source.stem if single else f"{source.stem}:{frame}"
         if item[0] == "frame":
-            yield (*item, structure_id)
+            kind, numbers, positions, cell, pbc, info = item
+            yield (kind, numbers, positions, cell, pbc, structure_id, info)
         else:
             atoms = item[1]
             atoms.info["id"] = structure_id
@@ -639,17 +293,21 @@ def _file_items(source: _Source) -> Iterator[tuple[Any, ...]]:
 
 
 def _add_source(
-    builder: _Builder, source: _Source, errors: list[tuple[str, str]]
+    builder: FrameBuilder,
+    source: Source,
+    errors: list[tuple[str, str]],
+    select: str | int | None,
+    raw_frames: bool,
 ) -> Iterator[None]:
-    """Add one file's structures to ``builder`` (plain extended XYZ frames raw, the rest as
-    ``ase.Atoms``), yielding whenever it is full; a read error is appended to ``errors`` as
-    ``read_structures(on_error=...)`` records it, and ends the file."""
-    from xanesnet.io.read import _iter_file
-
-    if _plain_extxyz_candidate(source):
-        stream: Iterator[Any] = _file_items(source)
+    """Add one source's structures to ``builder`` (plain extended XYZ frames raw where
+    ``raw_frames``, the rest as ``ase.Atoms``), yielding whenever it is full; a read error is
+    appended to ``errors`` and ends the source."""
+    if source.kind == "db":
+        stream: Iterator[Any] = (("atoms", atoms) for atoms in iter_db(source, select))
+    elif raw_frames and _plain_extxyz_candidate(source):
+        stream = _file_items(source)
     else:
-        stream = (("atoms", atoms) for atoms in _iter_file(source, None, None))
+        stream = (("atoms", atoms) for atoms in iter_file(source, None, None))
     while True:
         try:
             item = next(stream)
@@ -664,22 +322,3 @@ def _add_source(
             builder.add_atoms(item[1])
         if builder.room == 0:
             yield
-
-
-def iter_file_chunks(
-    sources: Sequence[_Source], chunk_size: int
-) -> Iterator[tuple[int, PackedChunk, list[tuple[str, str]]]]:
-    """The chunks and errors of ``xanesnet.pipeline.batch._chunks`` on file sources, packed: plain
-    extended XYZ frames go straight into the arrays (no ``ase.Atoms``), anything else through
-    the per-file Atoms reader."""
-    builder = _Builder(chunk_size)
-    errors: list[tuple[str, str]] = []
-    index = 0
-    for source in sources:
-        for _ in _add_source(builder, source, errors):
-            yield index, builder.take(), errors[:]
-            errors.clear()
-            index += 1
-    if builder.n or errors:
-        yield index, builder.take(), errors[:]
-        errors.clear()

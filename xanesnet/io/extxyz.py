@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import sys
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -19,7 +18,15 @@ from ase import Atoms
 from ase.calculators.calculator import all_properties
 from ase.data import atomic_numbers
 
-__all__ = ["NotPlain", "iter_plain_extxyz", "iter_plain_frames"]
+from xanesnet.io.fast_path import numba_kernels, use_compiled
+
+__all__ = [
+    "NotPlain",
+    "iter_plain_extxyz",
+    "iter_plain_frames",
+    "special_words",
+    "symbol_codes",
+]
 
 _PROPERTIES = "species:S:1:pos:R:3"
 # keys that ase.io turns into calculator results or per-structure arrays, not atoms.info
@@ -58,9 +65,9 @@ def iter_plain_extxyz(path: str) -> Iterator[Atoms]:
         yield atoms
 
 
-#: Files at least this large are parsed by the Numba row kernel even when Numba is not yet
-#: imported (its import, ~0.5 s, pays off from a few thousand frames on).
-KERNEL_MIN_BYTES = 4 << 20
+#: Bytes per frame assumed when a file's size stands for its frame count in the rule of
+#: :func:`xanesnet.io.fast_path.use_compiled` (so files from 4 MiB take the Numba row kernel).
+BYTES_PER_FRAME = 512
 
 
 def _parse_rows(rows: list[str], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -79,7 +86,7 @@ def _parse_rows(rows: list[str], n: int) -> tuple[np.ndarray, np.ndarray] | None
 
 
 @functools.cache
-def _special_words() -> np.ndarray:
+def special_words() -> np.ndarray:
     """(n_words, 24) uint8: lowercase comment words that ase.io gives a meaning (cell,
     periodicity, properties, calculator results), zero-padded (read-only)."""
     words = sorted({"pbc", "lattice", "properties"} | {w.lower() for w in _NOT_INFO})
@@ -91,7 +98,7 @@ def _special_words() -> np.ndarray:
 
 
 @functools.cache
-def _symbol_codes() -> np.ndarray:
+def symbol_codes() -> np.ndarray:
     """(65536,) int64 lookup of :func:`xanesnet.io._kernels.scan_symbol_rows` (read-only)."""
     codes = np.full(1 << 16, -1, dtype=np.int64)
     for symbol, z in atomic_numbers.items():
@@ -103,18 +110,16 @@ def _symbol_codes() -> np.ndarray:
 
 def _row_kernel(path: str) -> Any:
     """A parser of one frame's rows through the Numba kernel (None: use :func:`_parse_rows`
-    alone): for large files, or when Numba is imported anyway. It returns None for rows it
+    alone), where :func:`~xanesnet.io.fast_path.use_compiled` says so for the file's size. It returns None for rows it
     does not take, which :func:`_parse_rows` then reads (same values where both accept)."""
-    from xanesnet.io.read import _load_kernel
-
     try:
-        large = os.path.getsize(path) >= KERNEL_MIN_BYTES
+        frames = os.path.getsize(path) // BYTES_PER_FRAME
     except OSError:
-        large = False
-    kernel = _load_kernel() if large or "numba" in sys.modules else None
+        frames = 0
+    kernel = numba_kernels() if use_compiled(frames) else None
     if kernel is None:  # small file, or Numba unavailable: the Python parser alone
         return None
-    codes = _symbol_codes()
+    codes = symbol_codes()
     scan = kernel.scan_symbol_rows
 
     def parse(rows: list[str]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,33 +1,207 @@
-"""Lazily built lists of input sources, so that a folder of a million files costs only its
-sorted file names in memory (about 70 MB), not a million source records (several hundred MB).
+"""Inputs to sources: paths, folders, glob patterns and database URLs become one list of
+:class:`Source` records, each naming the reader that takes it.
 
-:class:`FolderSources` is one folder's structure files as a sequence of ``_Source`` records made
-on demand; :class:`SourceList` chains such folders and single sources into one sequence (length,
-iteration, integer and slice indexing) that also knows which source kinds it holds without
-building every record.
+The reader of a source is decided in one place, :func:`reader_kind` (the table
+:data:`READER_BY_SUFFIX`, URL schemes :data:`DB_SCHEMES`, or the ``format`` given). A folder of
+a million files costs only its sorted file names in memory (about 70 MB): :class:`FolderSources`
+makes its records on demand, and :class:`SourceList` chains folders and single sources into one
+sequence that knows which reader kinds it holds without building every record.
 """
 
 from __future__ import annotations
 
 import bisect
+import glob
 import os
-from collections.abc import Iterator, Sequence
+import re
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
-from typing import Any, overload
+from pathlib import Path
+from typing import Any, NamedTuple, overload
 
-__all__ = ["FolderSources", "SourceList"]
+__all__ = [
+    "DB_SCHEMES",
+    "FOLDER_NAMES",
+    "FOLDER_SUFFIXES",
+    "READER_BY_SUFFIX",
+    "FolderSources",
+    "Source",
+    "SourceList",
+    "file_source",
+    "folder_sources",
+    "locations_and_stems",
+    "parse_index",
+    "reader_kind",
+    "redact_url",
+    "resolve_sources",
+]
 
-_KINDS_BY_SUFFIX = {".db": "db", ".xyz": "xyz"}
+#: File suffixes (lower case) picked up when a folder is given. Other files are skipped.
+FOLDER_SUFFIXES: tuple[str, ...] = (".xyz", ".extxyz", ".cif", ".vasp", ".pdb", ".traj")
+#: Exact file names also picked up in a folder (VASP conventions).
+FOLDER_NAMES: tuple[str, ...] = ("POSCAR", "CONTCAR")
+#: URL schemes read as ASE databases (server backends need their Python driver installed).
+DB_SCHEMES: tuple[str, ...] = ("postgresql", "postgres", "mysql", "mariadb")
+#: The reader of a file by its lower-case suffix when no format is given: "db" (ASE database),
+#: "xyz" (XANESNET xyz, or standard xyz/extxyz when its rows start with element symbols); any
+#: other suffix: "ase" (``ase.io``). A ``format`` given names the reader: "db", "xanesnet"
+#: (XANESNET xyz, no detection), anything else an ``ase.io`` format ("ase").
+READER_BY_SUFFIX: dict[str, str] = {".db": "db", ".xyz": "xyz"}
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+
+PathInput = str | os.PathLike
+IndexInput = int | slice | str | None
 
 
-class FolderSources(Sequence[Any]):
-    """A folder's picked structure files, sorted by name, as ``_Source`` records.
+class Source(NamedTuple):
+    """One thing to read: a file or a database (file or URL)."""
+
+    kind: str  # the reader (see reader_kind): "xyz", "xanesnet", "ase" or "db"
+    location: str  # path or URL passed to the reader
+    display: str  # shown in info["source"] and in messages (URL password removed)
+    stem: str  # base of the ids
+
+
+def reader_kind(suffix: str, fmt: str | None) -> str:
+    """The reader of a file with lower-case ``suffix`` ("" for none) read as ``fmt``."""
+    if fmt is None:
+        return READER_BY_SUFFIX.get(suffix, "ase")
+    return fmt if fmt in ("db", "xanesnet") else "ase"
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    """(stem, lower-case suffix with its dot) of a file name; the suffix is "" for none."""
+    head, dot, tail = name.rpartition(".")
+    return (head, dot + tail.lower()) if dot else (name, "")
+
+
+def redact_url(url: str) -> str:
+    """Drop the password from ``scheme://user:password@host/...``."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _url_stem(url: str) -> str:
+    tail = url.rstrip("/").rsplit("/", 1)[-1]
+    return tail.split("?", 1)[0] or "db"
+
+
+def file_source(path: str, fmt: str | None) -> Source:
+    """The record of one file read as ``fmt`` (None: by its suffix)."""
+    stem, suffix = os.path.splitext(os.path.basename(path))
+    return Source(reader_kind(suffix.lower(), fmt), path, path, stem)
+
+
+def folder_sources(folder: str, fmt: str | None) -> FolderSources:
+    """Sources of a folder's structure files, sorted by name; hidden files and subfolders are
+    skipped. Item i equals ``file_source(os.path.join(folder, name_i), fmt)``; records are made
+    on demand from the sorted names (a million files cost ~70 MB, not several hundred)."""
+    names: list[str] = []
+    suffixes: set[str] = set()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            suffix = _split_suffix(name)[1]
+            if (suffix in FOLDER_SUFFIXES or name in FOLDER_NAMES) and entry.is_file():
+                names.append(name)
+                suffixes.add(suffix)
+    names.sort()
+    return FolderSources(folder, names, fmt, suffixes)
+
+
+def _resolve_one(item: Any, fmt: str | None, out: list[Any]) -> None:
+    """Append ``item``'s sources to ``out``: :class:`Source` records, or a lazy
+    :class:`FolderSources` per folder."""
+    if isinstance(item, (list, tuple)):
+        for sub in item:
+            _resolve_one(sub, fmt, out)
+        return
+    if not isinstance(item, (str, os.PathLike)):
+        raise TypeError(
+            f"read_structures: expected a path, glob pattern, database URL or a list of them, "
+            f"got {type(item).__name__}"
+        )
+    text = os.fsdecode(os.fspath(item))
+    match = _URL.match(text) if isinstance(item, str) else None
+    if match and match.group("scheme").lower() in DB_SCHEMES:
+        out.append(Source("db", text, redact_url(text), _url_stem(text)))
+        return
+    path = os.path.expanduser(text)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISDIR(mode):
+        files = folder_sources(path, fmt)
+        if not files:
+            raise ValueError(
+                f"{path}: folder holds no structure files (empty input); looked for "
+                f"{', '.join('*' + s for s in FOLDER_SUFFIXES)}, {', '.join(FOLDER_NAMES)}"
+            )
+        out.append(files)  # kept lazy
+        return
+    if mode:
+        out.append(file_source(path, fmt))
+        return
+    if isinstance(item, str) and _GLOB_CHARS.search(text):
+        matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"{text}: glob pattern matches no files")
+        for m in matches:
+            _resolve_one(Path(m), fmt, out)
+        return
+    raise FileNotFoundError(f"{path}: no such file or folder")
+
+
+def parse_index(index: IndexInput) -> int | slice | None:
+    if index is None or isinstance(index, (int, slice)):
+        return index
+    if isinstance(index, str):
+        from ase.io.formats import string2index
+
+        try:
+            parsed = string2index(index)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, (int, slice)):
+            raise ValueError(f"index: cannot parse {index!r} as an int or slice")
+        return parsed
+    raise TypeError(f"index: expected int, slice, str or None, got {type(index).__name__}")
+
+
+def resolve_sources(
+    path_or_paths: PathInput | Iterable[Any],
+    fmt: str | None,
+    select: str | int | None,
+    index: IndexInput,
+) -> tuple[SourceList, int | slice | None]:
+    """The sources of ``read_structures(path_or_paths, format=fmt, select=select, index=index)``
+    and its parsed ``index``, with its checks (see :func:`xanesnet.io.read_structures`)."""
+    items: list[Any] = []
+    _resolve_one(path_or_paths, fmt, items)
+    sources = SourceList(items)
+    if not sources:
+        raise ValueError("read_structures: no inputs given (empty input)")
+    frames = parse_index(index)
+    has_db = "db" in sources.kinds
+    if has_db and frames is not None:
+        raise ValueError("index: not supported for database inputs; use select= instead")
+    if select is not None and not has_db:
+        raise ValueError("select: applies to database inputs only, and none were given")
+    return sources, frames
+
+
+class FolderSources(Sequence[Source]):
+    """A folder's picked structure files, sorted by name, as :class:`Source` records.
 
     Args:
         folder: the folder path (as given, user expanded).
         names: the picked file names, sorted.
         fmt: the ``format`` argument of ``read_structures`` (None: by suffix).
-        make: the ``_Source`` constructor (kind, location, display, stem).
         suffixes: the names' lower-case suffixes ("" for none), if known.
     """
 
@@ -36,37 +210,26 @@ class FolderSources(Sequence[Any]):
         folder: str,
         names: list[str],
         fmt: str | None,
-        make: Any,
         suffixes: set[str] | None = None,
     ) -> None:
         self._prefix = os.path.join(folder, "")
         self._names = names
         self._fmt = fmt
-        self._make = make
         if fmt is None:
             if suffixes is None:  # not collected while listing the folder
                 suffixes = set(self._suffixes())
-            self.kinds = frozenset(self._kind(suffix) for suffix in suffixes)
+            self.kinds = frozenset(reader_kind(suffix, None) for suffix in suffixes)
         else:
-            self.kinds = frozenset([fmt if fmt in ("db", "xanesnet") else "ase"])
+            self.kinds = frozenset([reader_kind("", fmt)])
 
     def _suffixes(self) -> Iterator[str]:
         for name in self._names:
-            head, dot, tail = name.rpartition(".")
-            yield dot + tail.lower() if dot else ""
+            yield _split_suffix(name)[1]
 
-    def _kind(self, suffix_or_name: str) -> str:
-        return _KINDS_BY_SUFFIX.get(suffix_or_name, "ase")
-
-    def _source(self, name: str) -> Any:
-        head, dot, tail = name.rpartition(".")
-        stem, suffix = (head, dot + tail.lower()) if dot else (name, "")
+    def _source(self, name: str) -> Source:
+        stem, suffix = _split_suffix(name)
         path = self._prefix + name
-        if self._fmt is None:
-            kind = _KINDS_BY_SUFFIX.get(suffix, "ase")
-        else:
-            kind = self._fmt if self._fmt in ("db", "xanesnet") else "ase"
-        return self._make(kind, path, path, stem)
+        return Source(reader_kind(suffix, self._fmt), path, path, stem)
 
     def __len__(self) -> int:
         return len(self._names)
@@ -138,7 +301,8 @@ class SourceList(Sequence[Any]):
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
 
-    def _locate(self, i: int) -> tuple[int, int]:
+    def locate(self, i: int) -> tuple[int, int]:
+        """(segment, offset in it) of source ``i``."""
         segment = bisect.bisect_right(self._ends, i)
         start = self._ends[segment - 1] if segment else 0
         return segment, i - start
@@ -157,7 +321,7 @@ class SourceList(Sequence[Any]):
                 return [self[i] for i in range(start, stop, step)]
             out: list[Any] = []
             while start < stop:
-                segment, offset = self._locate(start)
+                segment, offset = self.locate(start)
                 part = self._segments[segment][offset : offset + (stop - start)]
                 out.extend(part)
                 start += len(part)
@@ -166,7 +330,7 @@ class SourceList(Sequence[Any]):
             index += n
         if not 0 <= index < n:
             raise IndexError("source index out of range")
-        segment, offset = self._locate(index)
+        segment, offset = self.locate(index)
         return self._segments[segment][offset]
 
     def __iter__(self) -> Iterator[Any]:
@@ -186,7 +350,7 @@ def locations_and_stems(
     segments = sources.segments
     stop = min(stop, len(sources))
     while start < stop:
-        index, offset = sources._locate(start)
+        index, offset = sources.locate(start)
         segment = segments[index]
         count = min(stop - start, len(segment) - offset)
         if isinstance(segment, FolderSources):

@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xanesnet.descriptors.wacsf import WACSF
-from xanesnet.io.chunks import PackedChunk, compute_chunk_sites
+from xanesnet.descriptors.sites import compute_sites
+from xanesnet.io.chunks import Chunk, iter_chunks
+from xanesnet.io.sources import resolve_sources
 
 if TYPE_CHECKING:
     from xanesnet.store import PredictionStore
 
-__all__ = ["BatchSummary", "compute_sites", "predict_batch", "parse_shard"]
+__all__ = ["BatchSummary", "predict_batch", "parse_shard"]
 
 
 #: Structures per chunk of :func:`predict_batch` and ``xanesnet-batch``.
@@ -63,53 +64,6 @@ class BatchSummary:
         )
 
 
-def compute_sites(
-    config: WACSF,
-    structures: Sequence[Any],
-    absorber: Any,
-    *,
-    backend: str | None = None,
-    n_threads: int = 0,
-) -> tuple[np.ndarray, list[str], np.ndarray, list[tuple[str, str]]]:
-    """Descriptors of every site of ``structures``; structures that fail are set aside.
-
-    The whole list is computed in one call; only if that fails is it redone one structure at
-    a time to find the culprits. ``structures`` may also be a
-    :class:`~xanesnet.io.chunks.PackedChunk` (same results, without ``ase.Atoms``).
-
-    Returns:
-        features (n_sites, n_features), ids (n_sites,), sites (n_sites,) and the
-        (id, reason) of each structure that failed.
-    """
-    if isinstance(structures, PackedChunk):
-        return compute_chunk_sites(
-            config, structures, absorber, backend=backend, n_threads=n_threads
-        )
-    try:
-        features, index = config.compute(structures, absorber, backend=backend, n_threads=n_threads)
-    except ValueError as exc:
-        if len(structures) == 1:
-            return (
-                np.empty((0, config.n_features)),
-                [],
-                np.empty(0, dtype=np.int64),
-                [(str(structures[0].info.get("id", "")), str(exc))],
-            )
-    else:
-        ids = [str(structures[s].info.get("id", "")) for s in index[:, 0]]
-        return features, ids, index[:, 1], []
-    parts = [
-        compute_sites(config, [atoms], absorber, backend=backend, n_threads=n_threads)
-        for atoms in structures
-    ]
-    return (
-        np.concatenate([p[0] for p in parts]),
-        [i for p in parts for i in p[1]],
-        np.concatenate([p[2] for p in parts]),
-        [e for p in parts for e in p[3]],
-    )
-
-
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"I/N"`` (0 <= I < N) -> (I, N); None stays None."""
     if text is None:
@@ -127,45 +81,15 @@ def _chunks(
     inputs: list[Any],
     select: str | None,
     chunk_size: int,
-    errors: list[tuple[str, str]],
-    config: WACSF | None = None,
     fast_xyz: bool | None = None,
     on_sources: Callable[[Sequence[Any]], None] | None = None,
-) -> Iterator[tuple[int, Sequence[Any], list[tuple[str, str]]]]:
-    """(chunk index, structures, read errors met while collecting them), in input order.
-    ``on_sources`` is called with the resolved sources before the first chunk is read.
-
-    With ``config`` (the descriptor), where :func:`xanesnet.io.chunks.usable` (inputs all
-    ``.xyz`` files, ``config`` a plain wACSF, ``fast_xyz`` not False), chunks are read by
-    :func:`xanesnet.io.chunks.iter_chunks` as :class:`~xanesnet.io.chunks.PackedChunk` (same
-    chunks, same errors); otherwise they are lists of ``ase.Atoms``.
-    """
-    from xanesnet.io import chunks as fast
-    from xanesnet.io.read import _iter_sources, _resolve_inputs
-
-    sources, frames = _resolve_inputs(inputs, None, select, None)
+) -> Iterator[Chunk]:
+    """The chunks of the inputs (:func:`xanesnet.io.chunks.iter_chunks`); ``on_sources`` is
+    called with the resolved sources before the first chunk is read."""
+    sources, _ = resolve_sources(inputs, None, select, None)
     if on_sources is not None:
         on_sources(sources)
-    if config is not None and fast.usable(sources, config, fast_xyz):
-        yield from fast.iter_chunks(sources, chunk_size)
-        return
-    switched_off = fast_xyz is False or (fast_xyz is None and os.environ.get(fast.ENV) == "0")
-    if config is not None and not switched_off and fast.extxyz_usable(sources, config):
-        yield from fast.iter_file_chunks(sources, chunk_size)
-        return
-    stream = _iter_sources(sources, None, select, frames, lambda i, e: errors.append((i, str(e))))
-    chunk: list[Any] = []
-    index = 0
-    for atoms in stream:
-        chunk.append(atoms)
-        if len(chunk) == chunk_size:
-            yield index, chunk, errors[:]
-            errors.clear()
-            chunk = []
-            index += 1
-    if chunk or errors:
-        yield index, chunk, errors[:]
-        errors.clear()
+    return iter_chunks(sources, chunk_size, select=select, fast_xyz=fast_xyz)
 
 
 def _file_digest(path: Path) -> str:
@@ -351,9 +275,7 @@ def predict_batch(
 
     def produce() -> None:
         try:
-            chunks = _chunks(
-                input_list, select, chunk_size, [], loaded.descriptor, fast_xyz, expect
-            )
+            chunks = _chunks(input_list, select, chunk_size, fast_xyz, expect)
             for item in chunks:
                 index = item[0]
                 if index in done or (shard and index % shard[1] != shard[0]):
@@ -547,8 +469,6 @@ def _predict_dask(
             inputs,
             select,
             chunk_size,
-            [],
-            loaded.descriptor,
             fast_xyz,
             lambda sources: bar.expect(expected_structures(sources, select)),
         )
@@ -606,7 +526,7 @@ def expected_structures(sources: Sequence[Any], select: str | None = None) -> in
     larger file may hold many frames or a database cannot be counted.
 
     Args:
-        sources: resolved sources (``xanesnet.io.read._resolve_inputs``).
+        sources: resolved sources (:func:`xanesnet.io.sources.resolve_sources`).
         select: ASE database selection.
     """
     from xanesnet.io.sources import FolderSources

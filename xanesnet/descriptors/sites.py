@@ -1,0 +1,161 @@
+"""Descriptors of the absorbing sites of many structures, with a status per structure.
+
+:func:`compute_sites` is the one place where a batch of structures becomes descriptor rows:
+the input checks (:func:`~xanesnet.descriptors.packing.check_structures`) and the kernel
+(a status per site) both report per structure, so a structure that fails is set aside with
+its reason while the others' rows are kept, and nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xanesnet.descriptors.dispatch import default_backend, run_kernel, site_error
+from xanesnet.descriptors.packing import OK, PackedBatch, check_structures, id_labels
+from xanesnet.frames import Frames
+
+__all__ = ["SiteDescriptors", "compute_sites", "structure_extras"]
+
+#: Per-structure metadata the descriptor may append: (flag on the configuration, keys looked
+#: up in ``info`` in this order, what it is).
+_EXTRAS = (("use_spin", ("spin", "S"), "total spin"), ("use_charge", ("charge", "q"), "charge"))
+
+
+class SiteDescriptors(NamedTuple):
+    """The descriptor rows of a batch and the structures that failed.
+
+    Attributes:
+        features: (n_sites, n_features) float64.
+        ids: (n_sites,) id of each row's structure.
+        sites: (n_sites,) int64 atom index of each row's absorber within its structure.
+        errors: (id, reason) of each structure that failed, in input order.
+    """
+
+    features: np.ndarray
+    ids: list[str]
+    sites: np.ndarray
+    errors: list[tuple[str, str]]
+
+
+def structure_extras(
+    config: Any, info: Sequence[dict[str, Any] | None], labels: Sequence[str]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The spin/charge columns the configuration asks for, per structure.
+
+    Args:
+        config: the descriptor configuration (``use_spin``, ``use_charge``).
+        info: (n_structures,) each structure's metadata (``atoms.info``) or None.
+        labels: (n_structures,) names for messages.
+
+    Returns:
+        values (n_structures, n_extra) float64 and structure index -> reason for each
+        structure without a usable value (the first missing or non-numeric one).
+    """
+    wanted = [(keys, what) for flag, keys, what in _EXTRAS if getattr(config, flag, False)]
+    values = np.zeros((len(info), len(wanted)))
+    reasons: dict[int, str] = {}
+    for column, (keys, what) in enumerate(wanted):
+        for s, entry in enumerate(info):
+            if s in reasons:
+                continue
+            entry = entry or {}
+            key = next((k for k in keys if k in entry), None)
+            if key is None:
+                reasons[s] = f"{labels[s]}: descriptor needs the {what} in atoms.info[{keys[0]!r}]"
+                continue
+            try:
+                values[s, column] = float(entry[key])
+            except (TypeError, ValueError):
+                reasons[s] = f"{labels[s]}: atoms.info[{key!r}] = {entry[key]!r} is not a number"
+    return values, reasons
+
+
+def compute_sites(
+    config: Any,
+    structures: Frames | Sequence[Any],
+    absorber: int | str | Sequence[Sequence[int]],
+    *,
+    backend: str | None = None,
+    n_threads: int = 0,
+) -> SiteDescriptors:
+    """Descriptors of every absorbing site; structures that fail are reported, not raised.
+
+    Rows are those of ``config.compute`` on the valid structures, bit for bit (one kernel
+    call; each site's row depends on its own structure only).
+
+    Args:
+        config: a :class:`~xanesnet.WACSF` configuration.
+        structures: :class:`~xanesnet.frames.Frames`, or a sequence of ``ase.Atoms``.
+        absorber: atom index, element symbol, or one index list per structure.
+        backend: "cpp" or "numba"; None: the default backend.
+        n_threads: kernel threads (0 = all cores).
+
+    Returns:
+        A :class:`SiteDescriptors`; a structure fails for the first of: an input check
+        (no atoms, unknown element, non-finite coordinates, bad cell, absorber), a site the
+        kernel refuses (e.g. overlapping atoms), a missing spin/charge value.
+
+    Raises:
+        ValueError: unknown backend, bad ``n_threads``, or per-structure absorber lists of
+            another length than the structures.
+    """
+    frames = structures if isinstance(structures, Frames) else Frames.from_atoms(structures)
+    n_features = config.n_features
+    if len(frames) == 0:
+        return SiteDescriptors(np.empty((0, n_features)), [], np.empty(0, dtype=np.int64), [])
+    checks = check_structures(
+        frames.positions,
+        frames.numbers,
+        frames.offsets,
+        frames.cells,
+        frames.pbc,
+        absorber,
+        id_labels(frames.ids),
+    )
+    reasons = dict(checks.reasons)
+    originals = np.nonzero(checks.status == OK)[0]  # kernel structure -> input structure
+    kept = frames.take(checks.status == OK) if reasons else frames
+    site_structures = np.searchsorted(originals, checks.site_structures)
+    features = np.empty((0, n_features))
+    site_atoms = checks.site_atoms
+    if site_atoms.size:
+        batch = PackedBatch(
+            positions=kept.positions,
+            numbers=kept.numbers,
+            atom_offsets=kept.offsets,
+            cells=kept.cells,
+            pbc=kept.pbc,
+            site_structures=np.ascontiguousarray(site_structures, dtype=np.int64),
+            site_atoms=site_atoms,
+            labels=id_labels(kept.ids),
+        )
+        backend = default_backend() if backend is None else backend
+        features, status, close_pair, value = run_kernel(config, batch, backend, n_threads)
+        failed_sites = np.nonzero(status)[0]
+        owners, first = np.unique(site_structures[failed_sites], return_index=True)
+        for s, site in zip(owners.tolist(), failed_sites[first].tolist(), strict=True):
+            reasons[int(originals[s])] = site_error(
+                config, batch, site, int(status[site]), close_pair[site], float(value[site])
+            )
+        if any(getattr(config, flag, False) for flag, _, _ in _EXTRAS):
+            extras, missing = structure_extras(config, kept.info, batch.labels)
+            for s, reason in missing.items():
+                reasons.setdefault(int(originals[s]), reason)
+            features = np.concatenate([features, extras[site_structures]], axis=1)
+    rows = originals[site_structures]
+    if reasons and rows.size:
+        good = np.ones(len(frames), dtype=bool)
+        good[list(reasons)] = False
+        keep = good[rows]
+        if not keep.all():
+            features, rows, site_atoms = features[keep], rows[keep], site_atoms[keep]
+    ids = frames.ids
+    return SiteDescriptors(
+        features,
+        [ids[s] for s in rows.tolist()],
+        site_atoms,
+        [(ids[s], reasons[s]) for s in sorted(reasons)],
+    )

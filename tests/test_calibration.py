@@ -22,7 +22,7 @@ def synthetic(n: int = 4000, n_e: int = 20, seed: int = 0):
     rng = np.random.default_rng(seed)
     energies = np.linspace(0.0, 1.0, n_e)
     y_true = 0.2 + np.abs(np.sin(3 * energies))[None, :] * rng.uniform(0.5, 1.5, (n, 1))
-    spread = rng.uniform(0.001, 0.02, (n, 1)) * np.ones((1, n_e))
+    spread = rng.uniform(0.001, 0.02, (n, 1)) * rng.uniform(0.2, 1.8, (n, n_e))
     sigma_true = np.sqrt((2.0 * spread) ** 2 + 0.01**2)
     y_pred = y_true + sigma_true * rng.normal(size=(n, n_e))
     return y_true, y_pred, spread, sigma_true
@@ -59,8 +59,9 @@ def test_fit_recovers_scale_and_floor_and_calibrates() -> None:
     y_true, y_pred, spread, _ = synthetic()
     calib = fit_calibration(y_true, y_pred, spread)
     # 4000 points per energy: the likelihood fit is good to a few per cent
-    assert np.allclose(calib.scale, 2.0, rtol=0.1)
-    assert np.allclose(calib.floor, 0.01, rtol=0.2)
+    assert np.allclose(calib.scale, 2.0, rtol=0.15)
+    assert np.allclose(calib.floor, 0.01, rtol=0.3)
+    assert np.all(calib.mean_scale < 0.5)  # no per-spectrum term in these errors
     raw = coverage(y_true, y_pred, spread)
     fitted = coverage(y_true, y_pred, calib.sigma(spread))
     assert raw["within_1sigma"] < 0.5

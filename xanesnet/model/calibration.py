@@ -4,10 +4,15 @@ A model's raw spread (the standard deviation of its members, or of its network/k
 ranks errors but is not an error scale: members trained on the same data agree more than
 they are right. :class:`CalibratedUncertainty` maps the spread to
 
-    σ(E) = sqrt((a(E) · spread(E))² + b(E)²)        (per energy point E, μ units)
+    σ(E) = sqrt((a(E) · spread(E))² + (c(E) · mean_spread)² + b(E)²)   (μ units)
 
-with a scale a(E) and a floor b(E) fitted by Gaussian likelihood on held-out residuals
-(k-fold out-of-fold predictions of the training set; see ``scripts/fe_k_edge/calibrate.py``),
+per energy point E, where mean_spread is the spectrum's spread averaged over its energies (a
+spectrum's errors move together, so its overall spread says more of each point's error than
+the spread at that point alone). The scales a(E), c(E) and the floor b(E) are fitted by
+Gaussian likelihood on held-out residuals (k-fold out-of-fold predictions of the training set;
+see ``scripts/fe_k_edge/calibrate.py``), then multiplied by one common factor that brings the
+held-out ±1σ and ±2σ coverage nearest to nominal (held-out errors have heavier tails than a
+Gaussian). The map
 and gives a per-spectrum error estimate: the predicted Δμ (``norm="l1"`` of
 ``shared/spec/metrics.md``, in %), and an upper bound that a chosen share of held-out spectra
 stayed under. It also holds the per-energy range of the training spectra, against which
@@ -89,7 +94,8 @@ class CalibratedUncertainty:
     """A fitted map from a model's spread to a calibrated σ and a per-spectrum Δμ estimate.
 
     Attributes:
-        scale: (n_energies,) a(E), dimensionless (multiplies the spread).
+        scale: (n_energies,) a(E), dimensionless (multiplies the spread at E).
+        mean_scale: (n_energies,) c(E), dimensionless (multiplies the spectrum's mean spread).
         floor: (n_energies,) b(E), μ units (the error left where the members agree).
         delta_mu_factor: c in ``predicted Δμ = c · 100 · sqrt(2/π) · Σσ / Σ|μ̂|`` (the Gaussian
             expectation of Δμ, corrected by the held-out mean ratio).
@@ -103,6 +109,7 @@ class CalibratedUncertainty:
     """
 
     scale: np.ndarray
+    mean_scale: np.ndarray
     floor: np.ndarray
     delta_mu_factor: float
     delta_mu_ratio_quantiles: dict[str, float]
@@ -140,7 +147,10 @@ class CalibratedUncertainty:
                 raise ValueError("sigma: pass n_sites when the model has no spread")
             return np.broadcast_to(self.floor, (n_sites, self.n_energies)).copy()
         spread = self._check("spread", spread)
-        return np.sqrt((self.scale * spread) ** 2 + self.floor**2)
+        mean_spread = spread.mean(axis=1, keepdims=True)
+        return np.sqrt(
+            (self.scale * spread) ** 2 + (self.mean_scale * mean_spread) ** 2 + self.floor**2
+        )
 
     def predicted_delta_mu(
         self, spread: np.ndarray | None, spectra: np.ndarray | None = None
@@ -184,8 +194,11 @@ class CalibratedUncertainty:
         """JSON-ready dict (the model file's ``"uncertainty_calibration"`` entry)."""
         return {
             "schema": CALIBRATION_SCHEMA,
-            "model": "sigma = sqrt((scale * spread)^2 + floor^2) per energy point",
+            "model": "sigma = sqrt((scale * spread)^2 + (mean_scale * mean_spread)^2 + "
+            "floor^2) per energy point; mean_spread = the spectrum's spread averaged over "
+            "energies",
             "scale": [float(v) for v in self.scale],
+            "mean_scale": [float(v) for v in self.mean_scale],
             "floor": [float(v) for v in self.floor],
             "delta_mu_factor": float(self.delta_mu_factor),
             "delta_mu_ratio_quantiles": {
@@ -216,6 +229,7 @@ class CalibratedUncertainty:
             quantiles = {str(k): float(v) for k, v in data["delta_mu_ratio_quantiles"].items()}
             return cls(
                 scale=scale,
+                mean_scale=_vector(data, "mean_scale", n),
                 floor=_vector(data, "floor", n),
                 delta_mu_factor=float(data["delta_mu_factor"]),
                 delta_mu_ratio_quantiles=quantiles,
@@ -229,37 +243,65 @@ class CalibratedUncertainty:
             raise ValueError(f"uncertainty_calibration: missing key {exc}") from exc
 
 
-def _fit_scale_floor(
-    residual: np.ndarray, spread: np.ndarray, iterations: int = 300
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-energy (a, b) minimising the Gaussian negative log-likelihood of the residuals
-    under σ² = a²·spread² + b² (Newton-free: L-BFGS on log a, log b, all energies at once)."""
+def _fit_variance_model(
+    residual: np.ndarray, spread: np.ndarray, iterations: int = 500
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-energy (a, c, b) minimising the Gaussian negative log-likelihood of the residuals
+    under σ² = a²·spread² + c²·mean_spread² + b² (L-BFGS on log a, log c, log b, all energies
+    at once; mean_spread is each spectrum's spread averaged over energies)."""
     import torch
 
     r2 = torch.as_tensor(residual**2)
     s2 = torch.as_tensor(spread**2)
-    # start: the spread-free fit (b² = mean r²) and a scale matching the mean variance
+    m2 = torch.as_tensor(spread.mean(axis=1, keepdims=True) ** 2).expand_as(s2)
     mean_r2 = r2.mean(dim=0).clamp_min(1e-30)
-    mean_s2 = s2.mean(dim=0)
-    has_spread = bool((mean_s2 > 0).any())
-    log_b = (0.5 * (0.5 * mean_r2).log()).clone().requires_grad_(True)
-    ratio = torch.where(
-        mean_s2 > 0, 0.5 * mean_r2 / mean_s2.clamp_min(1e-30), torch.ones_like(mean_s2)
-    )
-    log_a = (0.5 * ratio.log()).clone().requires_grad_(has_spread)
-    params = [log_a, log_b] if has_spread else [log_b]
+    has_spread = bool((s2 > 0).any())
+
+    # start: a third of the mean squared residual from each term
+    def start(term: torch.Tensor) -> torch.Tensor:
+        mean = term.mean(dim=0)
+        ratio = torch.where(mean > 0, mean_r2 / (3 * mean.clamp_min(1e-30)), torch.ones_like(mean))
+        return 0.5 * ratio.log()
+
+    log_b = (0.5 * (mean_r2 / 3).log()).clone().requires_grad_(True)
+    log_a = start(s2).clone().requires_grad_(has_spread)
+    log_c = start(m2).clone().requires_grad_(has_spread)
+    params = [log_a, log_c, log_b] if has_spread else [log_b]
     optimiser = torch.optim.LBFGS(params, max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def variance() -> torch.Tensor:
+        if not has_spread:
+            return (2 * log_b).exp().expand_as(r2)
+        return (2 * log_a).exp() * s2 + (2 * log_c).exp() * m2 + (2 * log_b).exp()
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        var = (2 * log_a).exp() * s2 + (2 * log_b).exp()
+        var = variance()
         loss = 0.5 * (var.log() + r2 / var).mean()
         loss.backward()
         return loss
 
     optimiser.step(closure)
-    scale = log_a.detach().exp().numpy() if has_spread else np.zeros(residual.shape[1])
-    return scale, log_b.detach().exp().numpy()
+    if not has_spread:
+        zeros = np.zeros(residual.shape[1])
+        return zeros, zeros.copy(), log_b.detach().exp().numpy()
+    return tuple(t.detach().exp().numpy() for t in (log_a, log_c, log_b))
+
+
+def _coverage_factor(residual: np.ndarray, sigma: np.ndarray) -> float:
+    """The common factor κ of σ that brings the ±1σ and ±2σ coverage nearest to nominal
+    (the largest of the two deviations smallest): held-out residuals are heavier-tailed than
+    a Gaussian, so the likelihood fit alone over-covers at 1σ."""
+    z = np.sort((np.abs(residual) / np.maximum(sigma, 1e-300)).ravel())
+    factors = np.linspace(0.5, 2.0, 301)
+
+    def share(k: float) -> np.ndarray:
+        return np.searchsorted(z, k * factors, side="right") / len(z)
+
+    worst = np.maximum(
+        np.abs(share(1.0) - NOMINAL_COVERAGE[1]), np.abs(share(2.0) - NOMINAL_COVERAGE[2])
+    )
+    return float(factors[np.argmin(worst)])
 
 
 def fit_calibration(
@@ -296,10 +338,18 @@ def fit_calibration(
             f"fit_calibration: expected three (n, n_energies) arrays of one shape, got "
             f"{y_true.shape}, {y_pred.shape}, {spread.shape}"
         )
-    scale, floor = _fit_scale_floor(y_pred - y_true, spread)
+    residual = y_pred - y_true
+    scale, mean_scale, floor = _fit_variance_model(residual, spread)
+    likelihood_only = CalibratedUncertainty(
+        scale, mean_scale, floor, 1.0, {}, np.zeros(1), np.zeros(1)
+    )
+    factor_sigma = _coverage_factor(residual, likelihood_only.sigma(spread))
+    before = coverage(y_true, y_pred, likelihood_only.sigma(spread))
+    scale, mean_scale, floor = (factor_sigma * v for v in (scale, mean_scale, floor))
     reference = y_true if reference_spectra is None else np.asarray(reference_spectra)
     partial = CalibratedUncertainty(
         scale=scale,
+        mean_scale=mean_scale,
         floor=floor,
         delta_mu_factor=1.0,
         delta_mu_ratio_quantiles={},
@@ -316,8 +366,11 @@ def fit_calibration(
     figures = coverage(y_true, y_pred, partial.sigma(spread))
     figures["spearman_predicted_delta_mu"] = float(spearmanr(gaussian, actual).statistic)
     figures["n_spectra"] = float(len(y_true))
+    figures["coverage_factor"] = factor_sigma
+    figures.update({f"likelihood_fit_{k}": v for k, v in before.items()})
     return CalibratedUncertainty(
         scale=scale,
+        mean_scale=mean_scale,
         floor=floor,
         delta_mu_factor=factor,
         delta_mu_ratio_quantiles=quantiles,

@@ -256,7 +256,9 @@ def compute_wacsf(
     """See :meth:`xanesnet.WACSF.compute`."""
     backend = resolve_backend(backend)
     _check_threads(n_threads)
-    structures = _as_list(structures)
+    from xanesnet.io.pymatgen import as_atoms_list  # also pymatgen Structure/Molecule
+
+    structures = as_atoms_list(structures)
     batch = pack_structures(structures, absorber)
     features, index = compute_packed(config, batch, backend=backend, n_threads=n_threads)
     extras = _extras(config, structures, batch)

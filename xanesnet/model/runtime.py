@@ -145,6 +145,12 @@ class Prediction:
     spread: np.ndarray | None
     index: np.ndarray
 
+    def to_pymatgen(self, structures: Any, edge: str = "K") -> list[Any]:
+        """One pymatgen ``XAS`` per site (:func:`xanesnet.io.pymatgen.xas_of_sites`)."""
+        from xanesnet.io.pymatgen import xas_of_sites
+
+        return xas_of_sites(self, structures, edge=edge)
+
 
 class XanesModel:
     """A loaded model file: descriptor + networks + energy grid.

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             broaden=broaden_fn,
             broaden_label=label,
         )
-        progress.update(1)
+        progress.update(1, "done")
     print(metrics.table_header(post_broadening=args.post_broadening))
     about = f"{len(data.names)} spectra" + (
         f", {args.precision}" if args.precision != "float32" else ""

@@ -6,8 +6,8 @@ value, VALUE parsed as TOML (``--set "training.network.hidden=[256, 256]"``) or 
 string when it is not valid TOML.
 
 Environment variables: every one the package reads is in :data:`ENVIRONMENT`, with what it
-does, and is read through :func:`env_setting` (no other module reads ``os.environ`` for a
-``XANESNET_*`` name). The test suite and the benchmarks read their own (``XANESNET_SHARED``,
+does, and is read through :func:`env_setting`; so are the thread counts that the OpenMP runtime
+and Numba read for it. The test suite and the benchmarks read their own (``XANESNET_SHARED``,
 ``XANESNET_BENCH_*``), documented where they are used.
 """
 
@@ -131,7 +131,8 @@ class EnvSetting:
     read_by: str
 
 
-#: every environment variable the package reads (nothing else is read)
+#: every environment variable the package reads (nothing else is read), then those that the
+#: libraries underneath read and that change what the package does
 ENVIRONMENT: tuple[EnvSetting, ...] = (
     EnvSetting(
         "XANESNET_BACKEND",
@@ -160,6 +161,28 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
         "$XDG_CACHE_HOME/xanesnet, else ~/.cache/xanesnet",
         "where descriptors of training data sets are cached",
         "xanesnet.datasets",
+    ),
+    EnvSetting(
+        "XDG_CACHE_HOME",
+        "a folder",
+        "~/.cache",
+        "the cache folder's parent when XANESNET_CACHE is unset",
+        "xanesnet.datasets",
+    ),
+    # read by the libraries underneath, listed for what they change here
+    EnvSetting(
+        "OMP_NUM_THREADS",
+        "a positive integer",
+        "all cores",
+        "threads of the compiled core when a call asks for n_threads=0",
+        "the OpenMP runtime (xanesnet._core)",
+    ),
+    EnvSetting(
+        "NUMBA_NUM_THREADS",
+        "a positive integer",
+        "all cores",
+        "threads of the Numba backend when a call asks for n_threads=0",
+        "numba (xanesnet.descriptors Numba kernels)",
     ),
 )
 

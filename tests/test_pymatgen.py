@@ -173,3 +173,22 @@ def test_json_that_is_not_a_structure_names_the_file(tmp_path):
         db.write(read_xanesnet_xyz(FIRST_EXAMPLE))
     assert not holds_pymatgen_structure(db_path)
     assert not holds_pymatgen_structure(other)
+
+
+def test_read_structures_and_batch_take_mp_json(tmp_path):
+    crystal = _rocksalt_feo()
+    mol, _ = _molecule()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "feo.json").write_text(
+        json.dumps({"material_id": "mp-1279", "structure": crystal.as_dict()})
+    )
+    (tmp_path / "in" / "mol.json").write_text(json.dumps(mol.as_dict()))
+    read = list(xanesnet.read_structures(str(tmp_path / "in" / "*.json")))
+    assert [a.info["id"] for a in read] == ["feo", "mol"]
+    assert read[0].info["material_id"] == "mp-1279" and read[0].pbc.all()
+    summary = xanesnet.predict_batch(
+        [str(tmp_path / "in" / "mol.json")], tmp_path / "out", progress=False, n_threads=1
+    )
+    assert summary is not None
+    stored = xanesnet.read_predictions(tmp_path / "out")
+    assert list(stored.ids) == ["mol"] and stored.errors == []

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xanesnet.errors import InputError
+from xanesnet.io.ase_files import validate_atoms
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -284,6 +285,7 @@ def iter_mp_json(path: str | os.PathLike) -> Iterator[Atoms]:
         structure = structure_from_document(document, path)
         fallback = stem if len(documents) == 1 else f"{stem}:{n}"
         atoms = pymatgen_to_atoms(structure, _id_of(structure.properties) or fallback)
+        validate_atoms(atoms, f"{path}: structure {n}", None, source=path)
         atoms.info["source"] = path
         yield atoms
 

@@ -21,6 +21,7 @@ from ase import Atoms
 from xanesnet.errors import InputError
 from xanesnet.io.ase_db import iter_db
 from xanesnet.io.ase_files import iter_ase
+from xanesnet.io.pymatgen import holds_pymatgen_structure, iter_mp_json
 from xanesnet.io.sources import IndexInput, PathInput, Source, resolve_sources
 from xanesnet.io.xanesnet_xyz import SymbolRows, iter_xanesnet, write_xanesnet_xyz
 
@@ -187,7 +188,8 @@ def iter_file(source: Source, fmt: str | None, index: int | slice | None) -> Ite
     else:
         if os.stat(path).st_size == 0:
             raise InputError(f"{path}: line 1: empty file", source=path, line=1)
-        raw = iter_ase(path, fmt)
+        mp_json = fmt is None and path.lower().endswith(".json") and holds_pymatgen_structure(path)
+        raw = iter_mp_json(path) if mp_json else iter_ase(path, fmt)
     single, stream = look_ahead(raw, path)
     for frame, atoms in _select_frames(stream, index):
         atoms.info["id"] = source.stem if single else f"{source.stem}:{frame}"

@@ -199,3 +199,47 @@ def test_limits_follow_from_density() -> None:
     assert limits.max_neighbours(0.5) == limits.MIN_NEIGHBOURS_LIMIT
     assert limits.max_neighbours(30.0) < limits.densest_neighbours(30.0)
     assert limits.max_images(6.0) == 8 * 905
+
+
+# -- without the compiled core: one warning at the first computation that falls back -----------
+
+FALLBACK_CHILD = textwrap.dedent(
+    """
+    import sys, warnings
+    sys.modules["xanesnet._core"] = None  # as if the core were not built
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as at_import:
+        import xanesnet
+        from ase import Atoms
+    atoms = Atoms("FeO", positions=[[0, 0, 0], [1.8, 0, 0]])
+    with warnings.catch_warnings(record=True) as computing:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            xanesnet.WACSF(n_g2=2, n_g4=4).compute(atoms, n_threads=1)
+    fallback = [w for w in computing if issubclass(w.category, RuntimeWarning)]
+    print(len([w for w in at_import if "Numba" in str(w.message)]), len(fallback))
+    print(fallback[0].message if fallback else "")
+    """
+)
+
+
+@pytest.mark.parametrize("requested", [None, "numba"])
+def test_numba_fallback_warns_once(requested: str | None) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    env.pop("XANESNET_BACKEND", None)
+    if requested:
+        env["XANESNET_BACKEND"] = requested  # asked for: nothing to warn about
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", FALLBACK_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts, message = done.stdout.splitlines()[:2]
+    assert counts == ("0 1" if requested is None else "0 0")
+    if requested is None:
+        assert "Numba fallback" in message

@@ -61,13 +61,18 @@ SCRIPT = textwrap.dedent(
 
 def test_cpp_numba_and_torch_thread_pools_coexist(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    # the package this test runs against: a relative PYTHONPATH (``PYTHONPATH=. pytest``)
+    # made absolute, as the child runs elsewhere
+    if env.get("PYTHONPATH"):
+        paths = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else p for p in paths)
     completed = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(EXAMPLES)],
         capture_output=True,
         text=True,
         timeout=600,
         env=env,
-        cwd=tmp_path,  # not the source tree: import the installed package
+        cwd=tmp_path,  # not the source tree: the package installed or on PYTHONPATH
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "thread pools OK" in completed.stdout

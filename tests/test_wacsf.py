@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from helpers import EXAMPLES, TEST_DATA, read_xanesnet_xyz
+from helpers import BACKENDS, EXAMPLES, TEST_DATA, read_xanesnet_xyz
 
 from xanesnet import WACSF
 from xanesnet.descriptors.reference import wacsf_numpy
@@ -235,11 +235,37 @@ def test_config_json_round_trip_and_names():
         ({"lambdas": (2.0,)}, "lambdas"),
         ({"g2_parameterisation": "odd"}, "parameterisation"),
         ({"rjk_cutoff": "none"}, "rjk_cutoff"),
+        ({"min_distance": 0.0}, "min_distance"),
+        ({"min_distance": 6.0}, "min_distance"),
+        ({"min_distance": float("nan")}, "min_distance"),
     ],
 )
 def test_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         WACSF(**kwargs)
+
+
+def test_min_distance_is_part_of_the_configuration():
+    config = WACSF(min_distance=0.25)
+    data = json.loads(config.to_json())
+    assert data["min_distance"] == 0.25
+    assert WACSF.from_json(config.to_json()) == config != WACSF()
+    # JSON written before the field existed still loads, with the former fixed value
+    del data["min_distance"]
+    assert WACSF.from_dict(data).min_distance == 0.1 == WACSF().min_distance
+    # it decides which sites fail, on every backend, and the message says which distance
+    atoms = Atoms("FeO", positions=[[0, 0, 0], [0.2, 0, 0]])
+    for backend in BACKENDS:
+        WACSF().compute(atoms, backend=backend)
+        with pytest.raises(ValueError, match=r"0.2000 Å apart \(closer than 0.25 Å"):
+            config.compute(atoms, backend=backend)
+    assert config.kernel_params()["min_distance"] == 0.25
+
+
+def test_packed_fast_path_only_without_structure_metadata():
+    assert WACSF().packed_fast_path
+    assert not WACSF(use_spin=True).packed_fast_path
+    assert not WACSF(use_charge=True).packed_fast_path
 
 
 def test_from_dict_rejects_unknown_keys():

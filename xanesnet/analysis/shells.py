@@ -38,7 +38,8 @@ def absorber_distances(
     Periodic structures use the minimum-image distance (neighbours beyond one image are
     not repeated).
 
-    Returns:
+    Returns
+    -------
         distances (m,) float64 Å and atomic numbers (m,) int of the neighbours.
     """
     dists, numbers = [], []

@@ -32,15 +32,24 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Counts ``total`` units of work; see the module docstring for what is shown.
 
-    Args:
-        total: units of work in all.
-        desc: what is counted, first on each line (e.g. "importance").
-        unit: the unit's name (e.g. "feature").
-        quiet: show nothing.
-        initial: units already done (a resumed run).
-        stream: where to write (default ``sys.stderr`` at the time of the call).
-        log_interval: seconds between plain lines when ``stream`` is not a terminal.
-        clock: monotonic seconds (tests pass their own).
+    Parameters
+    ----------
+    total
+        units of work in all.
+    desc
+        what is counted, first on each line (e.g. "importance").
+    unit
+        the unit's name (e.g. "feature").
+    quiet
+        show nothing.
+    initial
+        units already done (a resumed run).
+    stream
+        where to write (default ``sys.stderr`` at the time of the call).
+    log_interval
+        seconds between plain lines when ``stream`` is not a terminal.
+    clock
+        monotonic seconds (tests pass their own).
     """
 
     def __init__(

@@ -8,8 +8,9 @@ Every public name of the modules below is importable from here:
 * :mod:`~xanesnet.analysis.importance`: permutation importance per energy window, with
   :mod:`~xanesnet.analysis.features` (what each descriptor column means, CSV table) and
   :mod:`~xanesnet.analysis.shells` (coordination shells);
-* :mod:`~xanesnet.analysis.plotting`: every figure (matplotlib is imported only when one is
-  drawn, on its own Agg canvas).
+* :mod:`~xanesnet.analysis.plotting` (spectra) and :mod:`~xanesnet.analysis.importance_plots`:
+  every figure, on the canvas of :mod:`~xanesnet.analysis.figures` (matplotlib is imported only
+  when one is drawn, on its own Agg canvas).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from xanesnet.analysis.features import (
     weighted_mean_mu,
     write_csv,
 )
+from xanesnet.analysis.figures import FORMATS, image_path
 from xanesnet.analysis.importance import (
     DEFAULT_WINDOWS,
     ImportanceResult,
@@ -32,6 +34,7 @@ from xanesnet.analysis.importance import (
     permutation_importance,
     window_masks,
 )
+from xanesnet.analysis.importance_plots import plot_g2_importance, plot_pair_distribution
 from xanesnet.analysis.metrics import SpectrumMetrics, evaluate_spectra
 from xanesnet.analysis.peaks import (
     PEAK_MODES,
@@ -43,15 +46,11 @@ from xanesnet.analysis.peaks import (
 )
 from xanesnet.analysis.plotting import (
     ENERGY_LABEL,
-    FORMATS,
     MAX_SITE_LINES,
     RANGE_LABEL,
     best_median_worst,
-    image_path,
     plot_best_median_worst,
     plot_delta_mu_histogram,
-    plot_g2_importance,
-    plot_pair_distribution,
     plot_spectra,
     site_groups,
 )

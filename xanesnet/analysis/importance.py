@@ -6,7 +6,7 @@ each energy window (relative to the edge, eV) is recorded. Features whose shuffl
 window most are the ones the model relies on for that part of the spectrum.
 
 What each feature means is in :mod:`xanesnet.analysis.features`, coordination shells in
-:mod:`xanesnet.analysis.shells`, the figures in :mod:`xanesnet.analysis.plotting`.
+:mod:`xanesnet.analysis.shells`, the figures in :mod:`xanesnet.analysis.importance_plots`.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("xanesnet.cli.predict", "predict spectra with a model (default: shipped Fe K)"),
     "batch": ("xanesnet.cli.batch", "streaming, resumable prediction (also: xanesnet-batch)"),
     "merge": ("xanesnet.cli.merge", "join the shard outputs of a batch job"),
+    "export-xdi": ("xanesnet.cli.export_xdi", "XDI files (Larch, Athena) of a batch output"),
     "descriptors": ("xanesnet.cli.descriptors", "compute wACSF descriptors of absorbing sites"),
     "train": ("xanesnet.cli.train", "train a spectrum model and export it"),
     "distill": ("xanesnet.cli.distill", "train small networks to reproduce a larger model"),

@@ -311,14 +311,6 @@ def _det3(cells: np.ndarray) -> np.ndarray:
     )
 
 
-def _first_far_atom(positions: np.ndarray, begin: int, end: int, max_length: float):
-    """(atom index within the structure, its largest |coordinate|) of the first atom beyond
-    ``max_length``, or None."""
-    largest = np.max(np.abs(positions[begin:end]), axis=1) if end > begin else np.zeros(0)
-    far = np.nonzero(~(largest <= max_length))[0]
-    return (int(far[0]), float(largest[far[0]])) if far.size else None
-
-
 def geometry(
     positions: np.ndarray,
     atom_offsets: np.ndarray,
@@ -348,16 +340,20 @@ def geometry(
     status_value = np.zeros(n_structures)
     needed = np.zeros(n_structures, dtype=bool)
     needed[site_structures] = True
-    periodic_rows = np.where(pbc.astype(bool)[:, :, None], cells, 0.0)
-    for st in np.nonzero(needed)[0]:
-        cell_max = float(np.max(np.abs(periodic_rows[st])))
-        far = _first_far_atom(
-            positions, int(atom_offsets[st]), int(atom_offsets[st + 1]), max_length
-        )
-        if not cell_max <= max_length:
-            status[st], status_value[st] = SITE_TOO_FAR, cell_max
-        elif far is not None:
-            status[st], (status_atom[st], status_value[st]) = SITE_TOO_FAR, far
+    # lengths, vectorised over the batch: lattice vectors first, then the first far atom
+    cell_max = np.max(np.abs(np.where(pbc.astype(bool)[:, :, None], cells, 0.0)), axis=(1, 2))
+    largest = np.max(np.abs(positions), axis=1) if positions.size else np.zeros(0)
+    far_atoms = np.nonzero(~(largest <= max_length))[0]
+    far_owner = np.searchsorted(atom_offsets, far_atoms, side="right") - 1
+    first_far = np.full(n_structures, -1, dtype=np.int64)
+    owners, first = np.unique(far_owner, return_index=True)  # far_atoms ascend: first = lowest
+    first_far[owners] = far_atoms[first]
+    too_long = needed & ~(cell_max <= max_length)
+    status[too_long], status_value[too_long] = SITE_TOO_FAR, cell_max[too_long]
+    far = needed & ~too_long & (first_far >= 0)
+    status[far] = SITE_TOO_FAR
+    status_atom[far] = first_far[far] - atom_offsets[:-1][far]
+    status_value[far] = largest[first_far[far]]
     periodic = pbc.any(axis=1)
     use = periodic & needed & (status == SITE_OK)
     eff = _effective_cells(cells, pbc, use)

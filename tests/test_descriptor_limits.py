@@ -243,3 +243,37 @@ def test_numba_fallback_warns_once(requested: str | None) -> None:
     assert counts == ("0 1" if requested is None else "0 0")
     if requested is None:
         assert "Numba fallback" in message
+
+
+def _kernel(backend: str):
+    if backend == "cpp":
+        from xanesnet import _core
+
+        return _core.wacsf_batch
+    from xanesnet.descriptors import _numba_batch
+
+    return _numba_batch.wacsf_batch
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_first_far_atom_and_atoms_many_cells_away(backend: str) -> None:
+    far = Atoms("FeOCN", positions=[[0, 0, 0], [1.5, 0, 0], [0, 0, 2e6], [5e6, 0, 0]])
+    # a wire 1e-4 Å long per cell: an atom 5e5 Å along it lies 5e9 cells away (the image bound
+    # is lifted here to reach that check)
+    away = Atoms("FeO", positions=[[0, 0, 0], [0, 5e5, 0]], cell=np.diag([20, 1e-4, 20]))
+    away.pbc = (False, True, False)
+    batch = _batch([far, away])
+    params = {**WACSF().kernel_params(), "max_images": 1e9}
+    _, status, pair, value = _kernel(backend)(
+        batch.positions,
+        batch.numbers,
+        batch.atom_offsets,
+        batch.cells,
+        batch.pbc,
+        batch.site_structures,
+        batch.site_atoms,
+        params,
+        1,
+    )
+    assert status.tolist() == [limits.SITE_TOO_FAR] * 2
+    assert pair[:, 0].tolist() == [2, 1] and value.tolist() == [2e6, 5e5]

@@ -1,0 +1,74 @@
+"""Attach the fitted uncertainty calibration and domain score to the shipped Fe K-edge models.
+
+    python scripts/fe_k_edge/attach_calibration.py [--check]
+
+Reads ``calibration.json`` (one entry per variant: default, ensemble, fast; written by
+``calibrate.py``) and ``domain.json`` (shared by the three variants, which have one descriptor
+and one training set; written by ``domain_check.py``) beside this script, and rewrites
+each shipped model file with the metadata entries ``"uncertainty_calibration"`` and
+``"domain"`` (:func:`xanesnet.model.update_model_metadata`: networks copied unchanged,
+checksum recomputed). The predictions of every file on the packaged example structures are
+compared before and after: they must be bit-identical. ``--check`` only reports whether the
+files already carry the current entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import xanesnet
+from xanesnet.model import update_model_metadata
+from xanesnet.model.calibration import CalibratedUncertainty
+from xanesnet.model.domain import DomainScore
+from xanesnet.model.pretrained import default_model_path
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = Path(xanesnet.__file__).resolve().parent / "examples" / "fe_k_edge"
+VARIANTS = ("default", "ensemble", "fast")
+
+
+def example_predictions(variant: str) -> tuple[np.ndarray, np.ndarray]:
+    from xanesnet.io import read_structures
+
+    model = xanesnet.default_model("Fe", "K", variant)
+    structures = list(read_structures(sorted(EXAMPLES.glob("*.xyz"))))
+    features, _ = model.descriptor.compute(structures, 0, n_threads=1)
+    return model.predict_features(features, n_threads=1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report, write nothing")
+    args = parser.parse_args()
+    calibration = json.loads((HERE / "calibration.json").read_text())
+    domain = json.loads((HERE / "domain.json").read_text())
+    DomainScore.from_metadata(domain)  # refuse to attach an invalid entry
+    stale = 0
+    for variant in VARIANTS:
+        entry = calibration[variant]
+        CalibratedUncertainty.from_metadata(entry)
+        path = default_model_path("Fe", "K", variant)
+        meta = xanesnet.default_model("Fe", "K", variant).metadata
+        current = meta.get("uncertainty_calibration") == entry and meta.get("domain") == domain
+        print(f"{variant}: {path.name} {'up to date' if current else 'to update'}")
+        if current or args.check:
+            stale += not current
+            continue
+        before = example_predictions(variant)
+        update_model_metadata(path, path, {"uncertainty_calibration": entry, "domain": domain})
+        after = example_predictions(variant)
+        if not all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+            print(f"{variant}: predictions changed after attaching", file=sys.stderr)
+            return 1
+        print(f"{variant}: attached; example predictions bit-identical; "
+              f"{path.stat().st_size / 1e6:.2f} MB")  # fmt: skip
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

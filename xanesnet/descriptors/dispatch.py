@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -205,18 +205,6 @@ def site_error(
             "axis)"
         )
     return f"{label}: descriptor kernel status {status}"
-
-
-def _as_list(structures: Any) -> list[Any]:
-    from ase import Atoms
-
-    if isinstance(structures, Atoms):
-        return [structures]
-    if isinstance(structures, Iterable):
-        return list(structures)
-    raise TypeError(
-        f"structures: expected ase.Atoms or an iterable of them, got {type(structures)}"
-    )
 
 
 def _extras(config: KernelConfig, structures: Sequence[Any], batch: PackedBatch) -> np.ndarray:

@@ -113,8 +113,36 @@ def test_export_xdi_of_a_batch_output(tmp_path, fmt):
         assert "FDMNES" in parsed.fields["XANESNET.normalisation"]
         np.testing.assert_array_equal(parsed.data[:, 1].astype(np.float32), spectrum)
         np.testing.assert_allclose(parsed.data[:, 0], stored.energies, rtol=0, atol=1e-5)
+        # the shipped Fe model carries an uncertainty calibration: a positive sigma column
+        assert parsed.labels == ["energy", "mutrans", "sigma"]
+        assert np.all(parsed.data[:, 2] > 0)
 
 
 def test_export_xdi_errors_name_the_problem(tmp_path, capsys):
     assert xanesnet_main(["export-xdi", str(tmp_path / "missing"), "-o", str(tmp_path)]) == 2
     assert "xanesnet export-xdi: error:" in capsys.readouterr().err
+
+
+def test_model_metadata_spectrum_units_reach_the_xdi_files(tmp_path):
+    from xanesnet.model import update_model_metadata
+    from xanesnet.model.pretrained import default_model_path
+
+    units = {"mu": "normalised", "edge_step_normalised": True, "description": "test set"}
+    model = tmp_path / "model.pt"
+    update_model_metadata(default_model_path("Fe", "K"), model, {"spectrum_units": units})
+    assert xanesnet.load_model(model).metadata["spectrum_units"] == units
+    out = tmp_path / "out"
+    inputs = [str(sorted(EXAMPLES.glob("*.xyz"))[0])]
+    xanesnet.predict_batch(inputs, out, model=model, progress=False, n_threads=1)
+    args = ["export-xdi", str(out), "-o", str(tmp_path / "xdi"), "--model", str(model)]
+    assert xanesnet_main(args) == 0
+    (path,) = (tmp_path / "xdi").glob("*.xdi")
+    parsed = read_xdi(path)
+    # the shipped model's calibrated uncertainty came along with the copy
+    assert parsed.labels == ["energy", "normtrans", "sigma"]
+    assert parsed.fields["XANESNET.normalisation"] == "test set"
+    assert parsed.fields["XANESNET.model"] == "model.pt"
+    bad = tmp_path / "bad.pt"
+    with pytest.raises(ValueError, match="spectrum_units: expected a JSON object"):
+        update_model_metadata(default_model_path("Fe", "K"), bad, {"spectrum_units": "eV"})
+        xanesnet.load_model(bad)

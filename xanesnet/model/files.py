@@ -60,8 +60,9 @@ METADATA_NAME = "xanesnet.json"
 #: Metadata entry holding ``"sha256:<hex>"`` of the weights and the rest of the metadata.
 CHECKSUM_KEY = "checksum"
 #: Optional metadata entries that must be JSON objects when present (kept verbatim, covered by
-#: the checksum): the uncertainty calibration and the applicability domain of a model.
-OPTIONAL_OBJECT_KEYS = ("uncertainty_calibration", "domain")
+#: the checksum): the uncertainty calibration and the applicability domain of a model, and the
+#: units/normalisation of its spectra (keys in xanesnet.store.units.SPECTRUM_UNITS_KEYS).
+OPTIONAL_OBJECT_KEYS = ("uncertainty_calibration", "domain", "spectrum_units")
 #: Suffix of ``torch.export`` archives, refused on save and load (see the module docstring).
 EXPORT_ARCHIVE_SUFFIX = ".pt2"
 _REQUIRED = (

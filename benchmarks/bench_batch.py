@@ -92,8 +92,8 @@ def run_batch(
     where = ""
     if dask_workers:
         setup = (
-            "from xanesnet.pipeline.batch import _dask_client; "
-            f"client, c = _dask_client('local:{dask_workers}')\n"
+            "from xanesnet.pipeline.dask import dask_client; "
+            f"client, c = dask_client('local:{dask_workers}')\n"
         )
         where = ", dask=c.scheduler_address"
     code = (

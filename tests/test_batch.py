@@ -212,10 +212,10 @@ def test_local_cluster_workers_start_with_large_malloc_thresholds():
     pytest.importorskip("distributed")
     import os
 
-    from xanesnet.pipeline.batch import WORKER_MALLOC_ENV, _dask_client
+    from xanesnet.pipeline.dask import WORKER_MALLOC_ENV, dask_client
 
     before = dict(os.environ)
-    client, cluster = _dask_client("local:1")
+    client, cluster = dask_client("local:1")
     try:
         # distributed writes the workers' settings into this process's environment to spawn
         # them; _dask_client puts it back

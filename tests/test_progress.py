@@ -10,7 +10,7 @@ from helpers import EXAMPLES
 
 from xanesnet import predict_batch
 from xanesnet.io.sources import resolve_sources
-from xanesnet.pipeline.batch import ONE_STRUCTURE_BYTES, _Progress, expected_structures
+from xanesnet.pipeline.progress import ONE_STRUCTURE_BYTES, Progress, expected_structures
 
 N_EXAMPLES = len(list(EXAMPLES.glob("*.xyz")))
 
@@ -49,13 +49,13 @@ def test_a_large_single_file_makes_the_count_unknown(tmp_path):
     ],
 )
 def test_structures_to_do_leave_out_committed_and_other_shards_chunks(done, shard, expected):
-    progress = _Progress(False, 0, 64, done, shard)
+    progress = Progress(False, 0, 64, done, shard)
     progress.expect(250)
     assert progress.to_do == expected
 
 
 def test_total_is_sites_per_structure_seen_times_structures_to_do():
-    progress = _Progress(True, "Fe", 10, set(), None)
+    progress = Progress(True, "Fe", 10, set(), None)
     try:
         progress.expect(40)
         assert progress.bar.total is None  # unknown until a chunk shows sites per structure

@@ -1,8 +1,9 @@
-"""The batch pipeline: inputs read in chunks, descriptors and spectra per chunk, each chunk
-committed to the output store (:func:`~xanesnet.pipeline.batch.predict_batch`)."""
+"""Stage 5 around the others: a batch job reads chunks (:mod:`xanesnet.io`), runs one per-chunk
+step on each (:mod:`~xanesnet.pipeline.step`: descriptors, then the model; locally or on Dask
+workers) and commits each chunk to the output store (:func:`predict_batch`)."""
 
 from __future__ import annotations
 
-from xanesnet.pipeline.batch import BatchSummary, predict_batch
+from xanesnet.pipeline.batch import BatchOptions, BatchSummary, predict_batch
 
-__all__ = ["BatchSummary", "predict_batch"]
+__all__ = ["BatchOptions", "BatchSummary", "predict_batch"]

@@ -1,0 +1,135 @@
+"""A batch job as its executors see it: options, the loaded model, the inputs; its output's
+identity, the chunks this run computes, and the per-chunk step in this process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Container, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xanesnet.checksums import file_sha256
+from xanesnet.io.chunks import Chunk, iter_chunks
+from xanesnet.io.sources import resolve_sources
+from xanesnet.pipeline.options import BatchOptions
+from xanesnet.pipeline.progress import expected_structures
+from xanesnet.pipeline.step import ChunkResult, run_step
+
+if TYPE_CHECKING:
+    from xanesnet.pipeline.commit import ChunkLedger
+    from xanesnet.store import PredictionStore
+
+__all__ = ["Job"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A batch job as the executors see it: options, the loaded model and the inputs.
+
+    Attributes:
+        options: the job's options.
+        model: the loaded model (on ``options.device``).
+        model_path: its file.
+        model_sha256: the file's SHA-256 (part of the job's identity; keys the workers' cache).
+        absorber: element symbol or atom index (the model's element by default).
+        inputs: the inputs as given, one list.
+        output: the output folder.
+    """
+
+    options: BatchOptions
+    model: Any
+    model_path: Path
+    model_sha256: str
+    absorber: int | str
+    inputs: list[Any]
+    output: Path
+
+    @classmethod
+    def start(
+        cls,
+        inputs: str | os.PathLike | Sequence[Any],
+        output: str | os.PathLike,
+        options: BatchOptions,
+    ) -> Job:
+        """Check the options and load the model (before any reading)."""
+        from xanesnet.model.files import load_model
+        from xanesnet.model.precision import check_precision
+        from xanesnet.model.pretrained import resolve_model_path
+        from xanesnet.store import format_backend
+
+        format_backend(options.format)  # unknown format or missing package: fail before any work
+        check_precision(options.precision)
+        model_path = resolve_model_path(options.model, "model")
+        loaded = load_model(model_path)
+        loaded.to(options.device)
+        absorber = loaded.element if options.absorber is None else options.absorber
+        input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        return cls(
+            options, loaded, model_path, file_sha256(model_path), absorber, input_list, Path(output)
+        )
+
+    def description(self) -> dict[str, Any]:
+        """What identifies the job in its output (a resume must match it)."""
+        from xanesnet import __version__
+
+        options = self.options
+        job = {
+            "model_sha256": self.model_sha256,
+            "model": {
+                k: self.model.metadata[k] for k in ("element", "edge", "n_members", "descriptor")
+            },
+            "inputs": [str(p) for p in self.inputs],
+            "select": options.select,
+            "absorber": self.absorber,
+            "chunk_size": int(options.chunk_size),
+            "shard": list(options.shard) if options.shard else None,
+            "xanesnet_version": __version__,
+        }
+        if options.precision != "float32":  # absent for float32: older outputs still resume
+            job["precision"] = options.precision
+        return job
+
+    def open_store(self) -> PredictionStore:
+        """The output, created or opened for resuming."""
+        from xanesnet.store import PredictionStore
+
+        return PredictionStore(
+            self.output,
+            self.description(),
+            self.model.energies,
+            has_spread=self.model.has_spread,
+            format=self.options.format,
+        )
+
+    def chunks(
+        self,
+        done: Container[int],
+        ledger: ChunkLedger,
+        expect: Callable[[int | None], None],
+    ) -> Iterator[Chunk]:
+        """The chunks this run computes: read in input order, those already committed
+        (``done``) or of another shard counted as skipped in ``ledger``. ``expect`` gets the
+        number of structures the inputs hold (None: unknown) before the first chunk is read."""
+        options = self.options
+        sources, _ = resolve_sources(self.inputs, None, options.select, None)
+        expect(expected_structures(sources, options.select))
+        for chunk in iter_chunks(
+            sources, options.chunk_size, select=options.select, fast_xyz=options.fast_xyz
+        ):
+            if chunk.index in done or not options.in_shard(chunk.index):
+                ledger.skipped += 1
+                continue
+            yield chunk
+
+    def step(self, chunk: Chunk) -> ChunkResult:
+        """:func:`~xanesnet.pipeline.step.run_step` on one chunk, in this process."""
+        options = self.options
+        return run_step(
+            self.model,
+            chunk.frames,
+            self.absorber,
+            backend=options.backend,
+            n_threads=options.n_threads,
+            precision=options.precision,
+        )

@@ -21,6 +21,7 @@ import torch
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.model.network import blend_members
 from xanesnet.model.precision import Bfloat16Member, check_precision, cpu_has_native_bfloat16
+from xanesnet.model.trust import SiteTrust, TrustModel
 
 __all__ = ["KERNEL_BACKENDS", "KERNEL_BACKEND_ENV", "Prediction", "XanesModel"]
 
@@ -135,15 +136,40 @@ class Prediction:
 
     Attributes:
         energies: (n_energies,) absolute energies, eV.
-        spectra: (n_sites, n_energies) predicted μ (ensemble mean).
+        spectra: (n_sites, n_energies) predicted μ (ensemble mean; not clipped at 0: see
+            ``unphysical``).
         spread: (n_sites, n_energies) ensemble standard deviation, or None for one network.
         index: (n_sites, 2) int64 (structure position in the input, atom index).
+        sigma: (n_sites, n_energies) calibrated standard uncertainty of μ (a Gaussian
+            reading: ±1σ holds ~68 % of held-out errors); NaN for a model file without an
+            uncertainty calibration.
+        predicted_delta_mu: (n_sites,) expected Δμ of each spectrum (%, the L1 error of
+            ``shared/spec/metrics.md``); NaN without a calibration.
+        domain_score: (n_sites,) out-of-domain score (≈ 1 for sites like the training set's,
+            larger further away); NaN for a model file without a domain entry.
+        outside_domain: (n_sites,) bool, score above the model's threshold: the spectrum is
+            an extrapolation, whatever its σ says (False without a domain entry).
+        unphysical: (n_sites,) bool, μ < 0 somewhere, or the spectrum leaves the range of
+            the training spectra (that part with a calibration only).
+
+    The trust fields default to NaN / False (a Prediction built by hand).
     """
 
     energies: np.ndarray
     spectra: np.ndarray
     spread: np.ndarray | None
     index: np.ndarray
+    sigma: np.ndarray | None = None
+    predicted_delta_mu: np.ndarray | None = None
+    domain_score: np.ndarray | None = None
+    outside_domain: np.ndarray | None = None
+    unphysical: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        unknown = SiteTrust.unknown(*np.shape(self.spectra))
+        for name in ("sigma", "predicted_delta_mu", "domain_score", "outside_domain", "unphysical"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(unknown, name))
 
     def to_pymatgen(self, structures: Any, edge: str = "K") -> list[Any]:
         """One pymatgen ``XAS`` per site (:func:`xanesnet.io.pymatgen.xas_of_sites`)."""
@@ -169,6 +195,10 @@ class XanesModel:
         self.edge = str(metadata["edge"])
         self.n_members = int(metadata["n_members"])
         self.kernel = metadata.get("kernel")
+        #: the file's uncertainty calibration and domain entries (either may be None)
+        self.trust_model = TrustModel.from_metadata(
+            metadata, self.descriptor.n_features, len(self.energies), path
+        )
         self.device = "cpu"
         # read from the module on first use (see _blend_path)
         self._fast: _FastEnsemble | _EagerBlend | None = None
@@ -180,6 +210,27 @@ class XanesModel:
     def has_spread(self) -> bool:
         """Whether predictions come with a meaningful spread (several members or a blend)."""
         return self.n_members > 1 or self.kernel is not None
+
+    @property
+    def label(self) -> str:
+        """How messages name the model, e.g. "the Fe K-edge model Fe_K_edge.pt"."""
+        return f"the {self.element} {self.edge}-edge model {self.path.name}"
+
+    def trust(
+        self, features: np.ndarray, spectra: np.ndarray, spread: np.ndarray | None
+    ) -> SiteTrust:
+        """Calibrated σ, predicted Δμ, out-of-domain score and flags of predicted sites.
+
+        Args:
+            features: (n_sites, n_features) the descriptors given to :meth:`predict_features`.
+            spectra, spread: (n_sites, n_energies) what it returned (the spread is ignored for
+                a model without one, see :attr:`has_spread`).
+
+        Returns:
+            :class:`~xanesnet.model.trust.SiteTrust`; NaN / False where the model file lacks
+            the calibration or domain entry.
+        """
+        return self.trust_model.assess(features, spectra, spread if self.has_spread else None)
 
     def to(self, device: str) -> XanesModel:
         """Run the network on ``device`` ("cpu" or "cuda"); descriptors stay on the CPU."""
@@ -372,7 +423,7 @@ class XanesModel:
     def predict(
         self,
         structures: Any,
-        absorber: int | str | Sequence[Sequence[int]] = 0,
+        absorber: int | str | Sequence[Sequence[int]] | None = None,
         *,
         backend: str | None = None,
         n_threads: int = 0,
@@ -381,21 +432,65 @@ class XanesModel:
         """Spectra of the absorbing sites of structures, using the model's own descriptor.
 
         Args:
-            structures: one ``ase.Atoms`` or an iterable of them.
-            absorber: atom index in every structure, element symbol, or index lists.
+            structures: one ``ase.Atoms`` (or pymatgen Structure/Molecule) or an iterable.
+            absorber: None (default: every site of the model's element), that element's
+                symbol, an atom index in every structure, or one index list per structure.
+                Sites must be atoms of the model's element.
             backend, n_threads: descriptor backend and threads (see ``WACSF.compute``); the
                 threads also serve the kernel ridge member (see :meth:`predict_features`).
             precision: "float32" or "bfloat16" for the networks (see
                 :meth:`predict_features`).
+
+        Returns:
+            :class:`Prediction` with its trust fields. Structures without a site of the
+            model's element give no rows (``index`` names each row's structure).
+
+        Raises:
+            ValueError: another element than the model's, an index selecting an atom of
+                another element (naming the structure, site and model), no site of the
+                element in any structure, or invalid structures.
         """
+        from xanesnet.descriptors.absorbers import check_absorber_elements, resolve_absorber
+        from xanesnet.descriptors.packing import structure_label
+        from xanesnet.io.pymatgen import as_atoms_list
+
         check_precision(precision)
+        absorber = resolve_absorber(absorber, self.element, self.label)
+        atoms = as_atoms_list(structures)
+        if atoms:
+            counts = np.fromiter((len(a) for a in atoms), dtype=np.int64, count=len(atoms))
+            offsets = np.concatenate([[0], np.cumsum(counts)])
+            numbers = np.concatenate([a.numbers for a in atoms]) if offsets[-1] else np.zeros(0)
+            labels = [structure_label(a, s) for s, a in enumerate(atoms)]
+            check = check_absorber_elements(
+                numbers, offsets, absorber, self.element, labels, self.label
+            )
+            if check.refused:
+                raise ValueError(check.refused[min(check.refused)])
+            if check.no_sites.all():
+                raise ValueError(
+                    f"no {self.element} site in the {len(atoms)} structure(s) given "
+                    f"({labels[0]}{', ...' if len(atoms) > 1 else ''}): {self.label} predicts "
+                    f"{self.element} spectra only"
+                )
+            kept = np.nonzero(~check.no_sites)[0]
+            if len(kept) < len(atoms):
+                atoms = [atoms[s] for s in kept.tolist()]
         features, index = self.descriptor.compute(
-            structures, absorber, backend=backend, n_threads=n_threads
+            atoms, absorber, backend=backend, n_threads=n_threads
         )
+        if atoms and len(kept) < len(offsets) - 1:
+            index = np.stack([kept[index[:, 0]], index[:, 1]], axis=1)
         mean, spread = self.predict_features(features, n_threads=n_threads, precision=precision)
+        trust = self.trust(features, mean, spread)
         return Prediction(
             energies=self.energies.copy(),
             spectra=mean,
             spread=spread if self.has_spread else None,
             index=index,
+            sigma=trust.sigma,
+            predicted_delta_mu=trust.predicted_delta_mu,
+            domain_score=trust.domain_score,
+            outside_domain=trust.outside_domain,
+            unphysical=trust.unphysical,
         )

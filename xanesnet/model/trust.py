@@ -1,0 +1,168 @@
+"""How far to trust each predicted spectrum: calibrated σ, predicted Δμ, out-of-domain score
+and the physical-range flag, computed together from one model call's outputs.
+
+A model file may carry an ``"uncertainty_calibration"`` entry (:mod:`.calibration`) and a
+``"domain"`` entry (:mod:`.domain`) in its metadata. :class:`TrustModel` reads both once, at
+load, and :meth:`TrustModel.assess` turns the descriptors, the predicted spectra and the
+spread of a batch of sites into a :class:`SiteTrust`. A model without an entry (older files,
+small test models) gives NaN for what that entry provides and False for its flag, never an
+error.
+
+Negative μ: spectra are returned as the networks compute them (not clipped, so that the
+numbers stay those of the model file and reproducible); a spectrum with any μ < 0 is flagged
+``unphysical``, with or without a calibration. :func:`.calibration.clip_negative` clips on
+request.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xanesnet.model.calibration import CalibratedUncertainty, physical_range_flags
+from xanesnet.model.domain import DomainScore
+
+__all__ = ["TRUST_FIELDS", "SiteTrust", "TrustModel"]
+
+
+def _ignored(path: Any, exc: Exception) -> None:
+    warnings.warn(
+        f"{path}: metadata entry ignored ({exc}); predictions of this model carry no "
+        "calibrated sigma / domain score (NaN)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+#: The per-site scalar fields every output carries (name, numpy dtype of the stored column).
+TRUST_FIELDS = (
+    ("predicted_delta_mu", np.float32),
+    ("domain_score", np.float32),
+    ("outside_domain", np.bool_),
+    ("unphysical", np.bool_),
+)
+
+
+@dataclass(frozen=True)
+class SiteTrust:
+    """What is known of the reliability of each predicted spectrum.
+
+    Attributes:
+        sigma: (n_sites, n_energies) float64 calibrated standard uncertainty of μ (μ units);
+            NaN without a calibration.
+        predicted_delta_mu: (n_sites,) float64 expected Δμ (%, ``norm="l1"``); NaN without a
+            calibration.
+        domain_score: (n_sites,) float64 out-of-domain score (≈ 1 for training-like sites);
+            NaN without a domain entry.
+        outside_domain: (n_sites,) bool, score above the model's threshold (False without a
+            domain entry).
+        unphysical: (n_sites,) bool, any μ < 0, or the spectrum leaves the (widened) range
+            of the training spectra (that part only with a calibration).
+    """
+
+    sigma: np.ndarray
+    predicted_delta_mu: np.ndarray
+    domain_score: np.ndarray
+    outside_domain: np.ndarray
+    unphysical: np.ndarray
+
+    @classmethod
+    def unknown(cls, n_sites: int, n_energies: int) -> SiteTrust:
+        """NaN / False fields for ``n_sites`` sites (nothing known)."""
+        return cls(
+            sigma=np.full((n_sites, n_energies), np.nan),
+            predicted_delta_mu=np.full(n_sites, np.nan),
+            domain_score=np.full(n_sites, np.nan),
+            outside_domain=np.zeros(n_sites, dtype=bool),
+            unphysical=np.zeros(n_sites, dtype=bool),
+        )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-site scalar fields of :data:`TRUST_FIELDS`, by name, as stored."""
+        return {name: np.asarray(getattr(self, name), dtype=dtype) for name, dtype in TRUST_FIELDS}
+
+
+@dataclass(frozen=True)
+class TrustModel:
+    """A model file's calibration and domain entries, read once.
+
+    Attributes:
+        calibration: the fitted σ map, or None.
+        domain: the out-of-domain score, or None.
+        n_energies: the model's grid size.
+    """
+
+    calibration: CalibratedUncertainty | None
+    domain: DomainScore | None
+    n_energies: int
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: dict[str, Any], n_features: int, n_energies: int, path: Any
+    ) -> TrustModel:
+        """Read the ``"uncertainty_calibration"`` and ``"domain"`` entries (either may be
+        absent).
+
+        An entry that does not parse (another schema version) or does not fit the model's
+        energy grid or descriptor length is ignored with a :class:`RuntimeWarning` naming
+        ``path``: the model still predicts, with NaN / False for what the entry provides.
+        """
+        calibration = domain = None
+        entry = metadata.get("uncertainty_calibration")
+        if entry is not None:
+            try:
+                calibration = CalibratedUncertainty.from_metadata(entry)
+                if calibration.n_energies != n_energies:
+                    raise ValueError(
+                        f"uncertainty_calibration: {calibration.n_energies} energies, the "
+                        f"model has {n_energies}"
+                    )
+            except ValueError as exc:
+                calibration = None
+                _ignored(path, exc)
+        entry = metadata.get("domain")
+        if entry is not None:
+            try:
+                domain = DomainScore.from_metadata(entry)
+                if domain.n_features != n_features:
+                    raise ValueError(
+                        f"domain: {domain.n_features} features, the model's descriptor has "
+                        f"{n_features}"
+                    )
+            except ValueError as exc:
+                domain = None
+                _ignored(path, exc)
+        return cls(calibration, domain, n_energies)
+
+    def assess(
+        self, features: np.ndarray, spectra: np.ndarray, spread: np.ndarray | None
+    ) -> SiteTrust:
+        """The trust fields of a batch of sites.
+
+        Args:
+            features: (n_sites, n_features) raw descriptors (the networks' input).
+            spectra: (n_sites, n_energies) predicted μ.
+            spread: (n_sites, n_energies) the model's raw spread, or None for a model
+                without one.
+
+        Returns:
+            :class:`SiteTrust` (float64 / bool arrays).
+        """
+        spectra = np.asarray(spectra, dtype=np.float64)
+        n_sites = len(spectra)
+        trust = SiteTrust.unknown(n_sites, self.n_energies)
+        negative = (spectra < 0).any(axis=1) if n_sites else np.zeros(0, dtype=bool)
+        sigma, delta_mu, unphysical = trust.sigma, trust.predicted_delta_mu, negative
+        if self.calibration is not None and n_sites:
+            raw = None if spread is None else np.asarray(spread, dtype=np.float64)
+            sigma = self.calibration.sigma(raw, n_sites)
+            delta_mu = self.calibration.predicted_delta_mu(raw, spectra)
+            unphysical = physical_range_flags(spectra, self.calibration)
+        score, outside = trust.domain_score, trust.outside_domain
+        if self.domain is not None and n_sites:
+            score = self.domain.score_features(features)
+            outside = self.domain.is_outside(score)
+        return SiteTrust(sigma, delta_mu, score, outside, unphysical)

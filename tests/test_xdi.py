@@ -146,3 +146,25 @@ def test_model_metadata_spectrum_units_reach_the_xdi_files(tmp_path):
     with pytest.raises(ValueError, match="spectrum_units: expected a JSON object"):
         update_model_metadata(default_model_path("Fe", "K"), bad, {"spectrum_units": "eV"})
         xanesnet.load_model(bad)
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "zarr"])
+def test_outputs_carry_units(tmp_path, fmt):
+    inputs = [str(sorted(EXAMPLES.glob("*.xyz"))[0])]
+    xanesnet.predict_batch(inputs, tmp_path, progress=False, n_threads=1, format=fmt)
+    if fmt == "hdf5":
+        import h5py
+
+        with h5py.File(tmp_path / "predictions.h5") as f:
+            attrs = {name: dict(f[name].attrs) for name in ("energies", "spectra", "spread")}
+    else:
+        import zarr
+
+        root = zarr.open_group(tmp_path / "predictions.zarr", mode="r")
+        attrs = {name: dict(root[name].attrs) for name in ("energies", "spectra", "spread")}
+    assert attrs["energies"]["units"] == "eV"
+    for name in ("spectra", "spread"):
+        # the shipped Fe model, recognised by the job's SHA-256
+        assert attrs[name]["units"] == "arbitrary"
+        assert not attrs[name]["edge_step_normalised"]
+        assert "FDMNES" in attrs[name]["normalisation"]

@@ -34,6 +34,7 @@ from xanesnet.store._common import (
     ordered_chunks,
 )
 from xanesnet.store._deflate import write_shuffle_deflate
+from xanesnet.store.units import output_attributes
 
 
 def _h5py() -> Any:
@@ -151,5 +152,8 @@ class HDF5Backend(Backend):
             for column, name in enumerate(("error_ids", "error_reasons")):
                 data = object_strings([e[column] for e in errors])
                 f.create_dataset(name, data=data, dtype=_string_dtype())
+            for name, attrs in output_attributes(manifest).items():  # units of each array
+                if name in f:
+                    f[name].attrs.update(attrs)
         os.replace(tmp, out / "predictions.h5")
         return out / "predictions.h5"

@@ -50,6 +50,7 @@ from xanesnet.store._common import (
     partial_path,
     replace,
 )
+from xanesnet.store.units import output_attributes
 
 #: sites per storage chunk of every per-site array (spectra: SITE_ROWS x n_energies)
 SITE_ROWS = 4096
@@ -211,6 +212,9 @@ class ZarrBackend(Backend):
         for writer in writers.values():
             writer.close()
         _write_errors(root, errors)
+        for name, attrs in output_attributes(manifest).items():  # units of each array
+            if name in root:
+                root[name].attrs.update(attrs)
         fsync_tree(tmp)
         final = out / "predictions.zarr"
         replace(tmp, final)

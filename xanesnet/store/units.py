@@ -9,7 +9,9 @@ paragraph says the same for people.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -19,6 +21,9 @@ __all__ = [
     "SHIPPED_SPECTRUM_UNITS",
     "SPECTRUM_UNITS_KEYS",
     "UNKNOWN_SPECTRUM_UNITS",
+    "job_spectrum_units",
+    "output_attributes",
+    "shipped_file_name",
     "spectrum_units",
 ]
 
@@ -77,3 +82,42 @@ def spectrum_units(
     if not isinstance(entry, Mapping):
         entry = SHIPPED_SPECTRUM_UNITS.get(file_name or "", UNKNOWN_SPECTRUM_UNITS)
     return {key: entry.get(key, UNKNOWN_SPECTRUM_UNITS[key]) for key in SPECTRUM_UNITS_KEYS}
+
+
+@functools.lru_cache(maxsize=16)
+def shipped_file_name(model_sha256: str | None) -> str | None:
+    """The name of the shipped model file (of :data:`SHIPPED_SPECTRUM_UNITS`) with this
+    SHA-256, or None. Hashes the few shipped files without importing torch."""
+    if not model_sha256:
+        return None
+    from xanesnet.checksums import file_sha256
+
+    folder = Path(__file__).resolve().parents[1] / "model" / "pretrained"
+    for name in SHIPPED_SPECTRUM_UNITS:
+        path = folder / name
+        if path.is_file() and file_sha256(path) == model_sha256:
+            return name
+    return None
+
+
+def job_spectrum_units(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The units entry of a batch job (a manifest's ``"job"``): the model's own
+    ``"spectrum_units"`` where the job records it, else the shipped file's with the job's
+    ``model_sha256``, else :data:`UNKNOWN_SPECTRUM_UNITS`."""
+    model = job.get("model") or {}
+    if isinstance(model.get("spectrum_units"), Mapping):
+        return spectrum_units(model)
+    return spectrum_units(None, shipped_file_name(job.get("model_sha256")))
+
+
+def output_attributes(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Attributes of the arrays of a prediction output, by array name: ``units`` of
+    ``energies`` (eV), of ``spectra`` and ``spread`` (μ's units, with ``normalisation`` and
+    ``edge_step_normalised``)."""
+    units = job_spectrum_units(manifest.get("job") or {})
+    mu = {
+        "units": str(units["mu"]),
+        "edge_step_normalised": bool(units["edge_step_normalised"]),
+        "normalisation": str(units["description"]),
+    }
+    return {"energies": {"units": ENERGY_UNITS}, "spectra": mu, "spread": dict(mu)}

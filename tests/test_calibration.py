@@ -10,6 +10,7 @@ import pytest
 from xanesnet.model.calibration import (
     NOMINAL_COVERAGE,
     CalibratedUncertainty,
+    calibration_from_model_metadata,
     clip_negative,
     coverage,
     fit_calibration,
@@ -135,3 +136,24 @@ def test_physical_range_flags_and_clipping() -> None:
     clipped, was_negative = clip_negative(negative)
     assert clipped.min() == 0.0 and was_negative.tolist() == [True]
     assert np.array_equal(clipped[0, 1:], negative[0, 1:])
+
+
+def test_predicted_delta_mu_without_spectra_uses_the_training_sum() -> None:
+    y_true, y_pred, spread, _ = synthetic(n=300)
+    calib = fit_calibration(y_true, y_pred, spread)
+    assert calib.reference_sum == pytest.approx(np.abs(y_true).sum(axis=1).mean())
+    reference = np.broadcast_to(y_true.mean(axis=0), y_true.shape)
+    scale = np.abs(reference).sum(axis=1) / calib.reference_sum
+    assert np.allclose(
+        calib.predicted_delta_mu(spread), calib.predicted_delta_mu(spread, reference) * scale
+    )
+
+
+def test_calibration_from_model_metadata() -> None:
+    y_true, y_pred, spread, _ = synthetic(n=100)
+    entry = fit_calibration(y_true, y_pred, spread).to_metadata()
+    assert calibration_from_model_metadata({}) is None
+    again = calibration_from_model_metadata({"uncertainty_calibration": entry})
+    assert np.array_equal(
+        again.sigma(spread), CalibratedUncertainty.from_metadata(entry).sigma(spread)
+    )

@@ -38,6 +38,7 @@ __all__ = [
     "CalibratedUncertainty",
     "clip_negative",
     "coverage",
+    "calibration_from_model_metadata",
     "fit_calibration",
     "physical_range_flags",
 ]
@@ -104,6 +105,8 @@ class CalibratedUncertainty:
         spectra_low, spectra_high: (n_energies,) range of the training spectra per energy.
         range_margin: a spectrum is flagged when it leaves that range widened by this share
             of its width (see :func:`physical_range_flags`).
+        reference_sum: mean Σ|μ| of the training spectra (the Δμ denominator used when
+            :meth:`predicted_delta_mu` is not given the predicted spectra).
         source: how the fit was made (free text).
         fit_figures: figures on the fit data (coverage, Spearman...), for the record.
     """
@@ -116,6 +119,7 @@ class CalibratedUncertainty:
     spectra_low: np.ndarray
     spectra_high: np.ndarray
     range_margin: float = 0.2
+    reference_sum: float = 0.0
     source: str = ""
     fit_figures: dict[str, float] | None = None
 
@@ -160,7 +164,7 @@ class CalibratedUncertainty:
         Args:
             spread: (n_sites, n_energies) raw spread (None: no spread, see :meth:`sigma`).
             spectra: (n_sites, n_energies) the predicted μ (the denominator Σ|μ̂|); None uses
-                the mean Σ|μ| of the training spectra's range midpoint.
+                the training spectra's mean Σ|μ| (``reference_sum``).
 
         Returns:
             (n_sites,) predicted Δμ in %.
@@ -168,8 +172,7 @@ class CalibratedUncertainty:
         n_sites = None if spectra is None else np.asarray(spectra).shape[0]
         sigma = self.sigma(spread, n_sites)
         if spectra is None:
-            total = float(np.sum(np.abs(0.5 * (self.spectra_low + self.spectra_high))))
-            denominator = np.full(len(sigma), total)
+            denominator = np.full(len(sigma), self.reference_sum)
         else:
             spectra = self._check("spectra", spectra)
             if len(spectra) != len(sigma):
@@ -207,6 +210,7 @@ class CalibratedUncertainty:
             "spectra_low": [float(v) for v in self.spectra_low],
             "spectra_high": [float(v) for v in self.spectra_high],
             "range_margin": float(self.range_margin),
+            "reference_sum": float(self.reference_sum),
             "source": self.source,
             "fit_figures": dict(self.fit_figures or {}),
         }
@@ -236,11 +240,29 @@ class CalibratedUncertainty:
                 spectra_low=_vector(data, "spectra_low", n),
                 spectra_high=_vector(data, "spectra_high", n),
                 range_margin=float(data.get("range_margin", 0.2)),
+                # entries written before this key: the sum of the range midpoints
+                reference_sum=float(
+                    data.get(
+                        "reference_sum",
+                        np.abs(
+                            0.5 * (np.asarray(data["spectra_low"]) + data["spectra_high"])
+                        ).sum(),
+                    )
+                ),
                 source=str(data.get("source", "")),
                 fit_figures=dict(data.get("fit_figures") or {}),
             )
         except KeyError as exc:
             raise ValueError(f"uncertainty_calibration: missing key {exc}") from exc
+
+
+def calibration_from_model_metadata(
+    metadata: dict[str, Any],
+) -> CalibratedUncertainty | None:
+    """The calibration a model file carries (its metadata's ``"uncertainty_calibration"``
+    entry), or None for a file without one."""
+    entry = metadata.get("uncertainty_calibration")
+    return None if entry is None else CalibratedUncertainty.from_metadata(entry)
 
 
 def _fit_variance_model(
@@ -356,6 +378,7 @@ def fit_calibration(
         spectra_low=reference.min(axis=0),
         spectra_high=reference.max(axis=0),
         range_margin=range_margin,
+        reference_sum=float(np.abs(reference).sum(axis=1).mean()),
         source=source,
     )
     actual = 100.0 * np.abs(y_pred - y_true).sum(axis=1) / np.abs(y_true).sum(axis=1)
@@ -377,6 +400,7 @@ def fit_calibration(
         spectra_low=partial.spectra_low,
         spectra_high=partial.spectra_high,
         range_margin=range_margin,
+        reference_sum=partial.reference_sum,
         source=source,
         fit_figures=figures,
     )

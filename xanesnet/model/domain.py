@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DOMAIN_SCHEMA", "DomainScore", "fit_domain", "roc_auc"]
+__all__ = ["DOMAIN_SCHEMA", "DomainScore", "domain_from_model_metadata", "fit_domain", "roc_auc"]
 
 DOMAIN_SCHEMA = "xanesnet.domain/1"
 
@@ -183,6 +183,13 @@ class DomainScore:
             source=str(data.get("source", "")),
             fit_figures=dict(data.get("fit_figures") or {}),
         )
+
+
+def domain_from_model_metadata(metadata: dict[str, Any]) -> DomainScore | None:
+    """The domain score a model file carries (its metadata's ``"domain"`` entry), or None
+    for a file without one."""
+    entry = metadata.get("domain")
+    return None if entry is None else DomainScore.from_metadata(entry)
 
 
 def _kmeans(points: np.ndarray, n_centres: int, seed: int, iterations: int = 50) -> np.ndarray:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xanesnet.checksums import file_sha256
+from xanesnet.config import env_setting
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.io.pairs import (
     SpectrumPair,
@@ -61,14 +63,11 @@ __all__ = [
 
 def default_cache_dir() -> Path:
     """``$XANESNET_CACHE``, else ``$XDG_CACHE_HOME/xanesnet``, else ``~/.cache/xanesnet``."""
-    if os.environ.get("XANESNET_CACHE"):
-        return Path(os.environ["XANESNET_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    cache = env_setting("XANESNET_CACHE")
+    if cache is not None:
+        return Path(cache)
+    base = env_setting("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "xanesnet"
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _read_cache(cache_file: Path, config: WACSF, n_files: int) -> np.ndarray:
@@ -122,7 +121,7 @@ def cached_descriptors(
     digest.update(f"absorber={absorber}".encode())
     for path in paths:
         digest.update(Path(path).name.encode())
-        digest.update(_file_digest(Path(path)).encode())
+        digest.update(file_sha256(Path(path)).encode())
     key = digest.hexdigest()[:32]
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = folder / f"wacsf-{key}.npz"
@@ -263,7 +262,7 @@ def pair_descriptors(
     digest = hashlib.sha256()
     digest.update(config.to_json().encode())
     for (path, fmt), sites in files.items():
-        digest.update(f"{path.name}|{fmt}|{sites}|{_file_digest(path)}".encode())
+        digest.update(f"{path.name}|{fmt}|{sites}|{file_sha256(path)}".encode())
     digest.update(json.dumps([[str(p.structure), p.absorber] for p in pairs]).encode())
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = folder / f"wacsf-pairs-{digest.hexdigest()[:32]}.npz"

@@ -11,13 +11,13 @@ configuration class (which calls into it): it takes any object with the attribut
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from xanesnet.config import env_setting
 from xanesnet.descriptors.limits import (
     MAX_CELLS_AWAY,
     MAX_LENGTH,
@@ -87,7 +87,7 @@ def default_backend() -> str:
 
     The environment variable ``XANESNET_BACKEND`` overrides it.
     """
-    requested = os.environ.get("XANESNET_BACKEND")
+    requested = env_setting("XANESNET_BACKEND")
     if requested:
         return _check_backend(requested)
     found = available_backends()
@@ -117,7 +117,7 @@ def resolve_backend(backend: str | None) -> str:
     if backend is not None:
         return _check_backend(backend)
     name = default_backend()
-    if name == "numba" and not os.environ.get("XANESNET_BACKEND"):
+    if name == "numba" and env_setting("XANESNET_BACKEND") is None:
         _warn_numba_fallback()
     return name
 

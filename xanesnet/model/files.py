@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from ase.data import chemical_symbols
 
+from xanesnet.checksums import file_sha256  # re-exported: the model file's checksum helper
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.model.network import SpectrumEnsemble
 from xanesnet.model.runtime import XanesModel
@@ -88,15 +89,6 @@ def quiet_torchscript() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
         yield
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _canonical_json(meta: Mapping[str, Any]) -> bytes:

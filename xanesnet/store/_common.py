@@ -14,7 +14,7 @@ import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,23 @@ FORMATS = ("hdf5", "zarr", "csv")
 DEFAULT_FORMAT = "hdf5"
 #: folder of an output where folders being written wait (same file system: rename is atomic)
 PARTIAL_DIR = ".partial"
+#: The per-site trust columns (name, stored dtype): the model's predicted Δμ (%), the
+#: out-of-domain score, and the two flags (see :mod:`xanesnet.model.trust`). Outputs started
+#: by this version list them in the manifest's ``trust_fields`` and also keep the ids of the
+#: structures without any site of the model's element (``no_sites``); older outputs have
+#: neither and resume without them.
+TRUST_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("predicted_delta_mu", np.float32),
+    ("domain_score", np.float32),
+    ("outside_domain", np.bool_),
+    ("unphysical", np.bool_),
+)
+TRUST_FIELD_NAMES = tuple(name for name, _ in TRUST_FIELDS)
+
+
+def has_trust(manifest: dict[str, Any]) -> bool:
+    """Whether an output's chunks carry the trust columns and the no-site table."""
+    return bool(manifest.get("trust_fields"))
 
 
 class MissingDependencyError(ImportError, ValueError):
@@ -46,6 +63,19 @@ class StoredPredictions:
         spread: (n_sites, n_energies) float32 ensemble standard deviation, or None.
         errors: list of (id, reason) of the structures that failed.
         metadata: the manifest (format, model metadata, inputs, version ...).
+        predicted_delta_mu: (n_sites,) float32 expected Δμ (%) of each spectrum (NaN: the
+            model has no uncertainty calibration), or None for an output written before
+            these columns existed; likewise:
+        domain_score: (n_sites,) float32 out-of-domain score (≈ 1 training-like; NaN: the
+            model has no domain entry).
+        outside_domain: (n_sites,) bool, score above the model's threshold.
+        unphysical: (n_sites,) bool, μ < 0 or outside the training spectra's range.
+        no_sites: ids of the structures without any site of the model's element (not
+            failures; empty for older outputs).
+
+    The calibrated σ per energy is not stored (it would add a third (n_sites, n_energies)
+    array); it follows from the spread: ``load_model(model).trust_model.calibration
+    .sigma(spread)`` with the model of ``metadata["job"]["model_sha256"]``.
     """
 
     ids: np.ndarray
@@ -55,6 +85,11 @@ class StoredPredictions:
     spread: np.ndarray | None
     errors: list[tuple[str, str]]
     metadata: dict[str, Any]
+    predicted_delta_mu: np.ndarray | None = None
+    domain_score: np.ndarray | None = None
+    outside_domain: np.ndarray | None = None
+    unphysical: np.ndarray | None = None
+    no_sites: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +102,9 @@ class ChunkData:
         spectra: (n, n_energies) float32 μ.
         spread: (n, n_energies) float32 or None.
         errors: (id, reason) of the chunk's failed structures.
+        trust: name -> (n,) column of :data:`TRUST_FIELDS` (their dtypes), or None for an
+            output without them.
+        no_sites: ids of the chunk's structures without a site of the model's element.
     """
 
     ids: np.ndarray
@@ -74,6 +112,8 @@ class ChunkData:
     spectra: np.ndarray
     spread: np.ndarray | None
     errors: list[tuple[str, str]]
+    trust: dict[str, np.ndarray] | None = None
+    no_sites: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -84,10 +124,21 @@ class ChunkData:
         spread: np.ndarray | None,
         errors: Sequence[tuple[str, str]],
         n_energies: int,
+        trust: dict[str, Any] | None = None,
+        no_sites: Sequence[str] = (),
     ) -> ChunkData:
-        """Normalise dtypes and shapes (spectra and spread reshaped to (n, n_energies))."""
+        """Normalise dtypes and shapes (spectra and spread reshaped to (n, n_energies); the
+        trust columns to :data:`TRUST_FIELDS`, NaN / False where ``trust`` lacks one)."""
         id_array = np.empty(len(ids), dtype=object)
         id_array[:] = [str(i) for i in ids]
+        columns = None
+        if trust is not None:
+            columns = {}
+            for name, dtype in TRUST_FIELDS:
+                value = trust.get(name)
+                if value is None:
+                    value = np.zeros(len(ids), dtype) if dtype is np.bool_ else np.nan
+                columns[name] = np.broadcast_to(np.asarray(value, dtype=dtype), len(ids)).copy()
         return cls(
             ids=id_array,
             sites=np.asarray(sites, dtype=np.int64).reshape(-1),
@@ -96,11 +147,24 @@ class ChunkData:
             if spread is None
             else np.asarray(spread, dtype=np.float32).reshape(-1, n_energies),
             errors=[(str(a), str(b)) for a, b in errors],
+            trust=columns,
+            no_sites=[str(i) for i in no_sites],
         )
 
 
-def concatenate(chunks: Sequence[ChunkData], n_energies: int, has_spread: bool) -> ChunkData:
-    """Join chunks in order; empty input gives empty arrays of the right shapes."""
+def empty_trust(n: int = 0) -> dict[str, np.ndarray]:
+    """Trust columns of ``n`` sites: NaN / False."""
+    return {
+        name: np.zeros(n, dtype) if dtype is np.bool_ else np.full(n, np.nan, dtype)
+        for name, dtype in TRUST_FIELDS
+    }
+
+
+def concatenate(
+    chunks: Sequence[ChunkData], n_energies: int, has_spread: bool, trust: bool = False
+) -> ChunkData:
+    """Join chunks in order; empty input gives empty arrays of the right shapes (trust
+    columns when ``trust``)."""
     if not chunks:
         empty = np.empty((0, n_energies), np.float32)
         return ChunkData(
@@ -109,13 +173,24 @@ def concatenate(chunks: Sequence[ChunkData], n_energies: int, has_spread: bool) 
             empty,
             empty.copy() if has_spread else None,
             [],
+            empty_trust() if trust else None,
         )
+    columns = None
+    if trust:
+        columns = {
+            name: np.concatenate(
+                [(c.trust or empty_trust(len(c.ids)))[name] for c in chunks]
+            ).astype(dtype)
+            for name, dtype in TRUST_FIELDS
+        }
     return ChunkData(
         ids=np.concatenate([c.ids for c in chunks]).astype(object),
         sites=np.concatenate([c.sites for c in chunks]),
         spectra=np.concatenate([c.spectra for c in chunks]),
         spread=np.concatenate([c.spread for c in chunks]) if has_spread else None,
         errors=[e for c in chunks for e in c.errors],
+        trust=columns,
+        no_sites=[i for c in chunks for i in c.no_sites],
     )
 
 

@@ -10,6 +10,12 @@
       predictions.csv                the chunks joined, written at the end of the job
       spread.csv                     (ensembles only)
       errors.csv                     structure_id, reason of every structure that failed
+      trust.csv                      structure_id, site_index, predicted_delta_mu (%),
+                                     domain_score, outside_domain (0/1), unphysical (0/1)
+      no_sites.csv                   structure_id of each structure without a site of the
+                                     model's element
+      (trust and no_sites: outputs started since they exist, manifest ``trust_fields``;
+      chunks/trust_NNNNNN.csv and chunks/no_sites_NNNNNN.csv per chunk)
 
 ``predictions.csv`` and ``spread.csv`` have a header ``structure_id,site_index,E1,E2,...``
 (energies in eV) and one row per site; values are float32 μ written as the shortest decimal
@@ -40,11 +46,27 @@ from typing import Any
 
 import numpy as np
 
-from xanesnet.store._common import Backend, ChunkData, fsync_file, ordered_chunks
+from xanesnet.store._common import (
+    TRUST_FIELD_NAMES,
+    TRUST_FIELDS,
+    Backend,
+    ChunkData,
+    fsync_file,
+    has_trust,
+    ordered_chunks,
+)
 
 #: the per-chunk files: (prefix, consolidated file name)
-_TABLES = {"spectra": "predictions.csv", "spread": "spread.csv", "errors": "errors.csv"}
+_TABLES = {
+    "spectra": "predictions.csv",
+    "spread": "spread.csv",
+    "errors": "errors.csv",
+    "trust": "trust.csv",
+    "no_sites": "no_sites.csv",
+}
 _ERROR_HEADER = ["structure_id", "reason"]
+_TRUST_HEADER = ["structure_id", "site_index", *TRUST_FIELD_NAMES]
+_NO_SITES_HEADER = ["structure_id"]
 
 
 def _decimal(values: np.ndarray) -> np.ndarray:
@@ -105,6 +127,32 @@ def _read_table(path: Path, n_energies: int) -> tuple[np.ndarray, np.ndarray, np
     return ids, sites, values.astype(np.float32)
 
 
+def _trust_rows(chunk: ChunkData) -> Iterator[list[Any]]:
+    """structure_id, site_index, then the trust columns (floats as in the spectra, flags 0/1)."""
+    columns = [
+        _decimal(chunk.trust[name]) if dtype is np.float32 else chunk.trust[name].astype(int)
+        for name, dtype in TRUST_FIELDS
+    ]
+    for i in range(len(chunk.ids)):
+        yield [chunk.ids[i], int(chunk.sites[i]), *(column[i] for column in columns)]
+
+
+def _read_trust(path: Path, n_sites: int) -> dict[str, np.ndarray]:
+    """The trust columns of a chunk's trust CSV."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))[1:]
+    if len(rows) != n_sites:
+        raise ValueError(f"{path}: {len(rows)} rows, the chunk's spectra {n_sites}")
+    out = {}
+    for column, (name, dtype) in enumerate(TRUST_FIELDS, start=2):
+        values = [row[column] for row in rows]
+        if dtype is np.float32:
+            out[name] = np.array(values, dtype=np.float64).astype(np.float32)
+        else:
+            out[name] = np.array([int(v) for v in values], dtype=np.int64).astype(bool)
+    return out
+
+
 class CSVBackend(Backend):
     """``--format csv``."""
 
@@ -117,7 +165,10 @@ class CSVBackend(Backend):
         return out / "chunks" / f"{table}_{index:06d}.csv"
 
     def _tables(self, manifest: dict[str, Any]) -> list[str]:
-        return [t for t in _TABLES if t != "spread" or manifest["has_spread"]]
+        tables = (
+            ["spectra", "spread", "errors"] if manifest["has_spread"] else ["spectra", "errors"]
+        )
+        return tables + (["trust", "no_sites"] if has_trust(manifest) else [])
 
     def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
         return [self._file(out, table, index) for table in self._tables(manifest)]
@@ -143,6 +194,11 @@ class CSVBackend(Backend):
                 _site_rows(chunk.ids, chunk.sites, chunk.spread),
             )
         _write_csv(self._file(out, "errors", index), _ERROR_HEADER, chunk.errors)
+        if has_trust(manifest):
+            _write_csv(self._file(out, "trust", index), _TRUST_HEADER, _trust_rows(chunk))
+            _write_csv(
+                self._file(out, "no_sites", index), _NO_SITES_HEADER, [[i] for i in chunk.no_sites]
+            )
 
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
         n_e = len(manifest["energies"])
@@ -154,7 +210,12 @@ class CSVBackend(Backend):
             reader = csv.reader(handle)
             next(reader)
             errors = [(row[0], row[1]) for row in reader]
-        return ChunkData(ids, sites, spectra, spread, errors)
+        trust, no_sites = None, []
+        if has_trust(manifest):
+            trust = _read_trust(self._file(out, "trust", index), len(ids))
+            with open(self._file(out, "no_sites", index), newline="", encoding="utf-8") as handle:
+                no_sites = [row[0] for row in list(csv.reader(handle))[1:]]
+        return ChunkData(ids, sites, spectra, spread, errors, trust, no_sites)
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
         """``predictions.csv`` (+ ``spread.csv``) and ``errors.csv``: the committed chunks'
@@ -163,6 +224,8 @@ class CSVBackend(Backend):
         header = {
             "spectra": ["structure_id", "site_index", *_energy_labels(manifest)],
             "errors": _ERROR_HEADER,
+            "trust": _TRUST_HEADER,
+            "no_sites": _NO_SITES_HEADER,
         }
         header["spread"] = header["spectra"]
         for table in self._tables(manifest):

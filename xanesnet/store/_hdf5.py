@@ -9,9 +9,13 @@
                              every chunk, so any HDF5 reader sees one table
 
 Each chunk file holds ``ids`` (n,), ``sites`` (n,), ``spectra`` (n, n_energies) float32,
-``spread`` (n, n_energies) float32 (ensembles only) and the chunk's failures (``error_ids``,
-``error_reasons``). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``, ``spread``
-(virtual: they read through to the chunk files), ``energies`` (n_energies,) eV, the error
+``spread`` (n, n_energies) float32 (ensembles only), the chunk's failures (``error_ids``,
+``error_reasons``) and, in outputs started since they exist (manifest ``trust_fields``), the
+per-site trust columns ``predicted_delta_mu`` (n,) float32 %, ``domain_score`` (n,) float32,
+``outside_domain`` and ``unphysical`` (n,) bool, and ``no_site_ids`` (structures without a
+site of the model's element). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``, ``spread``
+(virtual: they read through to the chunk files), the trust columns and ``no_site_ids``
+(where the output has them), ``energies`` (n_energies,) eV, the error
 table of all chunks (``error_ids``, ``error_reasons``) and the manifest as the JSON attribute
 ``manifest``.
 """
@@ -26,10 +30,12 @@ from typing import Any
 import numpy as np
 
 from xanesnet.store._common import (
+    TRUST_FIELDS,
     Backend,
     ChunkData,
     chunk_name,
     fsync_file,
+    has_trust,
     object_strings,
     ordered_chunks,
 )
@@ -100,6 +106,12 @@ class HDF5Backend(Backend):
                 data=object_strings([e[1] for e in chunk.errors]),
                 dtype=_string_dtype(),
             )
+            if has_trust(manifest):
+                for name, dtype in TRUST_FIELDS:
+                    f.create_dataset(name, data=np.asarray(chunk.trust[name], dtype=dtype))
+                f.create_dataset(
+                    "no_site_ids", data=object_strings(chunk.no_sites), dtype=_string_dtype()
+                )
         fsync_file(tmp)
         os.replace(tmp, final)
 
@@ -111,6 +123,10 @@ class HDF5Backend(Backend):
                 spectra=f["spectra"][()],
                 spread=f["spread"][()] if manifest["has_spread"] else None,
                 errors=_errors(f),
+                trust={name: f[name][()].astype(dtype) for name, dtype in TRUST_FIELDS}
+                if has_trust(manifest)
+                else None,
+                no_sites=list(f["no_site_ids"].asstr()[()]) if has_trust(manifest) else [],
             )
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
@@ -137,10 +153,10 @@ class HDF5Backend(Backend):
                         layout[offset : offset + n] = source
                     offset += n
                 f.create_virtual_dataset(name, layout, fillvalue=np.nan)
-            for name, dtype, empty in (
-                ("ids", _string_dtype(), object),
-                ("sites", np.int64, np.int64),
-            ):
+            columns = [("ids", _string_dtype(), object), ("sites", np.int64, np.int64)]
+            if has_trust(manifest):
+                columns += [(name, dtype, dtype) for name, dtype in TRUST_FIELDS]
+            for name, dtype, empty in columns:
                 values = []
                 for (_, file), n in zip(chunks, counts, strict=True):
                     if n:
@@ -148,6 +164,14 @@ class HDF5Backend(Backend):
                             values.append(c[name][()])
                 data = np.concatenate(values) if values else np.empty(0, dtype=empty)
                 f.create_dataset(name, data=data, dtype=dtype)
+            if has_trust(manifest):
+                no_sites = []
+                for _, file in chunks:
+                    with h5py.File(file, "r") as c:
+                        no_sites += list(c["no_site_ids"].asstr()[()])
+                f.create_dataset(
+                    "no_site_ids", data=object_strings(no_sites), dtype=_string_dtype()
+                )
             errors = [e for _, file in chunks for e in _read_errors(file)]
             for column, name in enumerate(("error_ids", "error_reasons")):
                 data = object_strings([e[column] for e in errors])

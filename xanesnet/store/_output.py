@@ -16,12 +16,14 @@ from xanesnet.store._common import (
     DEFAULT_FORMAT,
     FORMATS,
     SCHEMA,
+    TRUST_FIELD_NAMES,
     Backend,
     ChunkData,
     StoredPredictions,
     atomic_json,
     concatenate,
     drop_partial_dir,
+    has_trust,
     manifest_format,
     ordered_chunks,
     read_manifest,
@@ -137,6 +139,7 @@ class PredictionStore:
                     "job": job,
                     "energies": self.energies.tolist(),
                     "has_spread": has_spread,
+                    "trust_fields": list(TRUST_FIELD_NAMES),
                     "chunks": {},
                     "complete": False,
                 }
@@ -210,6 +213,8 @@ class PredictionStore:
         spread: np.ndarray | None,
         errors: Sequence[tuple[str, str]],
         n_structures: int,
+        trust: dict[str, np.ndarray] | None = None,
+        no_sites: Sequence[str] = (),
     ) -> None:
         """Write chunk ``index`` atomically and record it in the manifest.
 
@@ -225,7 +230,13 @@ class PredictionStore:
             spread: (n, n_energies) ensemble standard deviation, or None without ensemble.
             errors: (id, reason) of the chunk's failed structures.
             n_structures: structures read for the chunk (failed ones included).
+            trust: the per-site trust columns by name (``predicted_delta_mu``,
+                ``domain_score``, ``outside_domain``, ``unphysical``; (n,) each; a missing one
+                is stored as NaN / False). Ignored by an output started before they existed.
+            no_sites: ids of the chunk's structures without a site of the model's element
+                (not failures).
         """
+        with_trust = has_trust(self.manifest)
         chunk = ChunkData.build(
             ids,
             sites,
@@ -233,6 +244,8 @@ class PredictionStore:
             spread if self.has_spread else None,
             errors,
             len(self.energies),
+            trust=(trust or {}) if with_trust else None,
+            no_sites=no_sites if with_trust else (),
         )
         checksum = chunk_checksum(chunk)
         try:
@@ -284,7 +297,8 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
 
     Returns:
         :class:`StoredPredictions`: ids (n_sites,), sites (n_sites,), energies (n_energies,) eV,
-        spectra and spread (n_sites, n_energies) float32, errors, and the manifest.
+        spectra and spread (n_sites, n_energies) float32, errors, the manifest, and the trust
+        columns and no-site ids (None / empty for outputs written before they existed).
     """
     path = Path(path)
     manifest = read_manifest(path)
@@ -299,11 +313,8 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
                 f"{path}: chunk {k} is damaged ({why}); run the job's command again to recompute it"
             )
         chunks.append(reader.read_chunk(path, k, manifest))
-    data = concatenate(
-        chunks,
-        n_e,
-        bool(manifest["has_spread"]),
-    )
+    data = concatenate(chunks, n_e, bool(manifest["has_spread"]), has_trust(manifest))
+    trust = data.trust or {}
     return StoredPredictions(
         ids=data.ids,
         sites=data.sites,
@@ -312,6 +323,11 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
         spread=data.spread,
         errors=data.errors,
         metadata=manifest,
+        predicted_delta_mu=trust.get("predicted_delta_mu"),
+        domain_score=trust.get("domain_score"),
+        outside_domain=trust.get("outside_domain"),
+        unphysical=trust.get("unphysical"),
+        no_sites=data.no_sites,
     )
 
 

@@ -10,8 +10,11 @@
       predictions.zarr/             consolidated zarr group, written at the end of the job
 
 Every group holds the per-site arrays ``ids`` (n,) str, ``sites`` (n,) int64, ``spectra``
-(n, n_energies) float32 μ, ``spread`` (n, n_energies) float32 (ensembles only) and the error
-table ``error_ids`` / ``error_reasons`` (n_failed,) str; ``predictions.zarr`` also holds
+(n, n_energies) float32 μ, ``spread`` (n, n_energies) float32 (ensembles only), the error
+table ``error_ids`` / ``error_reasons`` (n_failed,) str and, in outputs started since they
+exist (manifest ``trust_fields``), the trust columns ``predicted_delta_mu`` (n,) float32 %,
+``domain_score`` (n,) float32, ``outside_domain`` and ``unphysical`` (n,) bool, and
+``no_site_ids`` (structures without a site of the model's element); ``predictions.zarr`` also holds
 ``energies`` (n_energies,) float64 eV. Arrays are chunked by :data:`SITE_ROWS` sites and
 compressed (Blosc-zstd with byte shuffle for the spectra). The attributes of
 ``predictions.zarr`` are the manifest: ``job`` (``model_sha256``, ``model`` with its element,
@@ -40,11 +43,13 @@ from typing import Any
 import numpy as np
 
 from xanesnet.store._common import (
+    TRUST_FIELDS,
     Backend,
     ChunkData,
     MissingDependencyError,
     chunk_name,
     fsync_tree,
+    has_trust,
     object_strings,
     ordered_chunks,
     partial_path,
@@ -129,7 +134,8 @@ def _write_array(group: Any, name: str, values: np.ndarray, dtype: Any) -> None:
 def _arrays(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     """(name, zarr dtype) of the per-site arrays."""
     names = [("ids", "string"), ("sites", np.int64), ("spectra", np.float32)]
-    return names + ([("spread", np.float32)] if manifest["has_spread"] else [])
+    names += [("spread", np.float32)] if manifest["has_spread"] else []
+    return names + (list(TRUST_FIELDS) if has_trust(manifest) else [])
 
 
 def _header(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -178,9 +184,13 @@ class ZarrBackend(Backend):
         values: dict[str, Any] = {"ids": chunk.ids, "sites": chunk.sites, "spectra": chunk.spectra}
         if manifest["has_spread"]:
             values["spread"] = chunk.spread
+        if has_trust(manifest):
+            values.update(chunk.trust)
         for name, dtype in _arrays(manifest):
             _write_array(group, name, values[name], dtype)
         _write_errors(group, chunk.errors)
+        if has_trust(manifest):
+            _write_array(group, "no_site_ids", object_strings(chunk.no_sites), "string")
         fsync_tree(tmp)
         replace(tmp, self.chunk_paths(out, index, manifest)[0])
 
@@ -188,7 +198,7 @@ class ZarrBackend(Backend):
         zarr = import_zarr()
         path = self.chunk_paths(out, index, manifest)[0]
         group = zarr.open_group(store=zarr.storage.LocalStore(path, read_only=True), mode="r")
-        return _read_group(group, manifest["has_spread"])
+        return _read_group(group, manifest["has_spread"], has_trust(manifest))
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
         """``predictions.zarr``: the committed chunks copied, in order, into one group."""
@@ -204,14 +214,20 @@ class ZarrBackend(Backend):
             for name, dtype in _arrays(manifest)
         }
         errors: list[tuple[str, str]] = []
+        no_sites: list[str] = []
         for k in chunks:
             chunk = self.read_chunk(out, k, manifest)
             for name, writer in writers.items():
-                writer.add(getattr(chunk, name))
+                writer.add(
+                    chunk.trust[name] if name in (chunk.trust or {}) else getattr(chunk, name)
+                )
             errors += chunk.errors
+            no_sites += chunk.no_sites
         for writer in writers.values():
             writer.close()
         _write_errors(root, errors)
+        if has_trust(manifest):
+            _write_array(root, "no_site_ids", object_strings(no_sites), "string")
         for name, attrs in output_attributes(manifest).items():  # units of each array
             if name in root:
                 root[name].attrs.update(attrs)
@@ -226,7 +242,7 @@ def _write_errors(group: Any, errors: list[tuple[str, str]]) -> None:
     _write_array(group, "error_reasons", object_strings([e[1] for e in errors]), "string")
 
 
-def _read_group(group: Any, has_spread: bool) -> ChunkData:
+def _read_group(group: Any, has_spread: bool, trust: bool) -> ChunkData:
     return ChunkData(
         ids=object_strings(group["ids"][...]),
         sites=np.asarray(group["sites"][...], dtype=np.int64),
@@ -239,4 +255,8 @@ def _read_group(group: Any, has_spread: bool) -> ChunkData:
                 strict=True,
             )
         ),
+        trust={name: np.asarray(group[name][...], dtype=dtype) for name, dtype in TRUST_FIELDS}
+        if trust
+        else None,
+        no_sites=object_strings(group["no_site_ids"][...]).tolist() if trust else [],
     )

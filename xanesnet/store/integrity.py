@@ -1,6 +1,7 @@
 """What keeps an output folder trustworthy: chunk checksums, the writer's lock, write errors.
 
-A chunk's checksum is taken over its *data* (ids, sites, spectra, spread, errors), not over the
+A chunk's checksum is taken over its *data* (ids, sites, spectra, spread, errors, and the trust
+columns and no-site ids where the output has them), not over the
 bytes of its files: the bytes of an HDF5 or zarr file depend on the library version, the data do
 not, so one job gives the same checksums whatever wrote it (a resumed, a Dask and a single run
 stay identical, manifests included), and a damaged chunk is one whose data no longer read back.
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from xanesnet.store._common import ChunkData
+from xanesnet.store._common import TRUST_FIELDS, ChunkData
 
 LOCK_NAME = ".lock"
 
@@ -43,6 +44,20 @@ def chunk_checksum(chunk: ChunkData) -> str:
         digest.update(np.ascontiguousarray(chunk.spread, dtype="<f4").tobytes())
     for structure_id, reason in chunk.errors:
         digest.update(f"\0{structure_id}\0{reason}".encode())
+    # the trust columns and no-site ids, where the output has them (older outputs' chunks
+    # have neither: their checksums stay those written)
+    if chunk.trust is not None:
+        for name, dtype in TRUST_FIELDS:
+            values = np.asarray(chunk.trust[name])
+            if dtype is np.float32:  # one NaN bit pattern (text formats do not keep others)
+                values = np.where(np.isnan(values), np.float32("nan"), values).astype("<f4")
+            else:
+                values = values.astype("u1")
+            digest.update(f"\0{name}".encode())
+            digest.update(np.ascontiguousarray(values).tobytes())
+    if chunk.no_sites:
+        no_sites = "\0".join(chunk.no_sites).encode()
+        digest.update(b"\0no_sites" + len(no_sites).to_bytes(8, "little") + no_sites)
     return digest.hexdigest()
 
 

@@ -254,6 +254,24 @@ def test_fermi_level_cut():
     assert at_fermi == pytest.approx(0.5 + 0.2 / (math.pi * 1.0), abs=0.005)
 
 
+def test_no_fermi_cut_keeps_the_pre_edge():
+    # For spectra that carry their own cut (FEFF): fermi_cut=False is the same operation as an
+    # e_F below the auxiliary grid; the arctangent width still starts to grow at e_F.
+    energies = 7112.0 + np.arange(-15.0, 60.0 + 1e-9, 0.2)
+    mu = np.ones(energies.size)
+    kept = Broadening.fixed(1.0, e_fermi=-1.0, fermi_cut=False)
+    below_grid = Broadening.fixed(1.0, e_fermi=-100.0)
+    np.testing.assert_array_equal(
+        broaden(energies, mu, 7112.0, kept), broaden(energies, mu, 7112.0, below_grid)
+    )
+    arctan = Broadening.arctan(fermi_cut=False)
+    assert broadening_matrix(energies, 7112.0, arctan)[0].sum() > 1.0
+    assert not np.allclose(
+        arctan.width(energies - 7112.0), Broadening.arctan(e_fermi=-100.0).width(energies - 7112.0)
+    )
+    assert "no Fermi cut" in arctan.label() and "no Fermi cut" not in below_grid.label()
+
+
 def test_widths():
     e = np.linspace(-20.0, 500.0, 2000)
     arctan = arctan_width(e)
@@ -296,7 +314,8 @@ def test_model_wrappers_and_vectorisation():
 
 
 def test_broadening_config():
-    for config in (Broadening.fixed(), Broadening.arctan(e_fermi=-3.0), Broadening.seah_dench()):
+    configs = (Broadening.fixed(), Broadening.arctan(e_fermi=-3.0), Broadening.seah_dench())
+    for config in (*configs, Broadening.seah_dench(fermi_cut=False)):
         again = Broadening.from_dict(json.loads(json.dumps(config.to_dict())))
         assert again == config
     config = Broadening.arctan(gamma_max=12.0, aux_step=0.1)

@@ -126,6 +126,9 @@ class Broadening:
             that made the published set did; needed to reproduce it to print precision).
         normalised: multiply the kernel by ``aux_step/π`` (unit area); the published recipe
             does not (default False).
+        fermi_cut: set μ to zero below ``e_fermi`` before the convolution (default True).
+            False for spectra that already carry their Fermi cut, such as FEFF's; ``e_fermi``
+            then only sets where the arctangent/Seah–Dench widths start to grow.
     """
 
     model: str = "fixed"
@@ -135,6 +138,7 @@ class Broadening:
     aux_step: float = 0.2
     float32_input: bool = True
     normalised: bool = False
+    fermi_cut: bool = True
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_DEFAULTS:
@@ -180,7 +184,7 @@ class Broadening:
 
     @classmethod
     def _with_options(cls, model: str, params: dict[str, Any]) -> Broadening:
-        names = ("aux_start", "aux_stop", "aux_step", "float32_input", "normalised")
+        names = ("aux_start", "aux_stop", "aux_step", "float32_input", "normalised", "fermi_cut")
         options = {key: params.pop(key) for key in names if key in params}
         return cls(model, params, **options)
 
@@ -208,7 +212,8 @@ class Broadening:
         """One-line human-readable description, e.g. to print next to a figure."""
         values = ", ".join(f"{_SYMBOLS[k]}={v:g}" for k, v in self.params.items())
         text = f"{self.model} Lorentzian broadening ({values} eV)"
-        return text + (", normalised kernel" if self.normalised else "")
+        text += ", normalised kernel" if self.normalised else ""
+        return text + ("" if self.fermi_cut else ", no Fermi cut")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (inverse of :meth:`from_dict`)."""
@@ -220,6 +225,7 @@ class Broadening:
             "aux_step": float(self.aux_step),
             "float32_input": bool(self.float32_input),
             "normalised": bool(self.normalised),
+            "fermi_cut": bool(self.fermi_cut),
         }
 
     @classmethod
@@ -233,6 +239,7 @@ class Broadening:
             "aux_step",
             "float32_input",
             "normalised",
+            "fermi_cut",
         }
         unknown = set(data) - known
         if unknown:
@@ -263,7 +270,7 @@ def broadening_matrix(
     """The matrix ``M`` (shape ``(n_out, n_in)``) of a whole broadening: ``out = mu @ M.T``.
 
     Steps (energies relative to E0): interpolate onto the auxiliary grid (constant beyond the
-    data), zero below ``e_F``, convolve with the Lorentzian kernel (width at the source energy),
+    data), zero below ``e_F`` (unless ``fermi_cut`` is off), convolve with the Lorentzian kernel (width at the source energy),
     interpolate back onto the input energies, then (if ``grid`` is given) linearly onto ``grid``.
 
     Args:
@@ -277,7 +284,8 @@ def broadening_matrix(
     rel = _relative_input(energies, e0, broadening.float32_input)
     aux = broadening.aux_grid()
     to_aux = interpolation_matrix(rel, aux)
-    to_aux[aux < broadening.e_fermi] = 0.0
+    if broadening.fermi_cut:
+        to_aux[aux < broadening.e_fermi] = 0.0
     kernel = lorentzian_kernel(aux, broadening.width(aux))
     if broadening.normalised:
         kernel *= broadening.aux_step / math.pi

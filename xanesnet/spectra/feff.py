@@ -47,8 +47,8 @@ def read_feff_spectrum(path: str | Path) -> tuple[float, np.ndarray, np.ndarray]
     ``e0`` is ``omega - e`` (see :mod:`xanesnet.io.feff` for the edge-energy definition),
     ``energies`` the absolute ``omega`` column (eV), both arrays of shape ``(n,)``. FEFF's μ
     already carries its Fermi-level cut (at ``e0 + Mu``, ``Mu`` −13.9…−3.8 eV in the Cu data)
-    and core-hole broadening: a further :func:`broaden` should not cut again, e.g.
-    ``Broadening.fixed(gamma, e_fermi=-100.0)`` (below the auxiliary grid, so no cut).
+    and core-hole broadening: a further :func:`~xanesnet.spectra.broaden` should not cut again:
+    ``Broadening(..., fermi_cut=False)`` (or an ``e_fermi`` below the auxiliary grid).
     """
     from xanesnet.io.feff import read_xmu
 

@@ -1,23 +1,26 @@
 """Fit the uncertainty calibration of the shipped Fe K-edge models from out-of-fold residuals.
 
-    python scripts/fe_k_edge/calibrate.py [--epochs 300] [--workdir /tmp/xanesnet_calibration]
+    python scripts/fe_k_edge/calibrate.py [--epochs 100] [--workdir /tmp/xanesnet_calibration]
 
-(from the repository root, with ../shared beside it). Steps:
+(from the repository root, with ../shared beside it; about 20 minutes on one busy core).
+Steps (method and figures: docs/calibration.md):
 
 1. descriptors of the 3264 training structures of ``split.json`` (the model's own descriptor);
-2. k-fold (5) out-of-fold predictions: per fold, a 2-member ensemble of 2 × 512 SiLU networks
-   (the shipped recipe, AdamW wd 0.05, Huber, one-cycle,
-   but 150 epochs at batch 64 / lr 2e-3 to halve the cost) and a Laplacian kernel ridge model are
-   trained on the other four folds and predict the held-out one; every training structure
-   gets an out-of-fold prediction and spread that no weight was chosen on;
-3. the σ model ``σ(E) = sqrt((a(E)·spread)² + b(E)²)`` and the per-spectrum Δμ map are fitted
-   on those residuals (:func:`xanesnet.model.calibration.fit_calibration`), one per shipped
-   variant (networks only: default; networks + kernel: ensemble; no spread: fast);
-4. the fits are written to ``calibration.json`` beside this script and the figures on the
-   validation split (never used above) are printed, before and after calibration.
+2. 5-fold out-of-fold predictions: per fold, trained on the other four folds, a 2-member
+   ensemble of 2 × 512 SiLU networks (the shipped recipe, AdamW wd 0.05, Huber, one-cycle,
+   but 100 epochs at batch 64 / lr 2e-3 to cut the cost), a Laplacian kernel ridge model, and
+   (for the record) two students distilled from their blend on mixed samples; every training
+   structure gets out-of-fold predictions and spreads that no weight was chosen on;
+3. the σ model ``σ(E) = sqrt((a(E)·s(E))² + (c(E)·s̄)² + b(E)²)``, its coverage factor and the
+   per-spectrum Δμ map are fitted on those residuals
+   (:func:`xanesnet.model.calibration.fit_calibration`), one per shipped variant, each on the
+   stand-in its spread resembles (networks only: default; networks + kernel: ensemble; one
+   network, no spread: fast);
+4. the fits are written to ``calibration.json`` beside this script, with their figures on
+   the out-of-fold data and on the validation split (the shipped models' own spread, before
+   and after calibration; the validation split is never used above).
 
-Per-fold predictions are cached in the work folder, so a killed run resumes. The validation
-split only reports.
+Per-fold predictions are cached in the work folder, so a killed run resumes.
 """
 
 from __future__ import annotations

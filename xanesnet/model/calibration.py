@@ -12,11 +12,11 @@ the spread at that point alone). The scales a(E), c(E) and the floor b(E) are fi
 Gaussian likelihood on held-out residuals (k-fold out-of-fold predictions of the training set;
 see ``scripts/fe_k_edge/calibrate.py``), then multiplied by one common factor that brings the
 held-out ±1σ and ±2σ coverage nearest to nominal (held-out errors have heavier tails than a
-Gaussian). The map
-and gives a per-spectrum error estimate: the predicted Δμ (``norm="l1"`` of
+Gaussian). It also gives a per-spectrum error estimate: the predicted Δμ (``norm="l1"`` of
 ``shared/spec/metrics.md``, in %), and an upper bound that a chosen share of held-out spectra
 stayed under. It also holds the per-energy range of the training spectra, against which
-:func:`physical_range_flags` flags spectra (and μ < 0, see :func:`clip_negative`).
+:func:`physical_range_flags` flags spectra (any μ < 0 included; spectra are not clipped unless
+:func:`clip_negative` is called).
 
 The fitted numbers travel as a JSON-ready dict (:meth:`CalibratedUncertainty.to_metadata`,
 :meth:`CalibratedUncertainty.from_metadata`): the ``"uncertainty_calibration"`` entry of a model

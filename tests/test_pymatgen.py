@@ -192,3 +192,18 @@ def test_read_structures_and_batch_take_mp_json(tmp_path):
     assert summary is not None
     stored = xanesnet.read_predictions(tmp_path / "out")
     assert list(stored.ids) == ["mol"] and stored.errors == []
+
+
+def test_sites_and_symmetry_take_pymatgen_structures():
+    from xanesnet.descriptors.sites import compute_sites
+    from xanesnet.descriptors.symmetry import unique_absorbers, unique_sites
+
+    crystal = _rocksalt_feo()
+    mol, atoms = _molecule()
+    result = compute_sites(xanesnet.WACSF(), [mol, crystal], "Fe", n_threads=1)
+    expected, _ = xanesnet.WACSF().compute([atoms, pymatgen_to_atoms(crystal)], "Fe")
+    np.testing.assert_allclose(result.features, expected, rtol=0, atol=1e-12)
+    sites = unique_sites(crystal, "Fe")  # four Fe of rocksalt: one orbit
+    assert sites.symmetry_used and sites.indices.tolist() == [0]
+    absorbers, _ = unique_absorbers([crystal], "Fe")
+    assert absorbers == [[0]]

@@ -102,6 +102,9 @@ def compute_sites(
         ValueError: unknown backend, bad ``n_threads``, or per-structure absorber lists of
             another length than the structures.
     """
+    from xanesnet.io.pymatgen import as_atoms_list  # pymatgen structures too
+
+    structures = structures if isinstance(structures, Frames) else as_atoms_list(structures)
     frames = structures if isinstance(structures, Frames) else Frames.from_atoms(structures)
     n_features = config.n_features
     if len(frames) == 0:

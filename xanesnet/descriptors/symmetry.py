@@ -168,6 +168,9 @@ def unique_sites(
         Naming the structure (``atoms.info["id"]`` or its formula): candidate indices out of
         range or repeated, or a non-positive ``symprec``.
     """
+    from xanesnet.io.pymatgen import as_atoms  # a pymatgen Structure/Molecule too
+
+    atoms = as_atoms(atoms)
     if not symprec > 0:
         raise ValueError(f"symprec must be positive, got {symprec}")
     chosen = _candidate_indices(atoms, candidates)

@@ -18,6 +18,7 @@ __all__ = [
     "ENERGY_UNITS",
     "FDMNES_FE_UNNORMALISED",
     "EDGE_STEP_NORMALISED",
+    "FEFF_NORMALISED",
     "SHIPPED_SPECTRUM_UNITS",
     "SPECTRUM_UNITS_KEYS",
     "UNKNOWN_SPECTRUM_UNITS",
@@ -52,6 +53,14 @@ EDGE_STEP_NORMALISED: dict[str, Any] = {
     "description": "FDMNES spectra, arctangent-convolved and edge-step normalised",
 }
 
+#: FEFF ``xmu.dat`` ``mu`` (normalised by FEFF at the edge + 50 eV; no broadening after FEFF):
+#: the Cu K-edge OmniXAS training spectra.
+FEFF_NORMALISED: dict[str, Any] = {
+    "mu": "normalised",
+    "edge_step_normalised": True,
+    "description": "FEFF mu (xmu.dat), normalised by FEFF at the edge + 50 eV, not broadened",
+}
+
 #: Used where a model file says nothing of its spectra.
 UNKNOWN_SPECTRUM_UNITS: dict[str, Any] = {
     "mu": "arbitrary",
@@ -65,6 +74,7 @@ SHIPPED_SPECTRUM_UNITS: dict[str, dict[str, Any]] = {
     "Fe_K_edge_ensemble.pt": FDMNES_FE_UNNORMALISED,
     "Fe_K_edge_fast.pt": FDMNES_FE_UNNORMALISED,
     "V_K_edge.pt": EDGE_STEP_NORMALISED,
+    "Cu_K_edge.pt": FEFF_NORMALISED,
 }
 
 

@@ -13,6 +13,10 @@ targets moves from 4.4479 % to 4.4481 %: two orders of magnitude below the model
 Results are deterministic for a given machine, thread count and batch, but a row may round
 differently (last bfloat16 bit) when the batch around it changes; ``xanesnet-batch`` keeps its
 chunks fixed, so a resumed or Dask run still equals an uninterrupted one.
+
+float32 members are rebuilt the same way (:class:`MemberNetwork`), with the file's own
+computation bit for bit: float16-stored weights are converted once instead of at every call,
+and activations run in place.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["PRECISIONS", "check_precision", "cpu_has_native_bfloat16", "Bfloat16Member"]
+__all__ = [
+    "NATIVE_BFLOAT16_FLAGS",
+    "PRECISIONS",
+    "MemberNetwork",
+    "check_precision",
+    "cpu_has_native_bfloat16",
+    "native_bfloat16_from_cpuinfo",
+]
 
 #: Accepted values of ``precision``.
 PRECISIONS = ("float32", "bfloat16")
@@ -38,6 +49,22 @@ def check_precision(precision: Any, name: str = "precision") -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"{name}: expected one of {PRECISIONS}, got {precision!r}")
     return str(precision)
+
+
+#: /proc/cpuinfo flags of bfloat16 matrix instructions: Intel AMX (Sapphire Rapids and later)
+#: and AVX-512 BF16 (Intel Cooper Lake and later, AMD Zen 4 and later, which has no AMX).
+NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+def native_bfloat16_from_cpuinfo(text: str) -> bool | None:
+    """Whether the first ``flags`` line of a /proc/cpuinfo text names a bfloat16 matrix
+    instruction set (:data:`NATIVE_BFLOAT16_FLAGS`); None without a ``flags`` line (e.g. ARM,
+    whose lines are called ``Features``)."""
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool(flags & NATIVE_BFLOAT16_FLAGS)
+    return None
 
 
 @functools.cache
@@ -53,47 +80,54 @@ def cpu_has_native_bfloat16() -> bool | None:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return bool(flags & {"amx_bf16", "avx512_bf16"})
-    return None
+    return native_bfloat16_from_cpuinfo(text)
 
 
 def _activation(child: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The function of a (scripted) activation or dropout module; None for an unknown kind."""
+    """The function of a (scripted) activation or dropout module, applied in place where torch
+    has an in-place form (same kernel, same bits, one tensor fewer); None for an unknown kind.
+    The argument is always a tensor the member itself produced (a linear layer's output)."""
     kind = getattr(child, "original_name", type(child).__name__)
     if kind == "ReLU":
-        return torch.relu
+        return torch.relu_
     if kind == "SiLU":
-        return nn.functional.silu
+        return functools.partial(nn.functional.silu, inplace=True)
     if kind == "Tanh":
-        return torch.tanh
+        return torch.tanh_
     if kind == "GELU":
         approximate = str(getattr(child, "approximate", "none"))
         return functools.partial(nn.functional.gelu, approximate=approximate)
     if kind == "ELU":
         alpha = float(getattr(child, "alpha", 1.0))
-        return functools.partial(nn.functional.elu, alpha=alpha)
+        return functools.partial(nn.functional.elu, alpha=alpha, inplace=True)
     if kind == "Dropout":  # identity at prediction time
         return lambda h: h
     return None
 
 
 @dataclass(frozen=True)
-class Bfloat16Member:
-    """One member network evaluated in bfloat16 (a callable: (n_sites, n_features) float32 →
-    (n_sites, n_energies) float32), same computation as ``SpectrumMLP.forward``."""
+class MemberNetwork:
+    """One member network of a model file, rebuilt once and evaluated outside TorchScript in
+    ``dtype`` (a callable: (n_sites, n_features) float32 → (n_sites, n_energies) float32), the
+    same computation as ``SpectrumMLP.forward``.
 
+    float32: the file's own computation, bit for bit (float16-stored weights converted once
+    instead of at every call; activations in place). bfloat16: the standardised input, the
+    weights and the activations in bfloat16, the output scaling in float32.
+    """
+
+    dtype: torch.dtype
     x_mean: torch.Tensor  # (n_features,) float32
     x_inv_scale: torch.Tensor  # (n_features,) float32
     y_scale: torch.Tensor  # (n_energies,) float32
     y_mean: torch.Tensor  # (n_energies,) float32
-    # per layer: ("linear", weight (out, in) bf16, bias (out,) bf16) or ("act", function)
+    # per layer: ("linear", weight (out, in), bias (out,)) in dtype, or ("act", function)
     steps: tuple[tuple[Any, ...], ...]
 
     @classmethod
-    def from_member(cls, member: Any, where: str = "model") -> Bfloat16Member:
+    def from_member(
+        cls, member: Any, where: str = "model", dtype: torch.dtype = torch.bfloat16
+    ) -> MemberNetwork:
         """Read a (scripted or eager) ``SpectrumMLP``'s buffers and layers.
 
         Raises:
@@ -103,31 +137,35 @@ class Bfloat16Member:
         missing = [k for k in ("x_mean", "x_inv_scale", "y_mean", "y_scale") if k not in buffers]
         if missing or not hasattr(member, "layers"):
             raise ValueError(
-                f"{where}: precision='bfloat16' needs xanesnet networks; a member lacks "
+                f"{where}: precision={_name(dtype)!r} needs xanesnet networks; a member lacks "
                 f"{missing or ['layers']}"
             )
         steps: list[tuple[Any, ...]] = []
+        produced = False  # activations run in place only on a linear layer's own output
         for name, child in member.layers.named_children():
             tensors = {**dict(child.named_parameters()), **dict(child.named_buffers())}
             if "weight" in tensors:
                 weight = tensors["weight"].detach()
                 bias = tensors.get("bias")
                 bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach()
-                bf16 = torch.bfloat16
-                steps.append(("linear", weight.to(bf16), bias.to(weight.device, bf16)))
+                steps.append(("linear", weight.to(dtype), bias.to(weight.device, dtype)))
+                produced = True
                 continue
             function = _activation(child)
-            if function is None:
+            if function is None or not produced:
                 kind = getattr(child, "original_name", type(child).__name__)
                 raise ValueError(
-                    f"{where}: precision='bfloat16' cannot evaluate layer {name} ({kind})"
+                    f"{where}: precision={_name(dtype)!r} cannot evaluate layer {name} ({kind})"
                 )
             steps.append(("act", function))
+        if not produced:
+            raise ValueError(f"{where}: a member network has no linear layer")
 
         def f32(t: torch.Tensor) -> torch.Tensor:
             return t.detach().to(torch.float32)
 
         return cls(
+            dtype=dtype,
             x_mean=f32(buffers["x_mean"]),
             x_inv_scale=f32(buffers["x_inv_scale"]),
             y_scale=f32(buffers["y_scale"]),
@@ -135,9 +173,33 @@ class Bfloat16Member:
             steps=tuple(steps),
         )
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        # standardised in float32 (features far from their mean lose nothing), then bfloat16
-        h = ((x - self.x_mean) * self.x_inv_scale).to(torch.bfloat16)
+    def same_input(self, other: MemberNetwork) -> bool:
+        """Whether ``other`` standardises its input exactly as this member does (distilled and
+        ensemble members share the training set's constants): one standardisation serves both."""
+        return (
+            self.dtype == other.dtype
+            and torch.equal(self.x_mean, other.x_mean)
+            and torch.equal(self.x_inv_scale, other.x_inv_scale)
+        )
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """(n_sites, n_features) standardised input in ``dtype``."""
+        # in float32 first (features far from their mean lose nothing), then bfloat16
+        return ((x - self.x_mean) * self.x_inv_scale).to(self.dtype)
+
+    def from_standardised(self, z: torch.Tensor) -> torch.Tensor:
+        """(n_sites, n_energies) float32 spectra from :meth:`standardise`'s output (not
+        modified: the first layer is linear and makes a new tensor)."""
+        h = z
         for step in self.steps:
             h = nn.functional.linear(h, step[1], step[2]) if step[0] == "linear" else step[1](h)
-        return h.to(torch.float32) * self.y_scale + self.y_mean
+        if h.dtype != torch.float32:
+            h = h.to(torch.float32)
+        return h.mul_(self.y_scale).add_(self.y_mean)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.from_standardised(self.standardise(x))
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

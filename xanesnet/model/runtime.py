@@ -20,7 +20,7 @@ import torch
 
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.model.network import blend_members
-from xanesnet.model.precision import Bfloat16Member, check_precision, cpu_has_native_bfloat16
+from xanesnet.model.precision import MemberNetwork, check_precision, cpu_has_native_bfloat16
 from xanesnet.model.trust import SiteTrust, TrustModel
 
 __all__ = ["KERNEL_BACKENDS", "KERNEL_BACKEND_ENV", "Prediction", "XanesModel"]
@@ -41,6 +41,26 @@ def _scripted_members(module: Any) -> list[Any]:
     return [children[str(i)] for i in range(len(children))]
 
 
+def _rebuilt_members(
+    module: Any, dtype: torch.dtype, where: str, fallback: bool
+) -> tuple[list[Any], bool]:
+    """The members of a TorchScript ensemble rebuilt as :class:`MemberNetwork` in ``dtype``, and
+    whether they all standardise their input alike (then once per call serves all).
+
+    With ``fallback``, members that cannot be rebuilt are returned as the scripted modules
+    (same results, slower); without it their ValueError propagates.
+    """
+    scripted = _scripted_members(module)
+    try:
+        members = [MemberNetwork.from_member(m, where, dtype) for m in scripted]
+    except ValueError:
+        if not fallback:
+            raise
+        return scripted, False
+    shared = all(members[0].same_input(m) for m in members[1:])
+    return list(members), shared
+
+
 @dataclass(frozen=True)
 class _EagerBlend:
     """Members of a TorchScript ensemble, blended by this package's code.
@@ -51,12 +71,16 @@ class _EagerBlend:
     the file's own kernel ridge member (in torch) blended in.
     """
 
-    members: list[Any]  # scripted SpectrumMLP modules, or any callable x -> (n_sites, n_e)
+    members: list[Any]  # MemberNetwork, scripted SpectrumMLP modules, or any x -> (n_sites, n_e)
     kernel: Any = None  # the file's kernel ridge module (torch), or None
     weight: float = 0.0  # the kernel's share of the blend
+    shared_input: bool = False  # MemberNetworks that all standardise alike (one standardise())
 
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(n_members, n_sites, n_energies) predictions of the member networks."""
+        if self.shared_input:
+            z = self.members[0].standardise(x)
+            return torch.stack([member.from_standardised(z) for member in self.members], dim=0)
         return torch.stack([member(x) for member in self.members], dim=0)
 
     def __call__(self, x: torch.Tensor, n_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +105,7 @@ class _FastEnsemble(_EagerBlend):
     @classmethod
     def from_module(cls, module: Any) -> _FastEnsemble:
         kernel = module.kernel
-        members = _scripted_members(module)
+        members, shared = _rebuilt_members(module, torch.float32, "model", fallback=True)
 
         def array(t: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy())
@@ -89,6 +113,7 @@ class _FastEnsemble(_EagerBlend):
         n_components = int(getattr(kernel, "n_components", 0))
         return cls(
             members=members,
+            shared_input=shared,
             x_mean=kernel.x_mean.detach().cpu().to(torch.float32),
             x_inv_scale=kernel.x_inv_scale.detach().cpu().to(torch.float32),
             centres=array(kernel.centres),
@@ -119,6 +144,14 @@ class _FastEnsemble(_EagerBlend):
             )
             kernel_out = torch.from_numpy(components) @ self.basis + torch.from_numpy(self.y_mean)
         return blend_members(outputs, kernel_out, self.weight)
+
+
+def _joined(pieces: list[np.ndarray], n_energies: int) -> np.ndarray:
+    """(n_sites, n_energies) float64 from float32 pieces (one copy when there is one piece)."""
+    if not pieces:
+        return np.empty((0, n_energies))
+    whole = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    return whole.astype(np.float64)
 
 
 def _compiled_kernel_available() -> bool:
@@ -296,12 +329,12 @@ class XanesModel:
 
     def _blend_path(self, kernel_backend: str | None) -> _FastEnsemble | _EagerBlend | None:
         """The members + blend evaluated outside the file's compiled forward, where that is
-        faster (compiled kernel ridge; several networks without a kernel), else None."""
+        faster (compiled kernel ridge; networks without a kernel, rebuilt as float32
+        :class:`MemberNetwork`, bit-identical to the file's forward), else None."""
         wanted = _FastEnsemble if kernel_backend == "cpp" else None
         if (
             wanted is None
             and self.kernel is None
-            and self.n_members > 1
             and isinstance(self.module, torch.jit.ScriptModule)
             and hasattr(self.module, "members")
         ):
@@ -309,11 +342,13 @@ class XanesModel:
         if wanted is None:
             return None
         if type(self._fast) is not wanted:
-            self._fast = (
-                _FastEnsemble.from_module(self.module)
-                if wanted is _FastEnsemble
-                else _EagerBlend(_scripted_members(self.module))
-            )
+            if wanted is _FastEnsemble:
+                self._fast = _FastEnsemble.from_module(self.module)
+            else:
+                members, shared = _rebuilt_members(
+                    self.module, torch.float32, str(self.path), fallback=True
+                )
+                self._fast = _EagerBlend(members, shared_input=shared)
         return self._fast
 
     def _bfloat16_path(self, kernel_backend: str | None) -> _EagerBlend:
@@ -335,14 +370,16 @@ class XanesModel:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        members = [Bfloat16Member.from_member(m, str(self.path)) for m in _scripted_members(module)]
+        members, shared = _rebuilt_members(module, torch.bfloat16, str(self.path), fallback=False)
         path: _EagerBlend
         if kernel_backend == "cpp":  # the float32 path's kernel arrays, shared, not read again
-            path = dataclasses.replace(self._blend_path("cpp"), members=members)
+            path = dataclasses.replace(
+                self._blend_path("cpp"), members=members, shared_input=shared
+            )
         elif kernel_backend == "torch":
-            path = _EagerBlend(members, module.kernel, float(module.kernel_weight))
+            path = _EagerBlend(members, module.kernel, float(module.kernel_weight), shared)
         else:
-            path = _EagerBlend(members)
+            path = _EagerBlend(members, shared_input=shared)
         self._bfloat16 = (kernel_backend, path)
         return path
 
@@ -415,10 +452,7 @@ class XanesModel:
                 mean, spread = forward(chunk)
                 means.append(mean.cpu().numpy())
                 spreads.append(spread.cpu().numpy())
-        n_e = len(self.energies)
-        mean = np.concatenate(means).astype(np.float64) if means else np.empty((0, n_e))
-        spread = np.concatenate(spreads).astype(np.float64) if spreads else np.empty((0, n_e))
-        return mean, spread
+        return _joined(means, len(self.energies)), _joined(spreads, len(self.energies))
 
     def predict(
         self,

@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -29,9 +30,14 @@ __all__ = [
     "BatchOptions",
     "BatchSummary",
     "Job",
+    "OutOfDomainWarning",
     "parse_shard",
     "predict_batch",
 ]
+
+
+class OutOfDomainWarning(UserWarning):
+    """Some sites of a job lie outside the model's training domain (said once per run)."""
 
 
 def predict_batch(
@@ -61,7 +67,10 @@ def predict_batch(
             databases (``.db``, ``postgresql://``); one or a list.
         output: output folder (see :mod:`xanesnet.store`); re-running resumes it.
         model: model file (default: the shipped model for Fe K-edge).
-        absorber: element symbol (every site of it) or atom index; default the model's element.
+        absorber: None (default: every site of the model's element), that element's symbol,
+            or an atom index. Another element is refused (ValueError); a structure where the
+            index selects an atom of another element fails (recorded); structures without any
+            site of the element are counted apart (``BatchSummary.no_sites``), not failures.
         select: ASE database selection.
         chunk_size: structures per chunk (the unit of work, of commit and of resume).
             Larger chunks spread the fixed cost of a commit (a file, an fsync, the manifest)
@@ -96,7 +105,9 @@ def predict_batch(
             (then the keyword arguments are not used).
 
     Returns:
-        A :class:`BatchSummary`; failures are in the output's error tables.
+        A :class:`BatchSummary`; failures are in the output's error tables. Sites outside
+        the training domain are counted there and warned about once
+        (:class:`OutOfDomainWarning`).
     """
     if options is None:
         options = BatchOptions(
@@ -136,7 +147,11 @@ def predict_batch(
         store.finish()
     finally:
         store.close()
-    return ledger.summary(job.output, started)
+    summary = ledger.summary(job.output, started)
+    message = summary.domain_warning()
+    if message is not None:  # once per run, for the whole job
+        warnings.warn(message, OutOfDomainWarning, stacklevel=2)
+    return summary
 
 
 def _run_local(job: Job, done: Container[int], ledger: ChunkLedger, bar: Progress) -> None:

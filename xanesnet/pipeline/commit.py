@@ -48,12 +48,14 @@ class Committer:
         spread: np.ndarray,
         errors: list[tuple[str, str]],
         n_structures: int,
+        trust: dict[str, np.ndarray] | None = None,
+        no_sites: Sequence[str] = (),
     ) -> None:
         """Hand chunk ``index`` over (arguments of ``PredictionStore.commit``; the spread is
         dropped for a store without one)."""
         self._settle(2 * WRITER_THREADS - 1)
         spread = spread if self.store.has_spread else None
-        args = (index, ids, sites, spectra, spread, errors, n_structures)
+        args = (index, ids, sites, spectra, spread, errors, n_structures, trust, no_sites)
         self.pending.append(self.pool.submit(self.store.commit, *args))
 
     def wait(self) -> None:
@@ -85,6 +87,7 @@ class ChunkLedger:
         self.progress = progress
         self.strict = strict
         self.sites = self.structures = self.failed = self.written = self.skipped = 0
+        self.no_sites = self.outside_domain = self.unphysical = 0
 
     def record(
         self,
@@ -98,11 +101,23 @@ class ChunkLedger:
         if self.strict and errors:
             raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
         self.committer.submit(
-            index, result.ids, result.sites, result.spectra, result.spread, errors, n_structures
+            index,
+            result.ids,
+            result.sites,
+            result.spectra,
+            result.spread,
+            errors,
+            n_structures,
+            result.trust,
+            result.no_sites,
         )
         self.sites += len(result.ids)
         self.structures += n_structures
         self.failed += len(errors)
+        self.no_sites += len(result.no_sites)
+        if result.trust is not None:
+            self.outside_domain += int(np.count_nonzero(result.trust["outside_domain"]))
+            self.unphysical += int(np.count_nonzero(result.trust["unphysical"]))
         self.written += 1
         self.progress.update(len(result.ids), n_structures, self.failed)
 
@@ -116,4 +131,8 @@ class ChunkLedger:
             self.written,
             self.skipped,
             time.perf_counter() - started,
+            no_sites=self.no_sites,
+            outside_domain=self.outside_domain,
+            unphysical=self.unphysical,
+            element=self.committer.store.manifest["job"].get("model", {}).get("element", ""),
         )

@@ -32,7 +32,8 @@ class Job:
         model: the loaded model (on ``options.device``).
         model_path: its file.
         model_sha256: the file's SHA-256 (part of the job's identity; keys the workers' cache).
-        absorber: element symbol or atom index (the model's element by default).
+        absorber: the model's element (the default; another element is refused) or an atom
+            index (structures where it selects another element fail).
         inputs: the inputs as given, one list.
         output: the output folder.
     """
@@ -53,6 +54,7 @@ class Job:
         options: BatchOptions,
     ) -> Job:
         """Check the options and load the model (before any reading)."""
+        from xanesnet.descriptors.absorbers import resolve_absorber
         from xanesnet.model.files import load_model
         from xanesnet.model.precision import check_precision
         from xanesnet.model.pretrained import resolve_model_path
@@ -63,7 +65,7 @@ class Job:
         model_path = resolve_model_path(options.model, "model")
         loaded = load_model(model_path)
         loaded.to(options.device)
-        absorber = loaded.element if options.absorber is None else options.absorber
+        absorber = resolve_absorber(options.absorber, loaded.element, loaded.label)
         input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
         return cls(
             options, loaded, model_path, file_sha256(model_path), absorber, input_list, Path(output)

@@ -61,7 +61,13 @@ class BatchOptions:
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What a batch job did (this run only; earlier runs' chunks count as skipped)."""
+    """What a batch job did (this run only; earlier runs' chunks count as skipped).
+
+    ``failed`` counts structures that failed (exit status 1 of the CLI); ``no_sites`` those
+    without any site of the model's element (nothing to predict: not failures);
+    ``outside_domain`` and ``unphysical`` the sites so flagged (see
+    :class:`xanesnet.model.trust.SiteTrust`); ``element`` is the model's.
+    """
 
     output: Path
     sites: int
@@ -70,14 +76,40 @@ class BatchSummary:
     chunks_written: int
     chunks_skipped: int
     seconds: float
+    no_sites: int = 0
+    outside_domain: int = 0
+    unphysical: int = 0
+    element: str = ""
 
     @property
     def sites_per_second(self) -> float:
         return self.sites / self.seconds if self.seconds > 0 else float("inf")
 
     def line(self) -> str:
+        no_sites = (
+            f", {self.no_sites} structures without a {self.element or 'model element'} site"
+            if self.no_sites
+            else ""
+        )
+        flagged = (
+            f"; {self.outside_domain} sites outside the training domain, "
+            f"{self.unphysical} unphysical"
+            if self.outside_domain or self.unphysical
+            else ""
+        )
         return (
-            f"{self.sites} sites from {self.structures} structures, {self.failed} failed, "
+            f"{self.sites} sites from {self.structures} structures, {self.failed} failed"
+            f"{no_sites}{flagged}, "
             f"{self.chunks_written} chunk(s) written, {self.chunks_skipped} already done; "
             f"{self.seconds:.1f} s, {self.sites_per_second:,.0f} sites/s -> {self.output}"
+        )
+
+    def domain_warning(self) -> str | None:
+        """The once-per-run warning about sites outside the training domain (None: none)."""
+        if not self.outside_domain:
+            return None
+        return (
+            f"{self.outside_domain} of {self.sites} sites lie outside the training domain of "
+            f"the model (domain_score above its threshold): their spectra are extrapolations; "
+            f"the outside_domain column of {self.output} marks them"
         )

@@ -1,5 +1,6 @@
 """The per-chunk step of a batch job, shared by the local and the Dask executors: descriptors of
-the chunk's sites (failed structures set aside), then the model's spectra."""
+the chunk's sites of the model's element (failed structures set aside, structures without such
+a site counted apart), then the model's spectra and their trust columns."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xanesnet.descriptors.sites import compute_sites
+from xanesnet.descriptors.absorbers import element_sites
 from xanesnet.frames import Frames
 
 __all__ = ["ChunkResult", "run_step", "run_step_on_worker"]
@@ -22,6 +23,9 @@ class ChunkResult(NamedTuple):
         spectra: (n_sites, n_energies) predicted spectra.
         spread: (n_sites, n_energies) the model's spread (zeros for a model without one).
         errors: (id, reason) of each structure that failed.
+        trust: the per-site trust columns by name (:meth:`xanesnet.model.trust.SiteTrust
+            .columns`: predicted_delta_mu, domain_score, outside_domain, unphysical).
+        no_sites: ids of the structures without a site of the model's element.
     """
 
     ids: list[str]
@@ -29,6 +33,8 @@ class ChunkResult(NamedTuple):
     spectra: np.ndarray
     spread: np.ndarray
     errors: list[tuple[str, str]]
+    trust: dict[str, np.ndarray] | None = None
+    no_sites: list[str] = []
 
 
 def run_step(
@@ -40,21 +46,30 @@ def run_step(
     n_threads: int,
     precision: str,
 ) -> ChunkResult:
-    """Descriptors and spectra of every absorbing site of one chunk.
+    """Descriptors, spectra and trust columns of every absorbing site of one chunk.
 
     Args:
-        model: a loaded model (``descriptor``, ``predict_features``).
+        model: a loaded :class:`~xanesnet.model.runtime.XanesModel`.
         frames: the chunk's structures.
-        absorber: element symbol or atom index.
+        absorber: the model's element symbol or an atom index (see
+            :func:`xanesnet.descriptors.absorbers.resolve_absorber`); an index selecting an
+            atom of another element fails that structure.
         backend: descriptor backend (None: the default).
         n_threads: descriptor and kernel threads (0 = all cores).
         precision: network arithmetic ("float32" or "bfloat16").
     """
-    features, ids, sites, errors = compute_sites(
-        model.descriptor, frames, absorber, backend=backend, n_threads=n_threads
+    found = element_sites(
+        model.descriptor,
+        model.element,
+        frames,
+        absorber,
+        model.label,
+        backend=backend,
+        n_threads=n_threads,
     )
-    mean, spread = model.predict_features(features, n_threads=n_threads, precision=precision)
-    return ChunkResult(ids, sites, mean, spread, errors)
+    mean, spread = model.predict_features(found.features, n_threads=n_threads, precision=precision)
+    trust = model.trust(found.features, mean, spread).columns()
+    return ChunkResult(found.ids, found.sites, mean, spread, found.errors, trust, found.no_sites)
 
 
 _WORKER_MODELS: dict[str, Any] = {}

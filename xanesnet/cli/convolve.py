@@ -1,9 +1,12 @@
-"""``xanesnet convolve RAW_DIR -o OUT_DIR``: broaden raw FDMNES spectra onto an energy grid.
+"""``xanesnet convolve RAW_DIR -o OUT_DIR``: broaden raw FDMNES or FEFF spectra onto a grid.
 
-Reads every raw FDMNES ``.txt`` in RAW_DIR (edge energy E0 on line 1), broadens it with a
+Reads every raw FDMNES ``.txt`` in RAW_DIR (edge energy E0 on line 1) or, for FEFF runs, every
+``xmu.dat`` below RAW_DIR (E0 = ``omega - e``, see :mod:`xanesnet.io.feff`), broadens it with a
 Lorentzian model (default: the fixed 1.25 eV recipe that made the published Fe set), optionally
 normalises the edge step, resamples onto the grid E0+start … E0+stop and writes the processed
-spectrum under the same name in OUT_DIR (2 header lines, ``energy mu`` rows). The settings go to
+spectrum in OUT_DIR (2 header lines, ``energy mu`` rows): an FDMNES file under its own name, a
+FEFF spectrum under a name made from its folders (:func:`feff_output_name`). FEFF's μ already
+has its Fermi-level cut, so FEFF input is broadened without a second one. The settings go to
 ``OUT_DIR/convolve.json``. Spectra sharing an energy grid are broadened together with one
 matrix. A file that fails is recorded and the job goes on; the exit status is 1 when any failed
 (0 otherwise, 2 for bad arguments).
@@ -25,9 +28,13 @@ from xanesnet.spectra import (
     broaden,
     edge_step_normalise,
     read_fdmnes_spectrum,
+    read_feff_spectrum,
     resample,
     write_processed_spectrum,
 )
+
+#: input format -> reader returning (e0, absolute energies, mu)
+READERS = {"fdmnes": read_fdmnes_spectrum, "feff": read_feff_spectrum}
 
 #: command-line option -> (parameter name, models that take it)
 _MODEL_OPTIONS = {
@@ -44,9 +51,17 @@ _MODEL_OPTIONS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet convolve",
-        description="Broaden raw FDMNES spectra and write them on an energy grid.",
+        description="Broaden raw FDMNES or FEFF spectra and write them on an energy grid.",
     )
-    parser.add_argument("raw_dir", type=Path, help="folder of raw FDMNES .txt spectra")
+    parser.add_argument(
+        "raw_dir", type=Path, help="folder of raw FDMNES .txt spectra, or of FEFF runs (**/xmu.dat)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("auto", "fdmnes", "feff"),
+        default="auto",
+        help="input spectra; auto (default): FDMNES when RAW_DIR holds .txt files, else FEFF",
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--model", choices=sorted(MODEL_DEFAULTS), default="fixed", help="default: fixed"
@@ -91,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help=f"Fermi level relative to E0: μ = 0 below it (default {fixed['e_fermi']:g} fixed, "
-        f"{arctan['e_fermi']:g} arctan/seah-dench)",
+        f"{arctan['e_fermi']:g} arctan/seah-dench); FEFF input is not cut (its μ is already), "
+        "e_F there only sets where the arctan/seah-dench widths grow",
     )
     group.add_argument(
         "--float64-input",
@@ -112,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def broadening_from_args(args: argparse.Namespace) -> Broadening:
-    """The :class:`Broadening` the options describe; ``ValueError`` for options of another model."""
+def broadening_from_args(args: argparse.Namespace, *, fermi_cut: bool = True) -> Broadening:
+    """The :class:`Broadening` the options describe (``fermi_cut=False`` for FEFF input);
+    ``ValueError`` for options of another model."""
     params: dict[str, float] = {}
     if args.gamma is not None:
         params["gamma" if args.model == "fixed" else "gamma_hole"] = args.gamma
@@ -127,7 +144,38 @@ def broadening_from_args(args: argparse.Namespace) -> Broadening:
         if name in params and params[name] != value:
             raise ValueError(f"--gamma and --{option.replace('_', '-')} disagree")
         params[name] = value
-    return Broadening(args.model, params, float32_input=not args.float64_input)
+    return Broadening(args.model, params, float32_input=not args.float64_input, fermi_cut=fermi_cut)
+
+
+def feff_output_name(xmu: Path, root: Path) -> str:
+    """Output file name of a FEFF ``xmu.dat`` from its folders.
+
+    In the OmniXAS layout, ``<material>/FEFF-XANES/<site>_<El>/xmu.dat`` gives
+    ``<material>_<site>_<El>.txt`` (e.g. ``mp-1005792_008_Cu.txt``); elsewhere the folders from
+    ``root`` down to the file, joined by ``_`` (``root``'s own name when the file lies in it).
+    """
+    folder = xmu.parent
+    if folder.parent.name == "FEFF-XANES":
+        return f"{folder.parent.parent.name}_{folder.name}.txt"
+    parts = folder.relative_to(root).parts or (root.resolve().name,)
+    return "_".join(parts) + ".txt"
+
+
+def _relative(path: Path, root: Path) -> str:
+    """How a failure names its input: the path below RAW_DIR (the file name for FDMNES)."""
+    return path.relative_to(root).as_posix()
+
+
+def collect_inputs(raw_dir: Path, input_format: str) -> tuple[str, list[tuple[str, Path]]]:
+    """(format, [(output name, input file)]) of RAW_DIR: its ``*.txt`` files (FDMNES) or every
+    ``**/xmu.dat`` below it (FEFF); ``"auto"`` is FDMNES when there are ``.txt`` files."""
+    texts = sorted(p for p in raw_dir.glob("*.txt") if p.is_file())
+    if input_format == "auto":
+        input_format = "fdmnes" if texts else "feff"
+    if input_format == "fdmnes":
+        return input_format, [(p.name, p) for p in texts]
+    found = sorted(p for p in raw_dir.glob("**/xmu.dat") if p.is_file())
+    return input_format, [(feff_output_name(p, raw_dir), p) for p in found]
 
 
 def _convolve_group(
@@ -149,34 +197,41 @@ def _convolve_group(
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.raw_dir.is_dir():
+        parser.error(f"{args.raw_dir}: not a folder")
+    input_format, inputs = collect_inputs(args.raw_dir, args.format)
     try:
-        broadening = broadening_from_args(args)
+        broadening = broadening_from_args(args, fermi_cut=input_format != "feff")
         grid_template = EnergyGrid(0.0, args.grid_start, args.grid_stop, args.grid_points)
     except ValueError as exc:
         parser.error(str(exc))
-    if not args.raw_dir.is_dir():
-        parser.error(f"{args.raw_dir}: not a folder")
     if args.output.resolve() == args.raw_dir.resolve():
         parser.error(
             "the output folder must differ from RAW_DIR (it would overwrite the raw files)"
         )
-    paths = sorted(p for p in args.raw_dir.glob("*.txt") if p.is_file())
-    if not paths:
-        print(f"xanesnet convolve: no .txt files in {args.raw_dir}", file=sys.stderr)
+    if not inputs:
+        wanted = ".txt files" if input_format == "fdmnes" else "FEFF xmu.dat files"
+        print(f"xanesnet convolve: no {wanted} in {args.raw_dir}", file=sys.stderr)
         return 1
     args.output.mkdir(parents=True, exist_ok=True)
 
     failures: list[tuple[str, str]] = []
-    # (e0, energies) -> list of (path, mu): one broadening matrix per distinct raw grid
-    groups: dict[tuple[float, bytes], tuple[np.ndarray, list[tuple[Path, np.ndarray]]]] = {}
-    for path in paths:
+    # (e0, energies) -> list of (output name, mu): one broadening matrix per distinct raw grid
+    groups: dict[tuple[float, bytes], tuple[np.ndarray, list[tuple[str, np.ndarray]]]] = {}
+    source_of: dict[str, Path] = {}
+    for name, path in inputs:
+        where = _relative(path, args.raw_dir)
+        if name in source_of:
+            failures.append((where, f"output name {name} already taken by {source_of[name]}"))
+            continue
+        source_of[name] = path
         try:
-            e0, energies, mu = read_fdmnes_spectrum(path)
+            e0, energies, mu = READERS[input_format](path)
         except (OSError, ValueError) as exc:
-            failures.append((path.name, str(exc)))
+            failures.append((where, str(exc)))
             continue
         key = (e0, energies.tobytes())
-        groups.setdefault(key, (energies, []))[1].append((path, mu))
+        groups.setdefault(key, (energies, []))[1].append((name, mu))
 
     written = 0
     for (e0, _), (energies, members) in groups.items():
@@ -186,14 +241,16 @@ def main(argv: list[str] | None = None) -> int:
                 energies, e0, np.stack([mu for _, mu in members]), broadening, grid, args.normalise
             )
         except ValueError as exc:
-            failures += [(path.name, str(exc)) for path, _ in members]
+            failures += [
+                (_relative(source_of[name], args.raw_dir), str(exc)) for name, _ in members
+            ]
             continue
-        for (path, _), spectrum in zip(members, out):
+        for (name, _), spectrum in zip(members, out):
             try:
-                write_processed_spectrum(args.output / path.name, grid.energies, spectrum)
+                write_processed_spectrum(args.output / name, grid.energies, spectrum)
                 written += 1
             except OSError as exc:
-                failures.append((path.name, str(exc)))
+                failures.append((_relative(source_of[name], args.raw_dir), str(exc)))
 
     settings = {
         "broadening": broadening.to_dict(),
@@ -201,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         "grid": {k: v for k, v in grid_template.to_dict().items() if k != "e0"},
         "normalise": bool(args.normalise),
         "raw_dir": str(args.raw_dir),
+        "format": input_format,
         "written": written,
         "failures": dict(failures),
     }

@@ -1,0 +1,416 @@
+"""Each batch stage against this machine's own limits, measured in the same run.
+
+    python benchmarks/bench_stages.py [--n 8192] [--repeats 5] [--model default]
+        [--precision float32|bfloat16] [--data DIR] [--inputs DIR] [--json OUT]
+
+Stages are timed as ``bench_batch.py`` times them, one after another on a folder of XANESNET
+.xyz files (chunks of the job's size), and each is divided by a limit measured right after it:
+
+- network (``predict_features`` per chunk) / the same matrix products as plain torch GEMMs
+  (float32 and bfloat16, the model's layer shapes, rows = chunk): the GEMM-bound sites/s is
+  GEMM FLOP/s over the model's FLOPs per site (2 · Σ in · out over layers and members);
+- descriptors (``compute_sites`` per chunk) / an exp ceiling: the exponentials a site needs at
+  least (G2 per neighbour and function, G4 per neighbour and per neighbour pair within the
+  cutoff, per η), counted from the input's geometry, at numpy's float64 ``exp`` rate on one core
+  times the cores used;
+- reading (the job's reader) / raw reads of the same files (the compiled whole-file read the
+  reader uses, and Python ``read_bytes``);
+- the network inside the running job (``predict_batch``; its per-chunk network calls timed
+  while reading and writing run beside them) / the same GEMM bound.
+
+Also printed: CPU model, vendor, the flags that decide the matrix paths, cores, versions,
+torch's BLAS / oneDNN builds, and the network alone by thread count, chunk size and path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from _environment import cpuinfo_field, default_fe_xyz, perturbed_positions, versions
+
+FLAGS = ("fma", "f16c", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+
+
+def spread(times: list[float], work: float) -> tuple[float, float, float]:
+    """(min, median, max) rate = work / seconds over repeated timings."""
+    rates = sorted(work / t for t in times)
+    return rates[0], statistics.median(rates), rates[-1]
+
+
+def timed(function: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds of ``repeats`` calls after one untimed warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def siblings() -> str | None:
+    """Logical CPUs sharing cpu0's core ("0" without SMT; "0-1" when two vCPUs are one core's
+    hyperthreads, which then share its vector units)."""
+    try:
+        return (
+            Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text().strip()
+        )
+    except OSError:
+        return None
+
+
+def machine() -> dict[str, object]:
+    """CPU, flags, cores, versions and torch's matrix backends."""
+    import torch
+
+    flags = set((cpuinfo_field("flags") or "").split())
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    mkl = re.search(r"Math Kernel Library Version ([^\s]+)", config)
+    onednn = re.search(r"MKL-DNN (v[\d.]+)", config)
+    return {
+        "cpu": cpuinfo_field("model name") or platform.processor() or platform.machine(),
+        "vendor": cpuinfo_field("vendor_id"),
+        "flags": {flag: flag in flags for flag in FLAGS},
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu0_siblings": siblings(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "versions": versions(("torch", "numpy", "numba")),
+        "torch_threads": torch.get_num_threads(),
+        "torch_blas": blas.group(1) if blas else None,
+        "torch_mkl": mkl.group(1) if mkl else None,
+        "torch_onednn": onednn.group(1) if onednn else None,
+        "mkldnn_available": torch.backends.mkldnn.is_available(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def build_folder(data: Path, n: int, folder: Path) -> Path:
+    """``n`` XANESNET .xyz files: the Fe structures rotated + perturbed (bench_batch's recipe)."""
+    from xanesnet import read_structures, write_xanesnet_xyz
+
+    if folder.is_dir() and len(list(folder.glob("*.xyz"))) == n:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    base = list(read_structures(data))
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        atoms = base[i % len(base)].copy()
+        atoms.positions = perturbed_positions(atoms.positions, rng)
+        atoms.info = {}
+        write_xanesnet_xyz(atoms, folder / f"s{i:07d}.xyz")
+    return folder
+
+
+def layer_shapes(model) -> list[tuple[int, int]]:  # noqa: ANN001 - a XanesModel
+    """(in, out) of every linear layer of every member network, in order."""
+    members = dict(model.module.members.named_children())
+    shapes = []
+    for k in range(len(members)):
+        for _, child in members[str(k)].layers.named_children():
+            tensors = dict(child.named_buffers()) | dict(child.named_parameters())
+            if "weight" in tensors:
+                out_features, in_features = tensors["weight"].shape
+                shapes.append((int(in_features), int(out_features)))
+    return shapes
+
+
+def gemm_seconds(shapes: list[tuple[int, int]], rows: int, dtype: str, repeats: int) -> list[float]:
+    """Seconds of the model's matrix products alone, (rows × in) @ (in × out) per layer."""
+    import torch
+
+    torch_dtype = getattr(torch, dtype)
+    generator = torch.Generator().manual_seed(0)
+    operands = [
+        (
+            torch.randn(rows, i, generator=generator).to(torch_dtype),
+            torch.randn(o, i, generator=generator).to(torch_dtype).t(),
+            torch.empty(rows, o, dtype=torch_dtype),
+        )
+        for i, o in shapes
+    ]
+
+    def run() -> None:
+        for a, w, out in operands:
+            torch.mm(a, w, out=out)
+
+    with torch.inference_mode():
+        return timed(run, repeats)
+
+
+def numpy_gemm_seconds(shapes: list[tuple[int, int]], rows: int, repeats: int) -> list[float]:
+    rng = np.random.default_rng(0)
+    operands = [
+        (rng.random((rows, i), dtype=np.float32), rng.random((i, o), dtype=np.float32))
+        for i, o in shapes
+    ]
+    outs = [np.empty((rows, o), dtype=np.float32) for _, o in shapes]
+
+    def run() -> None:
+        for (a, w), out in zip(operands, outs, strict=True):
+            np.matmul(a, w, out=out)
+
+    return timed(run, repeats)
+
+
+def exps_per_site(folder: Path, descriptor, limit: int = 2000) -> float:  # noqa: ANN001
+    """Mean exponentials a site needs at least: G2 (each function) and the per-neighbour G4
+    factor (each η) for every neighbour within r_max, and the r_jk factor (each η) for every
+    neighbour pair (j < k) within r_max of each other; absorbers are the Fe atoms."""
+    from xanesnet import read_structures
+
+    params = descriptor.kernel_params()
+    n_g2, n_g4 = len(params["g2_eta"]), len(params["g4_eta"])
+    r_max = float(params["r_max"])
+    counts = []
+    for atoms in read_structures(sorted(folder.glob("*.xyz"))[:limit]):
+        for site in np.flatnonzero(atoms.numbers == 26):
+            d = np.linalg.norm(atoms.positions - atoms.positions[site], axis=1)
+            near = atoms.positions[(d < r_max) & (np.arange(len(d)) != site)]
+            rjk = np.linalg.norm(near[:, None] - near[None], axis=2)
+            pairs = int(np.count_nonzero(np.triu(rjk < r_max, 1)))
+            counts.append(len(near) * (n_g2 + n_g4) + pairs * n_g4)
+    return float(np.mean(counts))
+
+
+def exp_rate(repeats: int) -> tuple[float, float, float]:
+    """numpy float64 exp, elements/s on one core, on a cache-resident 4096-element block."""
+    x = -np.random.default_rng(0).random(4096) * 10.0
+    out = np.empty_like(x)
+
+    def run() -> None:
+        for _ in range(200):
+            np.exp(x, out=out)
+
+    return spread(timed(run, repeats), 200 * x.size)
+
+
+def raw_read_seconds(folder: Path, repeats: int) -> dict[str, list[float]]:
+    paths = sorted(str(p) for p in folder.glob("*.xyz"))
+    out: dict[str, list[float]] = {
+        "python read_bytes": timed(lambda: [Path(p).read_bytes() for p in paths], repeats)
+    }
+    try:
+        from xanesnet import _core
+
+        out["compiled read_whole_files"] = timed(
+            lambda: _core.read_whole_files(paths, 1 << 20), repeats
+        )
+    except (ImportError, AttributeError):
+        pass
+    return out
+
+
+def job_network_seconds(folder: Path, model_name: str, chunk: int, precision: str) -> dict:
+    """A warm ``predict_batch`` run with its network calls timed inside it (wall time of each
+    ``predict_features`` call while the reader and writer threads run beside it)."""
+    from xanesnet import predict_batch
+    from xanesnet.model.runtime import XanesModel
+
+    original = XanesModel.predict_features
+    spent: list[float] = []
+
+    def timed_call(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    XanesModel.predict_features = timed_call  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            for k in (0, 1):  # cold, then warm (only the warm run is kept)
+                spent.clear()
+                start = time.perf_counter()
+                summary = predict_batch(
+                    [folder],
+                    Path(scratch) / f"out{k}",
+                    chunk_size=chunk,
+                    progress=False,
+                    model=model_name,
+                    precision=precision,
+                )
+                wall = time.perf_counter() - start
+    finally:
+        XanesModel.predict_features = original  # type: ignore[method-assign]
+    return {"sites": summary.sites, "wall": wall, "network": sum(spent), "calls": len(spent)}
+
+
+def row(name: str, rates: tuple[float, float, float], bound: float | None, note: str = "") -> str:
+    ratio = f"{rates[1] / bound:.2f}" if bound else ""
+    return (
+        f"| {name} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[2]:,.0f} | "
+        f"{f'{bound:,.0f}' if bound else ''} | {ratio} | {note} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=8192, help="structures (one Fe site each)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--data", type=Path, default=None, help="Fe .xyz training structures")
+    parser.add_argument("--inputs", type=Path, default=None, help="folder kept between runs")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+    from bench_batch import stages
+
+    from xanesnet import load_model
+    from xanesnet.model.pretrained import resolve_model_path
+    from xanesnet.pipeline.batch import DEFAULT_CHUNK_SIZE
+
+    chunk = DEFAULT_CHUNK_SIZE
+    about = machine()
+    print("# Batch stages against this machine's limits\n")
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in about["flags"].items())
+    v = about["versions"]
+    print(
+        f"- CPU: {about['cpu']} ({about['vendor']}), {about['usable_cpus']} usable of "
+        f"{about['logical_cpus']} logical CPUs (cpu0's core: CPUs {about['cpu0_siblings']}); "
+        f"load average {about['load_average']}\n"
+        f"- flags: {flags}\n"
+        f"- python {v['python']}, torch {v['torch']}, numpy {v['numpy']}, numba {v['numba']}, "
+        f"xanesnet {v['xanesnet']} ({v['xanesnet_commit']})\n"
+        f"- torch: BLAS {about['torch_blas']} {about['torch_mkl'] or ''}, oneDNN "
+        f"{about['torch_onednn']} (mkldnn available: {about['mkldnn_available']}), CPU "
+        f"capability {about['torch_cpu_capability']}, {about['torch_threads']} threads"
+    )
+
+    scratch = Path(tempfile.mkdtemp(prefix="xanesnet-stages-"))
+    folder = build_folder(args.data or default_fe_xyz(), args.n, args.inputs or scratch / "xyz")
+    model = load_model(resolve_model_path(args.model))
+    shapes = layer_shapes(model)
+    flop_per_site = 2.0 * sum(i * o for i, o in shapes)
+    n_cores = int(about["usable_cpus"] or 1)
+    print(
+        f"- inputs: {args.n} Fe structures, chunk {chunk}; model {args.model} "
+        f"({len(shapes)} linear layers, {flop_per_site / 1e6:.2f} MFLOP per site), network "
+        f"precision {args.precision}; min / median / max of {args.repeats} repeats\n"
+    )
+
+    # --- limits -------------------------------------------------------------------------
+    rows = min(chunk, args.n)
+    gemm = {
+        dtype: spread(gemm_seconds(shapes, rows, dtype, args.repeats), rows)
+        for dtype in ("float32", "bfloat16")
+    }
+    gemm["numpy float32"] = spread(numpy_gemm_seconds(shapes, rows, args.repeats), rows)
+    bound = gemm[args.precision][1]
+    exps = exps_per_site(folder, model.descriptor)
+    exp_one_core = exp_rate(args.repeats)
+    exp_bound = exp_one_core[1] * n_cores / exps
+    raw = {k: spread(t, args.n) for k, t in raw_read_seconds(folder, args.repeats).items()}
+    read_bound = max(r[1] for r in raw.values())
+
+    # --- stages, one after another (bench_batch's stages(), repeated) -------------------
+    runs = [stages(folder, chunk, args.model, args.precision) for _ in range(args.repeats)]
+    stage = {k: spread([r[k] for r in runs], args.n) for k in runs[0]}
+    job = job_network_seconds(folder, args.model, chunk, args.precision)
+    in_job = (job["sites"] / job["network"],) * 3
+
+    print("| stage / limit | sites/s min | median | max | limit sites/s | ratio | note |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(row("read (job's reader)", stage["read"], read_bound, "limit: fastest raw read"))
+    for name, rates in raw.items():
+        print(row(f"raw read: {name}", rates, None, "same files"))
+    print(
+        row(
+            "descriptors",
+            stage["descriptors"],
+            exp_bound,
+            f"limit: {exps:,.0f} exp per site at numpy exp's "
+            f"{exp_one_core[1] / 1e9:.2f} G/s per core × {n_cores}",
+        )
+    )
+    print(row(f"network {args.precision} (predict_features)", stage["network"], bound, ""))
+    print(
+        row(
+            "network inside the job",
+            in_job,
+            bound,
+            f"{job['calls']} calls; job {job['sites'] / job['wall']:,.0f} sites/s end to end",
+        )
+    )
+    for name, rates in gemm.items():
+        gflops = rates[1] * flop_per_site / 1e9
+        print(row(f"GEMM {name}, same shapes", rates, None, f"{gflops:.0f} GFLOP/s (median)"))
+    print(row("write (HDF5 commit)", stage["write"], None, ""))
+
+    # --- the network alone: threads, chunk sizes, paths ----------------------------------
+    mem0 = dict(model.module.members.named_children())["0"]
+    x_mean = mem0.x_mean.double().numpy()
+    inv = mem0.x_inv_scale.double().numpy()
+    scale = np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), 0.0)
+    rng = np.random.default_rng(0)
+    features = x_mean + scale * rng.normal(size=(16384, len(x_mean)))
+    threads = torch.get_num_threads()
+    print("\nThe network alone (random features around the training mean), sites/s:\n")
+    print("| path | threads | rows per call | min | median | max | / GEMM bound |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    variants = []
+    for n_threads in sorted({1, threads}):
+        for batch in (1024, 4096, 16384):
+            for precision in ("float32", "bfloat16"):
+                variants.append((f"predict_features {precision}", n_threads, batch, precision))
+    variants.append(("file's TorchScript forward", threads, 4096, "script"))
+    results = []
+    for name, n_threads, batch, precision in variants:
+        torch.set_num_threads(n_threads)
+        x = features[:batch]
+        if precision == "script":
+            xt = torch.as_tensor(x, dtype=torch.float32)
+
+            def call(xt: torch.Tensor = xt) -> None:
+                with torch.inference_mode():
+                    model.module(xt)
+
+        else:
+
+            def call(x: np.ndarray = x, precision: str = precision) -> None:
+                model.predict_features(x, precision=precision)
+
+        rates = spread(timed(call, args.repeats), batch)
+        torch.set_num_threads(threads)
+        ref = gemm["bfloat16" if precision == "bfloat16" else "float32"][1]
+        ratio = f"{rates[1] / ref:.2f}" if n_threads == threads else ""
+        print(
+            f"| {name} | {n_threads} | {batch} | {rates[0]:,.0f} | {rates[1]:,.0f} | "
+            f"{rates[2]:,.0f} | {ratio} |"
+        )
+        results.append({"path": name, "threads": n_threads, "rows": batch, "rates": rates})
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        report = {
+            "machine": about,
+            "flop_per_site": flop_per_site,
+            "exps_per_site": exps,
+            "exp_rate_one_core": exp_one_core,
+            "gemm": gemm,
+            "raw_read": raw,
+            "stages": stage,
+            "job": job,
+            "network_alone": results,
+        }
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -233,8 +233,9 @@ def test_predict_with_shipped_model(tmp_path, example_structures):
     with np.load(fast_out) as data:
         assert "spread" not in data.files  # one network: no spread to write
         assert data["spectra"].shape == (100, 226)
-    header, row = csv.read_text().splitlines()
-    assert header.startswith("id,site,7097.000") and row.startswith("ACNCFE_C16H8FeO4,0,")
+    header, row = csv.read_text().splitlines()  # the batch output's predictions.csv
+    assert header.startswith("structure_id,site_index,7097.0,")
+    assert row.startswith("ACNCFE_C16H8FeO4,0,")
 
 
 def test_shipped_model_is_self_describing():

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xanesnet.cli._sites import add_model_argument
+from xanesnet.cli._args import add_model_argument
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:

@@ -14,14 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from xanesnet.cli._sites import (
-    _absorber,
-    add_model_argument,
-    add_precision_argument,
-    example_paths,
-)
-from xanesnet.descriptors.dispatch import BACKENDS
-from xanesnet.pipeline.batch import DEFAULT_CHUNK_SIZE
+from xanesnet.cli._args import add_prediction_arguments, batch_options, checked_inputs
 from xanesnet.store import FORMATS
 
 
@@ -30,12 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xanesnet-batch",
         description="Predict XANES spectra of every absorbing site of many structures.",
     )
-    parser.add_argument("inputs", nargs="*", help="files, folders of .xyz, globs, ASE databases")
-    parser.add_argument(
-        "--examples",
-        action="store_true",
-        help="use the example Fe structures shipped with xanesnet",
-    )
+    add_prediction_arguments(parser)
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--format",
@@ -45,25 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         'pip install "xanesnet[zarr]") or csv (predictions.csv, spread.csv, errors.csv; small '
         "jobs). Resuming an output needs the format it was started with",
     )
-    add_model_argument(parser)
-    parser.add_argument(
-        "--absorber",
-        type=_absorber,
-        default=None,
-        help="element symbol (default: the model's element: every such site) or "
-        "an atom index (XANESNET one-site convention)",
-    )
-    parser.add_argument("--select", default=None, help="ASE database selection string")
-    parser.add_argument(
-        "--chunk-size",
-        type=int,
-        default=DEFAULT_CHUNK_SIZE,
-        help=f"structures per chunk (default {DEFAULT_CHUNK_SIZE})",
-    )
-    parser.add_argument("--threads", type=int, default=0, help="descriptor threads; 0 = all")
-    parser.add_argument("--backend", choices=BACKENDS, default=None)
     parser.add_argument("--device", default="cpu", help="network device: cpu or cuda")
-    add_precision_argument(parser)
     parser.add_argument(
         "--shard",
         default=None,
@@ -85,34 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    inputs = list(args.inputs) + (example_paths() if args.examples else [])
-    if not inputs:
-        parser.error("no inputs: give structure files/folders/databases, or --examples")
-    if args.chunk_size < 1:
-        parser.error(f"--chunk-size: expected a positive integer, got {args.chunk_size}")
-    if args.threads < 0:
-        parser.error(f"--threads: expected an integer >= 0, got {args.threads}")
+    inputs = checked_inputs(parser, args)
     from xanesnet.pipeline.batch import parse_shard, predict_batch
 
     try:
         shard = parse_shard(args.shard)
-        summary = predict_batch(
-            inputs,
-            args.output,
-            model=args.model,
-            absorber=args.absorber,
-            select=args.select,
-            chunk_size=args.chunk_size,
-            n_threads=args.threads,
-            backend=args.backend,
+        options = batch_options(
+            args,
             device=args.device,
-            precision=args.precision,
             shard=shard,
             strict=args.strict,
             progress=not args.quiet,
             dask=args.dask,
             format=args.format,
         )
+        summary = predict_batch(inputs, args.output, options=options)
     except (FileNotFoundError, ValueError) as exc:
         print(f"xanesnet-batch: error: {exc}", file=sys.stderr)
         return 2

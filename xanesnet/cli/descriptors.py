@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xanesnet.cli._sites import SiteStream, add_input_arguments, resolve_inputs
+from xanesnet.cli._args import add_compute_arguments, add_input_arguments, checked_inputs
+from xanesnet.cli._sites import SiteStream, report_failures, save_npz
 from xanesnet.descriptors import WACSF
 from xanesnet.descriptors.dispatch import default_backend
 
@@ -26,7 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xanesnet descriptors",
         description="Compute wACSF descriptors of the absorbing sites of structures.",
     )
-    add_input_arguments(parser)
+    add_input_arguments(
+        parser,
+        absorber=0,
+        absorber_help="atom index in every structure (default 0, the XANESNET convention) or "
+        "an element symbol (every site of that element)",
+    )
+    add_compute_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .npz file")
     parser.add_argument(
         "--config", type=Path, default=None, help="descriptor configuration (JSON, WACSF.to_json)"
@@ -34,25 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz so that it appears complete or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-
-
-def report_failures(failures: list[tuple[str, str]]) -> None:
-    for item, reason in failures:
-        print(f"failed: {item}: {reason}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} structure(s) failed", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    inputs = resolve_inputs(parser, args)
+    inputs = checked_inputs(parser, args)
     try:
         config = WACSF.from_json(args.config.read_text()) if args.config else WACSF()
     except (OSError, ValueError, TypeError) as exc:

@@ -13,9 +13,9 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from xanesnet.cli._args import add_precision_argument
 from xanesnet.cli._dataset import add_dataset_arguments
 from xanesnet.cli._progress import Progress
-from xanesnet.cli._sites import add_precision_argument
 
 
 def build_parser() -> argparse.ArgumentParser:

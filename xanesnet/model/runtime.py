@@ -8,7 +8,6 @@ Model files themselves (format, metadata, checksums) are :mod:`xanesnet.model.fi
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xanesnet.config import env_setting
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.model.network import blend_members
 from xanesnet.model.precision import MemberNetwork, check_precision, cpu_has_native_bfloat16
@@ -314,7 +314,7 @@ class XanesModel:
             return None
         source = "kernel_backend"
         if requested is None:
-            requested = os.environ.get(KERNEL_BACKEND_ENV) or None
+            requested = env_setting(KERNEL_BACKEND_ENV)
             source = KERNEL_BACKEND_ENV
         if requested is not None and requested not in KERNEL_BACKENDS:
             raise ValueError(f"{source}: expected one of {KERNEL_BACKENDS}, got {requested!r}")

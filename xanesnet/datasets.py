@@ -5,7 +5,8 @@ sources make lists of them:
 
 * :func:`fdmnes_pairs`: the Fe FDMNES layout, a folder of structures (``NAME.xyz``, absorber
   at index 0) and a folder of spectra (``NAME.txt``) paired by name (:func:`load_dataset`
-  keeps reading it directly, as the train/evaluate commands do);
+  keeps reading it directly, as the commands do for this layout; FEFF folders and tables go
+  through :func:`load_pairs`);
 * :func:`feff_pairs`: FEFF folders as in the OmniXAS Cu data (``<material>/POSCAR``,
   ``<material>/FEFF-XANES/<site>_<El>/xmu.dat``, optional ``index.csv``);
 * :func:`table_pairs`: a CSV table of (structure file, spectrum file[, absorber index]).

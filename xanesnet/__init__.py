@@ -1,6 +1,7 @@
 """xanesnet: XANES spectra of transition-metal sites from their 3D structure.
 
-Main entry points: :class:`WACSF` (descriptor), :func:`read_structures` (input),
+Main entry points: :class:`WACSF` (descriptor), :func:`read_structures` (input; :class:`Frames`
+the packed form of many structures, :class:`InputError` for bad input),
 :func:`load_model` / :func:`default_model` (prediction), :mod:`xanesnet.analysis`.
 """
 
@@ -8,9 +9,13 @@ from __future__ import annotations
 
 from xanesnet._version import __version__
 from xanesnet.descriptors import WACSF, available_backends, default_backend
+from xanesnet.errors import InputError
+from xanesnet.frames import Frames
 from xanesnet.io import read_structures, write_xanesnet_xyz
 
 __all__ = [
+    "Frames",
+    "InputError",
     "WACSF",
     "__version__",
     "available_backends",

@@ -293,3 +293,42 @@ def test_dask_run_gives_the_same_trust_columns(tmp_path, mixed_inputs) -> None:
         predict_batch(mixed_inputs, tmp_path / "single", chunk_size=2, progress=False)
         predict_batch(mixed_inputs, tmp_path / "dask", chunk_size=2, progress=False, dask="local:2")
     _assert_same_trust(read_predictions(tmp_path / "single"), read_predictions(tmp_path / "dask"))
+
+
+# --- xanesnet predict ----------------------------------------------------------------------
+
+
+def test_predict_npz_and_csv_carry_the_trust_fields(tmp_path, mixed_inputs, model, capsys) -> None:
+    out = tmp_path / "p.npz"
+    assert main(["predict", str(mixed_inputs), "-o", str(out)]) == 0
+    assert "6 sites from 7 structures, 1 structures without a Fe site" in capsys.readouterr().out
+    structures = [read_xanesnet_xyz(p) for p in sorted(mixed_inputs.glob("*.xyz"))[:6]]
+    expected = model.predict(structures, n_threads=1)
+    with np.load(out) as data:
+        assert data["sigma"].shape == data["spectra"].shape == (6, 226)
+        np.testing.assert_allclose(data["sigma"], expected.sigma, rtol=1e-4)
+        for name in TRUST_NAMES:
+            assert data[name].shape == (6,)
+        np.testing.assert_allclose(data["domain_score"], expected.domain_score, rtol=1e-4)
+        assert data["no_site_ids"].tolist() == ["nofe"]
+        assert data["failed_ids"].size == 0
+    csv = tmp_path / "p.csv"
+    assert main(["predict", str(mixed_inputs), "-o", str(csv), "--quiet"]) == 0
+    trust = (tmp_path / "p.trust.csv").read_text().splitlines()
+    assert trust[0] == "structure_id,site_index," + ",".join(TRUST_NAMES)
+    assert len(trust) == 7
+
+
+def test_predict_refuses_another_element_and_a_wrong_site(tmp_path, capsys) -> None:
+    from ase.io import write
+
+    cu = tmp_path / "cu.cif"
+    write(cu, bulk("Cu", "fcc", a=3.61))
+    assert main(["predict", str(cu), "--absorber", "Cu", "-o", str(tmp_path / "cu.npz")]) == 2
+    assert "absorber 'Cu': the Fe K-edge model" in capsys.readouterr().err
+    water = tmp_path / "water.xyz"
+    water.write_text("3\nc\n8 0 0 0\n1 0.96 0 0\n1 -0.24 0.93 0\n")
+    assert main(["predict", str(water), "-o", str(tmp_path / "w.npz")]) == 0  # no sites
+    assert "0 sites from 1 structures, 1 structures without a Fe site" in capsys.readouterr().out
+    assert main(["predict", str(water), "--absorber", "0", "-o", str(tmp_path / "w0.npz")]) == 1
+    assert "site 0 is O, not Fe: the Fe K-edge model" in capsys.readouterr().err

@@ -3,15 +3,20 @@
 Writes an output folder (see :mod:`xanesnet.store`): chunks committed atomically (HDF5 by
 default; ``--format zarr`` or ``--format csv``), a consolidated view (``predictions.h5``,
 ``predictions.zarr`` or ``predictions.csv``) readable without xanesnet, a manifest, and the
-structures that failed with their reasons. Running the same command again resumes an interrupted job and does
-nothing on a finished one. Exit status: 0, 1 when some structures failed (all recorded), 2 for
-bad arguments or a fatal error.
+structures that failed with their reasons. Every site also gets its trust columns (predicted
+Δμ, out-of-domain score, outside_domain and unphysical flags; README "Which predictions to
+trust"). The absorber is the model's element by default; another element is refused (exit 2),
+an index selecting an atom of another element fails that structure. Structures without a site
+of the model's element are listed apart (``no_site_ids``), not failures. Running the same
+command again resumes an interrupted job and does nothing on a finished one. Exit status: 0,
+1 when some structures failed (all recorded), 2 for bad arguments or a fatal error.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from xanesnet.cli._args import add_prediction_arguments, batch_options, checked_inputs
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     inputs = checked_inputs(parser, args)
-    from xanesnet.pipeline.batch import parse_shard, predict_batch
+    from xanesnet.pipeline.batch import OutOfDomainWarning, parse_shard, predict_batch
 
     try:
         shard = parse_shard(args.shard)
@@ -69,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
             dask=args.dask,
             format=args.format,
         )
-        summary = predict_batch(inputs, args.output, options=options)
+        with warnings.catch_warnings():  # said below, once, as a plain line
+            warnings.simplefilter("ignore", OutOfDomainWarning)
+            summary = predict_batch(inputs, args.output, options=options)
     except (FileNotFoundError, ValueError) as exc:
         print(f"xanesnet-batch: error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(summary.line())
+    if summary.domain_warning() is not None:
+        print(f"warning: {summary.domain_warning()}", file=sys.stderr)
     if summary.failed:
         print(
             f"{summary.failed} structure(s) failed; see the error tables in {args.output}",

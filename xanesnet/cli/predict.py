@@ -3,12 +3,18 @@
 A front end over the batch pipeline (:func:`xanesnet.pipeline.batch.predict_batch`, the same
 reading, defaults and failure handling as ``xanesnet-batch``) for jobs that fit in one file.
 Uses the shipped Fe K-edge model unless ``--model`` names another; the absorber is the model's
-element (every such site) unless ``--absorber`` names another or an atom index. Writes ``ids``,
-``sites``, ``energies`` (eV), ``spectra`` (n_sites, n_energies; float32), ``spread`` (the
-ensemble's standard deviation, only when the model has one) and the model's metadata (JSON);
-failed structures are recorded with their reasons and the job goes on (exit status 1 when any
-failed). An output ending in ``.csv`` gets the batch output's ``predictions.csv`` instead (one
-row per site: ``structure_id,site_index`` and one column per energy).
+element (every such site); ``--absorber`` may name that element or an atom index (another
+element is refused, exit 2; an index selecting another element fails that structure).
+Writes ``ids``, ``sites``, ``energies`` (eV), ``spectra`` (n_sites, n_energies; float32),
+``spread`` (the ensemble's standard deviation, only when the model has one), ``sigma`` (the
+calibrated standard uncertainty, n_sites × n_energies, NaN for a model without a calibration),
+the per-site ``predicted_delta_mu`` (%), ``domain_score``, ``outside_domain`` and
+``unphysical``, ``no_site_ids`` (structures without a site of the model's element: not
+failures) and the model's metadata (JSON); failed structures are recorded with their reasons
+and the job goes on (exit status 1 when any failed). An output ending in ``.csv`` gets the
+batch output's ``predictions.csv`` instead (one row per site: ``structure_id,site_index`` and
+one column per energy), with the trust columns in ``NAME.trust.csv`` beside it
+(``structure_id,site_index,predicted_delta_mu,domain_score,outside_domain,unphysical``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = checked_inputs(parser, args)
     from xanesnet.model.files import load_model
     from xanesnet.model.pretrained import resolve_model_path
-    from xanesnet.pipeline.batch import predict_batch
+    from xanesnet.pipeline.batch import OutOfDomainWarning, predict_batch
     from xanesnet.store import read_predictions
 
     try:
@@ -59,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "output"
         try:
             options = batch_options(args, progress=False, format="csv" if csv else "hdf5")
-            summary = predict_batch(inputs, folder, options=options)
+            with warnings.catch_warnings():  # said below, once, as a plain line
+                warnings.simplefilter("ignore", OutOfDomainWarning)
+                summary = predict_batch(inputs, folder, options=options)
         except (FileNotFoundError, ValueError) as exc:
             print(f"xanesnet predict: error: {exc}", file=sys.stderr)
             return 2
@@ -67,8 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         failures = [(str(item), str(reason)) for item, reason in result.errors]
         if csv:
             shutil.move(folder / "predictions.csv", args.output)
+            shutil.move(folder / "trust.csv", args.output.with_suffix(".trust.csv"))
         else:
             spread_kept = {"spread": result.spread.astype(np.float32)} if model.has_spread else {}
+            calibration = model.trust_model.calibration
+            sigma = (
+                np.full(result.spectra.shape, np.nan, dtype=np.float32)
+                if calibration is None
+                else calibration.sigma(
+                    result.spread if model.has_spread else None, len(result.ids)
+                ).astype(np.float32)
+            )
             save_npz(
                 args.output,
                 ids=np.asarray(result.ids, dtype=str),
@@ -76,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
                 energies=model.energies,
                 spectra=np.asarray(result.spectra, dtype=np.float32),
                 **spread_kept,
+                sigma=sigma,
+                predicted_delta_mu=result.predicted_delta_mu,
+                domain_score=result.domain_score,
+                outside_domain=result.outside_domain,
+                unphysical=result.unphysical,
+                no_site_ids=np.asarray(result.no_sites, dtype=str),
                 model_metadata=np.asarray(json.dumps(model.metadata)),
                 precision=np.asarray(args.precision),
                 failed_ids=np.asarray([f[0] for f in failures], dtype=str),
@@ -83,11 +107,18 @@ def main(argv: list[str] | None = None) -> int:
             )
     elapsed = time.perf_counter() - start
     if not args.quiet:
-        print(
-            f"{summary.sites} sites from {summary.structures} structures -> {args.output} "
-            f"({model.element} {model.edge}-edge model, {model.n_members} member(s), "
-            f"{elapsed:.2f} s)"
+        no_sites = (
+            f", {summary.no_sites} structures without a {model.element} site"
+            if summary.no_sites
+            else ""
         )
+        print(
+            f"{summary.sites} sites from {summary.structures} structures{no_sites} -> "
+            f"{args.output} ({model.element} {model.edge}-edge model, {model.n_members} "
+            f"member(s), {elapsed:.2f} s)"
+        )
+    if summary.domain_warning() is not None:
+        print(f"warning: {summary.domain_warning()}", file=sys.stderr)
     report_failures(failures)
     return 1 if failures else 0
 

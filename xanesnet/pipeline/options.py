@@ -110,6 +110,6 @@ class BatchSummary:
             return None
         return (
             f"{self.outside_domain} of {self.sites} sites lie outside the training domain of "
-            f"the model (domain_score above its threshold): their spectra are extrapolations; "
-            f"the outside_domain column of {self.output} marks them"
+            "the model (domain_score above its threshold): their spectra are extrapolations "
+            "(the outside_domain column marks them)"
         )

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 from cu_data import CACHE, MODEL_GRID, eta, load_features, load_targets, read_sites, split_indices
 
@@ -67,6 +68,16 @@ OPTIONS: dict[str, dict] = {
     "r7_g12": {"r_max": 7.0, "g2_element_groups": GROUPS["g12"]},
     "r7_g14": {"r_max": 7.0, "g2_element_groups": GROUPS["g14"]},
     "r7_g15": {"r_max": 7.0, "g2_element_groups": GROUPS["g15"]},
+    "r7_g15_centred": {
+        "r_max": 7.0,
+        "g2_parameterisation": "centred",
+        "g2_element_groups": GROUPS["g15"],
+    },
+    "r7_g15_rmin1": {"r_min": 1.0, "r_max": 7.0, "g2_element_groups": GROUPS["g15"]},
+    "r7_g15_n24": {"r_max": 7.0, "n_g2": 24, "g2_element_groups": GROUPS["g15"]},
+    "r7_g15_n16": {"r_max": 7.0, "n_g2": 16, "g2_element_groups": GROUPS["g15"]},
+    "r7_g15_n12": {"r_max": 7.0, "n_g2": 12, "g2_element_groups": GROUPS["g15"]},
+    "r7_g15_n8": {"r_max": 7.0, "n_g2": 8, "g2_element_groups": GROUPS["g15"]},
     "r7_g12_n24": {"r_max": 7.0, "n_g2": 24, "g2_element_groups": GROUPS["g12"]},
     "r7_g9": {"r_max": 7.0, "g2_element_groups": GROUPS["g9"]},
     "r8_g9": {"r_max": 8.0, "g2_element_groups": GROUPS["g9"]},
@@ -114,11 +125,20 @@ def run(name: str, n_members: int = 1, kernel: bool = False) -> dict:
             pred = ensemble(torch.as_tensor(x[inner], dtype=torch.float32))[0].numpy()
     result = {
         "name": name,
-        "model": "kernel ridge" if kernel else f"{n_members} x 2x512 SiLU, {TRAIN.epochs} epochs",
+        "model": "kernel ridge"
+        if kernel
+        else f"{n_members} x 2x512 {TRAIN.network.activation}, {TRAIN.epochs} epochs",
         "n_features": descriptor.n_features,
         "seconds": round(time.perf_counter() - started, 1),
         **eta(pred[:, :141], y[inner, :141], y[train, :141].mean(axis=0)),
     }
+    # robustness on inputs only (no val labels): largest prediction over the val sites
+    val = [i for i in parts["validation"] if sites[i].split == "val"]
+    with torch.no_grad():
+        xv = torch.as_tensor(x[val], dtype=torch.float32)
+        out = model(xv) if kernel else ensemble(xv)[0]
+    result["max_pred_val_inputs"] = float(out.abs().max())
+    result["max_train_target"] = float(np.abs(y[train]).max())
     with open(CACHE / "choices.jsonl", "a") as handle:
         handle.write(json.dumps(result) + "\n")
     return result
@@ -126,6 +146,8 @@ def run(name: str, n_members: int = 1, kernel: bool = False) -> dict:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
+    if "--tanh" in sys.argv:  # bounded hidden units: no runaway output for far-out inputs
+        TRAIN = replace(TRAIN, network={"hidden": [512, 512], "activation": "tanh", "dropout": 0.1})
     kernel_only = "--kernel" in sys.argv
     for option in [a for a in sys.argv[1:] if not a.startswith("--")]:
         print(json.dumps(run(option, kernel=kernel_only)), flush=True)

@@ -1,5 +1,8 @@
 """``xanesnet evaluate --model M --xyz DIR --xanes DIR``: the published metrics of a model.
 
+The data set may also be FEFF folders (``--feff DIR``) or a CSV table of (structure,
+spectrum[, absorber]) files (``--pairs TABLE.csv``); spectra are read on the model's grid.
+
 Prints the seed-table row (Δμ_avg %, skew, ΔE_avg eV, R² of peak energies; with
 ``--post-broadening`` also Δμ after arctangent broadening of both spectra) and the exact
 definitions used; ``--json OUT`` writes every figure.
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet evaluate", description="Evaluate a model on (structure, spectrum) pairs."
     )
-    add_dataset_arguments(parser)
+    add_dataset_arguments(parser, other_sources=True)
     parser.add_argument(
         "--norm",
         choices=("l1", "l2", "max"),
@@ -58,15 +61,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from xanesnet.analysis import evaluate_spectra
-    from xanesnet.cli._dataset import load_model_and_dataset
+    from xanesnet.cli._dataset import load_model_and_data
     from xanesnet.spectra import Broadening, broaden
 
     # three steps of very different length, named as they start
     with Progress(3, "evaluate", "step", quiet=args.quiet) as progress:
         progress.update(0, "descriptors")
-        model, data = load_model_and_dataset(
-            args.model, args.xyz, args.xanes, args.names, n_threads=args.threads
-        )
+        model, data = load_model_and_data(args, n_threads=args.threads)
         progress.update(1, "prediction")
         prediction, _ = model.predict_features(data.features, precision=args.precision)
         progress.update(1, "metrics")

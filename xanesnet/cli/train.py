@@ -2,8 +2,16 @@
 
 The configuration (TOML, or YAML when PyYAML is installed) has four tables::
 
-    [data]        xyz_dir, xanes_dir, split (JSON with "train"/"validation" name lists,
-                  optional), element, edge, e0 (eV)
+    [data]        the pairs, from one source: xyz_dir + xanes_dir (FDMNES layout, NAME.xyz
+                  with NAME.txt), feff_dir (FEFF folders: index.csv or
+                  <material>/FEFF-XANES/<site>_<El>/xmu.dat with <material>/POSCAR) or
+                  pairs (CSV table: structure, spectrum[, absorber]); split (JSON with
+                  "train"/"validation" name lists, or "materials": {"train", "validation"}
+                  to split FEFF sites by material; optional); grid (the model's absolute
+                  energies, eV: {start, stop, n_points} or a list; needed for FEFF and raw
+                  FDMNES spectra), feff_target ("mu" or "omnixas"), element (needed with
+                  feff_dir/pairs), edge, e0 (eV; default: the FDMNES grid's start + 15 eV,
+                  else the tabulated K-edge energy)
     [descriptor]  WACSF fields (r_min, r_max, n_g2, n_g4, zetas, ...)
     [training]    TrainConfig fields (epochs, batch_size, learning_rate, n_members, ...),
                   with [training.network] (hidden, activation, dropout)
@@ -25,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xanesnet.cli._dataset import load_split_sets
+from xanesnet.cli._dataset import edge_energy, load_split_sets
 from xanesnet.cli._progress import TrainingProgress
 from xanesnet.cli._training import (
     add_training_arguments,
@@ -42,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet train",
         description="Train a spectrum model from (structure, spectrum) pairs and export it.",
+        # the configuration's tables and keys, as the module docstring lists them
+        epilog=(__doc__ or "").split("\n", 2)[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_training_arguments(parser, "training")
     return parser
@@ -78,6 +89,8 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    if "xanes_dir" not in data and "element" not in data:
+        raise ValueError('[data] needs element (the absorber, e.g. "Cu") with feff_dir or pairs')
     dataset, train_set, val_set = load_split_sets(data, base, descriptor)
     print(
         f"training on {len(train_set.names)} structures"
@@ -112,7 +125,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         val_set=val_set,
         descriptor=descriptor,
         energies=dataset.energies,
-        e0=float(data.get("e0", dataset.energies[0] + 15.0)),
+        e0=edge_energy(data, dataset.energies),
         element=str(data.get("element", "Fe")),
         edge=str(data.get("edge", "K")),
         extra=extra,

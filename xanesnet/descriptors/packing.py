@@ -94,10 +94,10 @@ def _check_cell(cell: np.ndarray, pbc: np.ndarray, label: str) -> None:
     if not pbc.any():
         return
     periodic = cell[pbc.astype(bool)]
-    # Lattice vectors of the periodic axes must be independent (Gram determinant > 0).
-    gram = periodic @ periodic.T
-    scale = max(float(np.max(np.abs(periodic))), 1e-300) ** (2 * periodic.shape[0])
-    if not np.linalg.det(gram) > 1e-12 * scale:
+    # Lattice vectors of the periodic axes must be independent (Gram determinant > 0), judged
+    # on the vectors scaled to a largest entry of 1 (no overflow for cells of 1e300 Å).
+    unit = periodic / max(float(np.max(np.abs(periodic))), 1e-300)
+    if not np.linalg.det(unit @ unit.T) > 1e-12:
         raise ValueError(
             f"{label}: periodic cell is singular (lattice vectors {periodic.tolist()})"
         )
@@ -276,6 +276,8 @@ def check_structures(
             _check_cell(cells[s], pbc[s], labels[s])
         except ValueError as exc:
             fail(s, BAD_CELL, str(exc))
+        except (ArithmeticError, np.linalg.LinAlgError) as exc:  # this cell only
+            fail(s, BAD_CELL, f"{labels[s]}: cannot check the cell: {type(exc).__name__}: {exc}")
 
     if per_structure:
         sites = []

@@ -73,6 +73,45 @@ def structure_extras(
     return values, reasons
 
 
+def _kernel_by_structure(
+    config: Any, batch: PackedBatch, backend: str, n_threads: int
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The kernel run structure by structure, after it failed on the whole batch: (features
+    (n_sites, n_features) with zero rows for failed structures, batch structure -> reason)
+    for every structure whose sites failed (kernel status or any exception)."""
+    n_extras = sum(bool(getattr(config, flag, False)) for flag, _, _ in _EXTRAS)
+    features = np.zeros((batch.n_sites, config.n_features - n_extras))  # extras come later
+    reasons: dict[int, str] = {}
+    bounds = np.searchsorted(batch.site_structures, np.arange(len(batch.labels) + 1))
+    for s in range(len(batch.labels)):
+        first, last = int(bounds[s]), int(bounds[s + 1])
+        if first == last:
+            continue
+        a, b = int(batch.atom_offsets[s]), int(batch.atom_offsets[s + 1])
+        one = PackedBatch(
+            positions=batch.positions[a:b],
+            numbers=batch.numbers[a:b],
+            atom_offsets=np.array([0, b - a], dtype=np.int64),
+            cells=batch.cells[s : s + 1],
+            pbc=batch.pbc[s : s + 1],
+            site_structures=np.zeros(last - first, dtype=np.int64),
+            site_atoms=batch.site_atoms[first:last],
+            labels=[batch.labels[s]],
+        )
+        try:
+            rows, status, close_pair, value = run_kernel(config, one, backend, n_threads)
+        except Exception as exc:  # noqa: BLE001 - this structure's failure, whatever it is
+            reasons[s] = f"{batch.labels[s]}: descriptor kernel failed: {type(exc).__name__}: {exc}"
+            continue
+        bad = np.nonzero(status)[0]
+        if bad.size:
+            k = int(bad[0])
+            reasons[s] = site_error(config, one, k, int(status[k]), close_pair[k], float(value[k]))
+            continue
+        features[first:last] = rows
+    return features, reasons
+
+
 def compute_sites(
     config: Any,
     structures: Frames | Sequence[Any],
@@ -136,12 +175,28 @@ def compute_sites(
             labels=id_labels(kept.ids),
         )
         backend = default_backend() if backend is None else backend
-        features, status, close_pair, value = run_kernel(config, batch, backend, n_threads)
-        failed_sites = np.nonzero(status)[0]
-        owners, first = np.unique(site_structures[failed_sites], return_index=True)
-        for s, site in zip(owners.tolist(), failed_sites[first].tolist(), strict=True):
-            reasons[int(originals[s])] = site_error(
-                config, batch, site, int(status[site]), close_pair[site], float(value[site])
+        try:
+            features, status, close_pair, value = run_kernel(config, batch, backend, n_threads)
+        except ValueError:  # the arguments (backend, n_threads): the whole call is wrong
+            raise
+        except Exception:  # noqa: BLE001 - some structure broke the kernel: find which
+            features, failures = _kernel_by_structure(config, batch, backend, n_threads)
+            for s, reason in failures.items():
+                reasons[int(originals[s])] = reason
+        else:
+            failed_sites = np.nonzero(status)[0]
+            owners, first = np.unique(site_structures[failed_sites], return_index=True)
+            for s, site in zip(owners.tolist(), failed_sites[first].tolist(), strict=True):
+                reasons[int(originals[s])] = site_error(
+                    config, batch, site, int(status[site]), close_pair[site], float(value[site])
+                )
+        # rows that are not finite (coordinates near the float range) are no descriptor
+        for site in np.nonzero(~np.isfinite(features).all(axis=1))[0].tolist():
+            s = int(site_structures[site])
+            reasons.setdefault(
+                int(originals[s]),
+                f"{batch.labels[s]}: the descriptor of atom {int(site_atoms[site])} is not "
+                "finite (coordinates or cell too large?)",
             )
         if any(getattr(config, flag, False) for flag, _, _ in _EXTRAS):
             extras, missing = structure_extras(config, kept.info, batch.labels)

@@ -19,13 +19,21 @@ from xanesnet.frames import MAX_ATOMIC_NUMBER
 from xanesnet.io.extxyz import NotPlain, iter_plain_extxyz
 from xanesnet.io.xanesnet_xyz import count_line, diagnose_rows
 
-__all__ = ["iter_ase", "iter_ase_from", "locate_xyz_error", "validate_atoms", "xyz_like"]
+__all__ = [
+    "check_xyz_counts",
+    "iter_ase",
+    "iter_ase_from",
+    "locate_xyz_error",
+    "validate_atoms",
+    "xyz_like",
+]
 
 
 def locate_xyz_error(path: str) -> str | None:
     """Scan a standard xyz/extxyz file for the first malformed line; message or None."""
     lineno = 0
     try:
+        size = os.path.getsize(path)
         with open(path, "rb") as fh:
             while True:
                 line = fh.readline()
@@ -45,7 +53,7 @@ def locate_xyz_error(path: str) -> str | None:
                         line=lineno,
                     )
                 props = re.search(rb"Properties=(\S+)", comment)
-                rows = list(islice(fh, n))
+                rows = list(islice(fh, min(n, size - fh.tell())))  # not more than bytes
                 first_row = lineno + 1
                 lineno += len(rows)
                 if props and not props.group(1).lower().startswith(b"species:s:1:pos:r:3"):
@@ -55,6 +63,32 @@ def locate_xyz_error(path: str) -> str | None:
                 diagnose_rows(rows, n, path, first_row, symbols=True)
     except ValueError as exc:
         return str(exc)
+    except OSError:
+        return None
+
+
+def check_xyz_counts(path: str) -> None:
+    """Raise an :class:`~xanesnet.errors.InputError` naming the line of the first count line
+    that is not a positive integer or claims more atom rows than the rest of the file has
+    bytes. Run before ``ase.io`` reads an xyz file: it trusts each count (a count of 10^14
+    after a valid frame makes it loop that many times)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        lineno = 0
+        while line := fh.readline():
+            lineno += 1
+            if not line.strip():
+                continue
+            n = count_line(line, path, lineno)
+            if n > size - fh.tell():  # more rows than bytes left: say where the file ends
+                raise InputError(
+                    locate_xyz_error(path)
+                    or f"{path}: line {lineno}: atom count {n} is larger than the rest of "
+                    f"the file could hold",
+                    source=path,
+                    line=lineno,
+                )
+            lineno += sum(1 for _ in islice(fh, n + 1))  # the comment line and the rows
 
 
 def xyz_like(path: str, fmt: str | None) -> bool:
@@ -83,6 +117,8 @@ def iter_ase_from(path: str, fmt: str | None, frame: int) -> Iterator[Atoms]:
     """Frames ``frame:`` of a file through ``ase.io.iread``, validated (see :func:`iter_ase`)."""
     import ase.io
 
+    if xyz_like(path, fmt):
+        check_xyz_counts(path)
     frames = ase.io.iread(str(path), index=f"{frame}:", format=fmt)
     while True:
         try:

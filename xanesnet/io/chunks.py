@@ -26,7 +26,7 @@ from xanesnet.io.ase_db import iter_db
 from xanesnet.io.ase_files import iter_ase_from, validate_atoms
 from xanesnet.io.extxyz import NotPlain, iter_plain_frames
 from xanesnet.io.fast_path import numba_kernels, requested, use_compiled
-from xanesnet.io.read import iter_file, look_ahead
+from xanesnet.io.read import iter_file, look_ahead, named_errors
 from xanesnet.io.sources import Source, locations_and_stems
 
 __all__ = ["Chunk", "FrameBuilder", "iter_chunks", "uses_blocks"]
@@ -302,12 +302,14 @@ def _add_source(
     """Add one source's structures to ``builder`` (plain extended XYZ frames raw where
     ``raw_frames``, the rest as ``ase.Atoms``), yielding whenever it is full; a read error is
     appended to ``errors`` and ends the source."""
-    if source.kind == "db":
-        stream: Iterator[Any] = (("atoms", atoms) for atoms in iter_db(source, select))
+    if source.kind == "db":  # a bad row is that row's error; the next rows are read
+        rows = iter_db(source, select, lambda item, exc: errors.append((item, str(exc))))
+        stream: Iterator[Any] = (("atoms", atoms) for atoms in rows)
     elif raw_frames and _plain_extxyz_candidate(source):
-        stream = _file_items(source)
+        stream = named_errors(_file_items(source), source.display)
     else:
-        stream = (("atoms", atoms) for atoms in iter_file(source, None, None))
+        atoms_stream = named_errors(iter_file(source, None, None), source.display)
+        stream = (("atoms", atoms) for atoms in atoms_stream)
     while True:
         try:
             item = next(stream)

@@ -173,8 +173,9 @@ def iter_plain_frames(
         return entry
 
     kernel = _row_kernel(path)
+    most_rows = os.path.getsize(path)  # a count above the file's bytes is absurd
     frame = 0
-    with open(path) as handle:
+    with open(path, encoding="utf-8") as handle:
         while True:
             count = handle.readline()
             if not count:
@@ -188,7 +189,7 @@ def iter_plain_frames(
                 entry = comment_info(handle.readline())
             except (ValueError, KeyError):
                 raise NotPlain(frame) from None
-            if entry is None:
+            if entry is None or not 0 <= n <= most_rows:  # ase.io's reader names the line
                 raise NotPlain(frame)
             cell, pbc, info = entry
             rows = list(islice(handle, n))

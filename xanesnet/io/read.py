@@ -14,7 +14,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, islice
-from typing import Any
+from typing import Any, TypeVar
 
 from ase import Atoms
 
@@ -26,12 +26,17 @@ from xanesnet.io.sources import IndexInput, PathInput, Source, resolve_sources
 from xanesnet.io.xanesnet_xyz import SymbolRows, iter_xanesnet, write_xanesnet_xyz
 
 __all__ = [
+    "first_non_utf8",
     "iter_file",
     "iter_sources",
     "look_ahead",
+    "named_errors",
+    "reading_error",
     "read_structures",
     "write_xanesnet_xyz",
 ]
+
+T = TypeVar("T")
 
 
 def read_structures(
@@ -119,7 +124,10 @@ def iter_sources(
 ) -> Iterator[Atoms]:
     """The structures of resolved sources (see :func:`read_structures`)."""
     for source in sources:
-        stream = iter_db(source, select) if source.kind == "db" else iter_file(source, fmt, index)
+        if source.kind == "db":
+            stream = iter_db(source, select, on_error)  # bad rows reported one by one
+        else:
+            stream = named_errors(iter_file(source, fmt, index), source.display)
         if on_error is None:
             yield from stream
             continue
@@ -127,6 +135,55 @@ def iter_sources(
             yield from stream
         except (ValueError, OSError) as exc:
             on_error(source.display, exc)
+
+
+def named_errors(stream: Iterator[T], path: str) -> Iterator[T]:
+    """The items of a file reader's ``stream``; the one place where a reader's failure of any
+    kind (a ``UnicodeDecodeError``, a ``TypeError`` inside ``ase.io``, ...) becomes an
+    :class:`~xanesnet.errors.InputError` naming the file (``OSError`` is left as it is: it
+    names the file already). Items already yielded stand."""
+    frame = 0
+    try:
+        for item in stream:
+            yield item
+            frame += 1
+    except (InputError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure while reading is this file's
+        raise reading_error(path, exc, frame) from exc
+
+
+def reading_error(path: str, exc: Exception, frame: int) -> InputError:
+    """An InputError naming ``path`` (and the line, for bytes that are not UTF-8 text) for a
+    failure while reading its frame ``frame`` (0-based, in file order)."""
+    if isinstance(exc, UnicodeDecodeError):
+        found = first_non_utf8(path)
+        if found is not None:
+            line, column, byte = found
+            return InputError(
+                f"{path}: line {line}: expected UTF-8 text, found byte 0x{byte:02x} at column "
+                f"{column}",
+                source=path,
+                line=line,
+            )
+    return InputError(
+        f"{path}: cannot read frame {frame}: {type(exc).__name__}: {exc}", source=path
+    )
+
+
+def first_non_utf8(path: str) -> tuple[int, int, int] | None:
+    """(line, column, byte) of the first byte of ``path`` that is not UTF-8 text (1-based
+    line and column), or None."""
+    try:
+        with open(path, "rb") as handle:
+            for line, raw in enumerate(handle, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return line, exc.start + 1, raw[exc.start]
+    except OSError:
+        return None
+    return None
 
 
 def _select_frames(

@@ -234,7 +234,8 @@ def _iter_xanesnet_lines(
                 f"truncated file: expected a comment line and "
                 f"{n} atom rows after the count on line {lineno - 1}, file ends",
             )
-        rows = list(islice(fh, n))
+        # no more rows than bytes left: an absurd count is diagnosed as a truncated file
+        rows = list(islice(fh, min(n, len(data) - fh.tell())))
         if detect:
             detect = False
             if rows and starts_with_symbol(rows[0]):

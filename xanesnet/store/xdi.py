@@ -211,7 +211,7 @@ def _model_of_output(
 ) -> tuple[Path | None, dict[str, Any] | None]:
     """The model file of a batch output (given, or the shipped file whose SHA-256 the job
     records) and its metadata; (None, None) when neither is found."""
-    from xanesnet.model.files import file_sha256
+    from xanesnet.checksums import file_sha256
     from xanesnet.model.pretrained import read_metadata, resolve_model_path, shipped_models
 
     if model is not None:
@@ -246,7 +246,7 @@ def export_xdi(
         ValueError: a given model whose SHA-256 differs from the one the job records, or
             an output without element/edge in its job.
     """
-    from xanesnet.model.files import file_sha256
+    from xanesnet.checksums import file_sha256
     from xanesnet.store import read_predictions
 
     stored = read_predictions(output)

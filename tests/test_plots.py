@@ -192,7 +192,8 @@ def test_cli_batch_mode(tmp_path, batch_output, capsys):
     text = svg.read_text()
     assert ids[0] in text and "E − E0 (eV)" in text
     if read_predictions(batch_output).spread is not None:
-        assert "mean ± spread" in text
+        # the shipped model carries an uncertainty calibration: the band is its ±1σ
+        assert "±1σ calibrated interval" in text
 
 
 def test_cli_batch_mode_errors(tmp_path, batch_output, capsys):

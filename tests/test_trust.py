@@ -332,3 +332,25 @@ def test_predict_refuses_another_element_and_a_wrong_site(tmp_path, capsys) -> N
     assert "0 sites from 1 structures, 1 structures without a Fe site" in capsys.readouterr().out
     assert main(["predict", str(water), "--absorber", "0", "-o", str(tmp_path / "w0.npz")]) == 1
     assert "site 0 is O, not Fe: the Fe K-edge model" in capsys.readouterr().err
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def test_plot_labels_the_calibrated_band_and_out_of_domain_sites(tmp_path) -> None:
+    from ase.io import write
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(sorted(EXAMPLES.glob("*.xyz"))[0], folder)
+    write(folder / "rocksalt.extxyz", bulk("FeO", "rocksalt", a=4.33), format="extxyz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predict_batch(folder, tmp_path / "out", progress=False)
+    name = sorted(EXAMPLES.glob("*.xyz"))[0].stem
+    svg = tmp_path / "p.svg"
+    assert main(["plot", str(tmp_path / "out"), "--ids", name, "rocksalt", "-o", str(svg)]) == 0
+    text = svg.read_text()
+    assert "±1σ calibrated interval" in text
+    assert "rocksalt (outside training domain)" in text
+    assert f"{name} (outside training domain)" not in text

@@ -19,10 +19,13 @@ from xanesnet.analysis.figures import FORMATS, image_path, new_figure, save_figu
 from xanesnet.analysis.scores import skewness
 
 __all__ = [
+    "CALIBRATED_LABEL",
     "ENERGY_LABEL",
     "FORMATS",
     "MAX_SITE_LINES",
+    "OUTSIDE_DOMAIN_NOTE",
     "RANGE_LABEL",
+    "SPREAD_LABEL",
     "best_median_worst",
     "image_path",
     "plot_best_median_worst",
@@ -33,6 +36,12 @@ __all__ = [
 
 ENERGY_LABEL = "E − E0 (eV)"
 MU_LABEL = "μ (arb. units)"
+#: legend text of the band of a raw ensemble spread (not an error scale)
+SPREAD_LABEL = "mean ± spread"
+#: legend text of the band of a calibrated σ (xanesnet.model.trust): a 1σ interval
+CALIBRATED_LABEL = "±1σ calibrated interval"
+#: appended to the legend name of a site outside the model's training domain
+OUTSIDE_DOMAIN_NOTE = " (outside training domain)"
 #: legend text of the band between the lowest and highest spectrum of a structure's sites
 RANGE_LABEL = "min–max over sites"
 #: beyond this many distinct sites of one structure, ``xanesnet plot`` draws their mean and range
@@ -57,14 +66,18 @@ def _draw_spectrum(
     color: Any,
     label: str | None,
     site_range: tuple[np.ndarray, np.ndarray] | None = None,
+    band_label: str = SPREAD_LABEL,
+    outside: bool = False,
 ) -> None:
     """One structure on ``ax``: predicted line, optional ±spread band, min–max band over
-    sites and dashed reference.
+    sites and dashed reference; a site outside the training domain is drawn dotted and hatched
+    ("xx") and its name says so.
 
     With ``label`` only the predicted line is named (the line styles get their own legend);
     without, each element is named by what it is.
     """
-    ax.plot(energies, predicted, color=color, lw=1.5, label=label or "predicted")
+    name = (label or "predicted") + (OUTSIDE_DOMAIN_NOTE if outside else "")
+    ax.plot(energies, predicted, color=color, lw=1.5, ls=":" if outside else "-", label=name)
     if spread is not None:
         ax.fill_between(
             energies,
@@ -73,7 +86,8 @@ def _draw_spectrum(
             color=color,
             alpha=0.25,
             lw=0,
-            label=None if label else "mean ± spread",
+            hatch="xx" if outside else None,
+            label=None if label else band_label,
         )
     if site_range is not None and np.all(np.isfinite(site_range[0])):
         ax.fill_between(
@@ -93,14 +107,16 @@ def _draw_spectrum(
         )
 
 
-def _style_handles(reference: bool, spread: bool, ranges: bool) -> list[Any]:
+def _style_handles(
+    reference: bool, spread: bool, ranges: bool, band_label: str = SPREAD_LABEL
+) -> list[Any]:
     """Legend entries saying what solid, dashed and the bands mean (several structures)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = [Line2D([], [], color="0.3", lw=1.5, label="predicted")]
     if spread:
-        handles.append(Patch(color="0.3", alpha=0.25, lw=0, label="mean ± spread"))
+        handles.append(Patch(color="0.3", alpha=0.25, lw=0, label=band_label))
     if ranges:
         handles.append(
             Patch(facecolor="none", edgecolor="0.3", hatch="///", lw=0, label=RANGE_LABEL)
@@ -147,6 +163,8 @@ def plot_spectra(
     path: str | os.PathLike,
     title: str | None = None,
     ranges: tuple[Any, Any] | None = None,
+    band_label: str = SPREAD_LABEL,
+    outside_domain: Sequence[bool] | None = None,
 ) -> Any:
     """Predicted (and optionally reference) spectra of a few structures on one axis.
 
@@ -173,6 +191,12 @@ def plot_spectra(
         (low, high), each shaped like ``predicted``: the minimum and maximum over the
         sites a line stands for (e.g. the mean of many sites), drawn hatched; rows of NaN
         draw no band. None: no bands.
+    band_label
+        what the ``spread`` band is, for the legend: :data:`SPREAD_LABEL` (a raw ensemble
+        spread) or :data:`CALIBRATED_LABEL` (a calibrated σ, see :mod:`xanesnet.model.trust`).
+    outside_domain
+        n flags: lines of sites outside the model's training domain are drawn dotted, their
+        band cross-hatched, their names marked :data:`OUTSIDE_DOMAIN_NOTE`. None: no flags.
 
     Returns
     -------
@@ -194,6 +218,9 @@ def plot_spectra(
         labels = [f"#{i}" for i in range(n)] if n > 1 else [None]  # type: ignore[list-item]
     if len(labels) != n:
         raise ValueError(f"labels: expected {n} names, got {len(labels)}")
+    outside = [False] * n if outside_domain is None else [bool(f) for f in outside_domain]
+    if len(outside) != n:
+        raise ValueError(f"outside_domain: expected {n} flags, got {len(outside)}")
     fig = new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     colors = [f"C{i % 10}" for i in range(n)]
@@ -207,6 +234,8 @@ def plot_spectra(
             colors[i],
             labels[i],
             None if low is None or high is None else (low[i], high[i]),
+            band_label,
+            outside[i],
         )
     ax.set_xlabel(ENERGY_LABEL)
     ax.set_ylabel(MU_LABEL)
@@ -216,7 +245,7 @@ def plot_spectra(
     # what the line styles and bands mean
     handles, _ = ax.get_legend_handles_labels()
     if labels[0] is not None:
-        handles += _style_handles(ref is not None, spr is not None, has_ranges)
+        handles += _style_handles(ref is not None, spr is not None, has_ranges, band_label)
     ax.legend(
         handles=handles,
         loc="upper left",

@@ -8,6 +8,11 @@ Two modes:
   ``best_median_worst.EXT`` into ``OUTDIR``.
 * ``xanesnet plot OUT --ids ID ... -o FILE.png`` plots spectra straight from a
   ``xanesnet-batch`` output folder, with the ensemble spread band when the output has one.
+
+The band is the calibrated ±1σ interval where the model file carries an uncertainty
+calibration (labelled so; about 68 % of held-out points fall inside, see README "Which
+predictions to trust"), else the raw ensemble spread (labelled "mean ± spread"). Sites outside
+the model's training domain are drawn dotted with a cross-hatched band and named so.
 """
 
 from __future__ import annotations
@@ -129,6 +134,8 @@ def run_dataset(args: argparse.Namespace) -> int:
     mean, spread = model.predict_features(data.features)
     mean = np.asarray(mean, dtype=np.float64)
     spread = np.asarray(spread, dtype=np.float64) if model.has_spread else None
+    trust = model.trust(data.features, mean, spread)
+    band, band_label = _band(model.trust_model.calibration, spread, len(mean))
     dmu = np.atleast_1d(delta_mu(mean, data.spectra))
     e_rel = np.asarray(model.energies, dtype=np.float64) - model.e0
     label = f"{model.element} {model.edge}-edge, {len(data.names)} spectra"
@@ -139,10 +146,12 @@ def run_dataset(args: argparse.Namespace) -> int:
         e_rel,
         mean[chosen],
         data.spectra[chosen],
-        None if spread is None else spread[chosen],
+        None if band is None else band[chosen],
         [data.names[i] for i in chosen],
         path=path,
         title=f"{model.element} {model.edge}-edge: predicted vs reference",
+        band_label=band_label,
+        outside_domain=trust.outside_domain[chosen],
     )
     written.append(path)
     path = args.output / f"delta_mu_hist.{fmt}"
@@ -162,13 +171,20 @@ def run_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edge_energy(metadata: dict[str, Any]) -> float | None:
-    """E0 of the model that made a batch output: recorded, or that of the shipped model."""
+def _band(calibration: Any, spread: np.ndarray | None, n: int) -> tuple[Any, str]:
+    """(band (n, n_e) or None, its legend label): the calibrated σ where the model has a
+    calibration, else the raw spread."""
+    from xanesnet.analysis import CALIBRATED_LABEL, SPREAD_LABEL
+
+    if calibration is None:
+        return spread, SPREAD_LABEL
+    return calibration.sigma(spread, n), CALIBRATED_LABEL
+
+
+def _job_model(metadata: dict[str, Any]) -> Any:
+    """The shipped model that made a batch output (None: another model, or unknown)."""
     job = metadata.get("job", {})
     model = job.get("model", {})
-    for source in (metadata, job, model):
-        if isinstance(source, dict) and isinstance(source.get("e0"), (int, float)):
-            return float(source["e0"])
     element, edge = model.get("element"), model.get("edge")
     if not element or not edge:
         return None
@@ -183,14 +199,24 @@ def _edge_energy(metadata: dict[str, Any]) -> float | None:
         return None
     from xanesnet.model.files import load_model
 
-    return float(load_model(path).e0)
+    return load_model(path)
+
+
+def _edge_energy(metadata: dict[str, Any], model: Any) -> float | None:
+    """E0 of the model that made a batch output: recorded, or that of the shipped ``model``."""
+    job = metadata.get("job", {})
+    for source in (metadata, job, job.get("model", {})):
+        if isinstance(source, dict) and isinstance(source.get("e0"), (int, float)):
+            return float(source["e0"])
+    return None if model is None else float(model.e0)
 
 
 def _site_lines(
     predictions: Any, rows: np.ndarray, name: str
-) -> list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray]]:
+) -> list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray, bool]]:
     """What to draw for the sites ``rows`` of one structure: (label, μ, spread or None,
-    (2, n_e) min–max band, NaN for none) per line.
+    (2, n_e) min–max band, NaN for none, whether any of its sites is outside the training
+    domain) per line.
 
     One site: its spectrum. Several: one line per distinct spectrum (symmetry-equivalent sites
     predict the same one; the label names the first atom and how many share it), or, beyond
@@ -200,15 +226,17 @@ def _site_lines(
 
     spectra = np.asarray(predictions.spectra[rows], dtype=np.float64)
     spread = None if predictions.spread is None else predictions.spread[rows]
+    flags = predictions.outside_domain
+    outside = np.zeros(len(rows), dtype=bool) if flags is None else np.asarray(flags[rows])
     no_band = np.full((2, spectra.shape[1]), np.nan)
     if len(rows) == 1:
-        return [(name, spectra[0], None if spread is None else spread[0], no_band)]
+        return [(name, spectra[0], None if spread is None else spread[0], no_band, outside[0])]
     groups = site_groups(spectra)
     if len(groups) > MAX_SITE_LINES:
         band = np.stack([spectra.min(axis=0), spectra.max(axis=0)])
         label = f"{name} (mean of {len(rows)} sites, {len(groups)} distinct)"
         mean_spread = None if spread is None else np.asarray(spread, dtype=np.float64).mean(0)
-        return [(label, spectra.mean(axis=0), mean_spread, band)]
+        return [(label, spectra.mean(axis=0), mean_spread, band, bool(outside.any()))]
     out = []
     for group in groups:
         first = int(group[0])
@@ -216,7 +244,8 @@ def _site_lines(
         label = f"{name} (atom {atom}" + (
             f", {len(group)} equivalent sites)" if len(group) > 1 else ")"
         )
-        out.append((label, spectra[first], None if spread is None else spread[first], no_band))
+        sd = None if spread is None else spread[first]
+        out.append((label, spectra[first], sd, no_band, bool(outside[group].any())))
     return out
 
 
@@ -238,24 +267,35 @@ def run_batch_output(args: argparse.Namespace) -> int:
     missing = [i for i in args.ids if i not in set(ids)]
     if missing:
         raise ValueError(_missing_ids_message(missing, ids))
-    e0 = args.e0 if args.e0 is not None else _edge_energy(predictions.metadata)
+    job_model = _job_model(predictions.metadata)
+    e0 = args.e0 if args.e0 is not None else _edge_energy(predictions.metadata, job_model)
     energies = np.asarray(predictions.energies, dtype=np.float64)
-    lines = [_site_lines(predictions, np.flatnonzero(ids == wanted), wanted) for wanted in args.ids]
-    labels = [label for group in lines for label, *_ in group]
-    spectra = np.stack([mu for group in lines for _, mu, _, _ in group])
-    ranges = np.stack([band for group in lines for _, _, _, band in group], axis=1)
+    lines = [
+        line
+        for wanted in args.ids
+        for line in _site_lines(predictions, np.flatnonzero(ids == wanted), wanted)
+    ]
+    labels = [line[0] for line in lines]
+    spectra = np.stack([line[1] for line in lines])
+    ranges = np.stack([line[3] for line in lines], axis=1)
     spread = None
     if predictions.spread is not None:
-        spread = np.stack([sd for group in lines for _, _, sd, _ in group])
+        spread = np.stack([line[2] for line in lines]).astype(np.float64)
+    calibration = None if job_model is None else job_model.trust_model.calibration
+    band, band_label = _band(calibration, spread, len(lines))
+    if predictions.spread is None and calibration is None:
+        band = None
     fig = plot_spectra(
         energies - (e0 or 0.0),
         spectra,
         None,
-        spread,
+        band,
         labels,
         path=out,
         title=f"predicted spectra from {args.output_dir.name}",
         ranges=(ranges[0], ranges[1]),
+        band_label=band_label,
+        outside_domain=[line[4] for line in lines],
     )
     if e0 is None:
         # the edge energy is unknown: show absolute energies rather than a wrong offset

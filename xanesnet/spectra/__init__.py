@@ -23,72 +23,18 @@ Every public name of these modules is importable from :mod:`xanesnet.spectra`.
 
 from __future__ import annotations
 
-from xanesnet.spectra.broadening import (
-    MODEL_DEFAULTS,
-    Broadening,
-    arctan_width,
-    broaden,
-    broaden_arctan,
-    broaden_fixed_lorentzian,
-    broaden_seah_dench,
-    broadening_matrix,
-    lorentzian_kernel,
-    seah_dench_width,
-)
-from xanesnet.spectra.feff import (
-    BOHR_RADIUS_ANGSTROM,
-    OMNIXAS_CU_GRID,
-    FeffSpectrumLike,
-    omnixas_target,
-    read_feff_spectrum,
-    resample_feff,
-)
-from xanesnet.spectra.files import (
-    format_processed_spectrum,
-    read_fdmnes_spectrum,
-    read_processed_spectrum,
-    write_processed_spectrum,
-)
-from xanesnet.spectra.grids import (
-    K_EDGE_ENERGIES,
-    SNAP_TOLERANCE,
-    EnergyGrid,
-    apply_matrix,
-    grid_relative,
-    interpolation_matrix,
-    resample,
-    snap_to_grid,
-)
-from xanesnet.spectra.normalise import edge_step_normalise
+from xanesnet.spectra import broadening, feff, files, grids, normalise
+from xanesnet.spectra.broadening import *  # noqa: F403
+from xanesnet.spectra.feff import *  # noqa: F403
+from xanesnet.spectra.files import *  # noqa: F403
+from xanesnet.spectra.grids import *  # noqa: F403
+from xanesnet.spectra.normalise import *  # noqa: F403
 
-__all__ = [
-    "K_EDGE_ENERGIES",
-    "SNAP_TOLERANCE",
-    "EnergyGrid",
-    "grid_relative",
-    "snap_to_grid",
-    "interpolation_matrix",
-    "apply_matrix",
-    "resample",
-    "read_processed_spectrum",
-    "read_fdmnes_spectrum",
-    "write_processed_spectrum",
-    "format_processed_spectrum",
-    "MODEL_DEFAULTS",
-    "Broadening",
-    "arctan_width",
-    "seah_dench_width",
-    "lorentzian_kernel",
-    "broadening_matrix",
-    "broaden",
-    "broaden_fixed_lorentzian",
-    "broaden_arctan",
-    "broaden_seah_dench",
-    "edge_step_normalise",
-    "BOHR_RADIUS_ANGSTROM",
-    "OMNIXAS_CU_GRID",
-    "FeffSpectrumLike",
-    "read_feff_spectrum",
-    "resample_feff",
-    "omnixas_target",
-]
+# every public name of the modules, each listed once (in its module's __all__); the
+# "+= module.__all__" form is the one type checkers follow
+__all__: list[str] = []
+__all__ += grids.__all__
+__all__ += files.__all__
+__all__ += broadening.__all__
+__all__ += normalise.__all__
+__all__ += feff.__all__

@@ -164,7 +164,7 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
         '"0"/"false"/"no"/"off", "1"/"true"/"yes"/"on" or "auto"',
         '"auto": when Numba is already imported or the input has many files',
         "whether XANESNET .xyz files are read by the fast packed reader",
-        "xanesnet.io.chunks",
+        "xanesnet.io.fast_path",
     ),
     EnvSetting(
         "XANESNET_CACHE",

@@ -100,6 +100,8 @@ def _kernel_by_structure(
         )
         try:
             rows, status, close_pair, value = run_kernel(config, one, backend, n_threads)
+        except ValueError:  # the arguments, as for the whole batch
+            raise
         except Exception as exc:  # noqa: BLE001 - this structure's failure, whatever it is
             reasons[s] = f"{batch.labels[s]}: descriptor kernel failed: {type(exc).__name__}: {exc}"
             continue

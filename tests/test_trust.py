@@ -354,3 +354,32 @@ def test_plot_labels_the_calibrated_band_and_out_of_domain_sites(tmp_path) -> No
     assert "±1σ calibrated interval" in text
     assert "rocksalt (outside training domain)" in text
     assert f"{name} (outside training domain)" not in text
+
+
+# --- data-set commands (importance, plot --xyz/--xanes): atom 0 is the absorber -------------
+
+
+@pytest.mark.parametrize("command", ["plot", "importance"])
+def test_dataset_commands_refuse_an_absorber_of_another_element(
+    tmp_path, command, capsys, monkeypatch
+) -> None:
+    from pathlib import Path
+
+    monkeypatch.setenv("XANESNET_CACHE", str(tmp_path / "cache"))
+    spectra = Path(__file__).parent / "data" / "spectra" / "processed"
+    xyz, xanes = tmp_path / "xyz", tmp_path / "xanes"
+    xyz.mkdir()
+    xanes.mkdir()
+    for spectrum in sorted(spectra.glob("*.txt")):
+        shutil.copy(spectrum, xanes)
+        shutil.copy(EXAMPLES / f"{spectrum.stem}.xyz", xyz)
+    victim = sorted(xyz.glob("*.xyz"))[1]
+    lines = victim.read_text().splitlines()
+    fe = next(i for i in range(2, len(lines)) if lines[i].split()[0] in ("26", "Fe"))
+    other = next(i for i in range(2, len(lines)) if lines[i].split()[0] not in ("26", "Fe"))
+    lines[fe], lines[other] = lines[other], lines[fe]  # atom 0 is no longer Fe
+    victim.write_text("\n".join(lines) + "\n")
+    args = [command, "--xyz", str(xyz), "--xanes", str(xanes), "-o", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"structure {victim.stem}: site 0 is" in err and "the Fe K-edge model" in err

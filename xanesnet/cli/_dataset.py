@@ -113,6 +113,12 @@ def load_model_and_dataset(
         n_threads=n_threads,
         cache_dir=cache_dir,
     )
+    # the layout's absorber is atom 0: it must be of the model's element
+    from xanesnet.descriptors.absorbers import refuse_other_elements
+    from xanesnet.io import read_structures
+
+    structures = list(read_structures([Path(xyz) / f"{n}.xyz" for n in data.names]))
+    refuse_other_elements(structures, 0, loaded.element, loaded.label)
     return loaded, data
 
 

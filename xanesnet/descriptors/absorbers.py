@@ -25,6 +25,7 @@ __all__ = [
     "ElementSites",
     "check_absorber_elements",
     "element_sites",
+    "refuse_other_elements",
     "resolve_absorber",
 ]
 
@@ -129,6 +130,34 @@ def check_absorber_elements(
             if wrong.size:
                 refuse(s, int(wrong[0]))
     return AbsorberCheck(refused, no_sites)
+
+
+def refuse_other_elements(
+    structures: Sequence[Any], absorber: int, element: str, model_label: str
+) -> None:
+    """Raise for the first structure whose atom ``absorber`` is not of the model's element
+    (the data-set commands, whose absorber is fixed by the data layout).
+
+    Args:
+        structures: ``ase.Atoms`` (``info["id"]`` or ``"name"`` names them in the message).
+        absorber: the absorber's atom index in every structure.
+        element: the model's absorbing element.
+        model_label: how the message names the model.
+
+    Raises:
+        ValueError: naming the structure, the site and the model.
+    """
+    from xanesnet.descriptors.packing import structure_label
+
+    if not structures:
+        return
+    counts = np.fromiter((len(a) for a in structures), dtype=np.int64, count=len(structures))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    numbers = np.concatenate([a.numbers for a in structures])
+    labels = [structure_label(a, s) for s, a in enumerate(structures)]
+    check = check_absorber_elements(numbers, offsets, absorber, element, labels, model_label)
+    if check.refused:
+        raise ValueError(check.refused[min(check.refused)])
 
 
 class ElementSites(NamedTuple):

@@ -139,7 +139,7 @@ def test_hand_built_prediction_defaults() -> None:
 
 
 def test_store_and_model_agree_on_the_trust_columns() -> None:
-    from xanesnet.store._common import TRUST_FIELDS as STORED  # noqa: PLC2701 - the contract
+    from xanesnet.store import TRUST_FIELDS as STORED
 
     assert [(n, np.dtype(d)) for n, d in STORED] == [(n, np.dtype(d)) for n, d in TRUST_FIELDS]
 

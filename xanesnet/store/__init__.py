@@ -22,8 +22,12 @@ Formats (``format=`` of :func:`xanesnet.predict_batch`, ``--format`` of ``xanesn
     ``errors.csv`` join them: ``structure_id,site_index`` then one column per energy (eV).
 
 Every format holds the same per-site data: structure ids (n_sites,), site indices (n_sites,),
-spectra (n_sites, n_energies) float32, the ensemble spread (same shape, ensembles only), and
-the error table (id, reason) of the structures that failed. A chunk is either fully committed
+spectra (n_sites, n_energies) float32, the ensemble spread (same shape, ensembles only), the
+trust columns of :data:`TRUST_FIELDS` (predicted Δμ %, out-of-domain score, ``outside_domain``
+and ``unphysical`` flags; CSV: ``trust.csv``), the ids of the structures without a site of the
+model's element (``no_site_ids``; CSV: ``no_sites.csv``), and the error table (id, reason) of
+the structures that failed. (Outputs started before the trust columns existed have neither and
+resume without them.) A chunk is either fully committed
 or absent, whatever instant the job is killed at; each committed chunk carries a checksum of
 its data in the manifest (:mod:`xanesnet.store.integrity`): a resumed job recomputes any chunk
 that no longer reads back as written, and reading refuses one; :func:`read_predictions` reads the committed
@@ -32,7 +36,13 @@ chunks of any format and returns the same :class:`StoredPredictions` for all thr
 
 from __future__ import annotations
 
-from xanesnet.store._common import FORMATS, SCHEMA, MissingDependencyError, StoredPredictions
+from xanesnet.store._common import (
+    FORMATS,
+    SCHEMA,
+    TRUST_FIELDS,
+    MissingDependencyError,
+    StoredPredictions,
+)
 from xanesnet.store._output import (
     DamagedChunkWarning,
     PredictionStore,
@@ -49,6 +59,7 @@ __all__ = [
     "OutputWriteError",
     "FORMATS",
     "SCHEMA",
+    "TRUST_FIELDS",
     "MissingDependencyError",
     "PredictionStore",
     "StoredPredictions",

@@ -31,6 +31,7 @@ import platform
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -70,6 +71,26 @@ def siblings() -> str | None:
         return None
 
 
+def onednn_bfloat16_path() -> tuple[str | None, str | None]:
+    """(ISA oneDNN dispatches to, implementation of a bfloat16 linear), from its verbose log in
+    a child process (the log is written by C code); e.g. "brg_matmul:avx512_core_bf16" is the
+    native AVX-512 BF16 path, "...amx" the AMX one."""
+    import subprocess
+
+    code = (
+        "import torch\n"
+        "a = torch.randn(64, 64).bfloat16()\n"
+        "with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):\n"
+        "    torch.nn.functional.linear(a, a)\n"
+    )
+    log = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    ).stdout
+    isa = re.search(r"info,cpu,isa:(.*)", log)
+    impl = re.search(r"exec,cpu,matmul,([^,]+)", log) or re.search(r"exec,cpu,[^,]+,([^,]+)", log)
+    return (isa.group(1).strip() if isa else None, impl.group(1) if impl else None)
+
+
 def machine() -> dict[str, object]:
     """CPU, flags, cores, versions and torch's matrix backends."""
     import torch
@@ -94,6 +115,7 @@ def machine() -> dict[str, object]:
         "torch_onednn": onednn.group(1) if onednn else None,
         "mkldnn_available": torch.backends.mkldnn.is_available(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_isa_and_bfloat16_linear": onednn_bfloat16_path(),
     }
 
 
@@ -289,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         f"xanesnet {v['xanesnet']} ({v['xanesnet_commit']})\n"
         f"- torch: BLAS {about['torch_blas']} {about['torch_mkl'] or ''}, oneDNN "
         f"{about['torch_onednn']} (mkldnn available: {about['mkldnn_available']}), CPU "
-        f"capability {about['torch_cpu_capability']}, {about['torch_threads']} threads"
+        f"capability {about['torch_cpu_capability']}, {about['torch_threads']} threads\n"
+        f"- oneDNN ISA and bfloat16 linear: {about['onednn_isa_and_bfloat16_linear']}"
     )
 
     scratch = Path(tempfile.mkdtemp(prefix="xanesnet-stages-"))

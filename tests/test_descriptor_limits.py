@@ -36,6 +36,7 @@ CASES = {
     "nearly singular cell": "[fe(cell=[[10, 0, 0], [9.9999, 0.001, 0], [0, 0, 10]], pbc=True)]",
     "atom at 1e20 A": "[far(1e20)]",
     "atom at 1e5 A": "[far(1e5)]",
+    "1e300 cell": "[fe(cell=np.eye(3) * 1e300, pbc=True)]",
     "atom on the absorber": "[Atoms('FeOO', positions=[[0, 0, 0], [0, 0, 0], [1, 0, 0]])]",
     "periodic atom on the absorber": (
         "[Atoms('FeO', positions=[[0, 0, 0], [0, 0, 0]], cell=np.eye(3) * 5, pbc=True)]"
@@ -48,6 +49,7 @@ EXPECTED_ERRORS = {
     "0.3 A cube": "periodic cell too small or too skewed for r_max = 6 Å",
     "nearly singular cell": "periodic cell too small or too skewed for r_max = 6 Å",
     "atom at 1e20 A": "atom 1 lies too far from the origin (1e+20 Å",
+    "1e300 cell": "lattice vector component of 1e+300 Å (at most 1e+06 Å accepted)",
     "atom on the absorber": "atoms 0 and 1 are 0.0000 Å apart (closer than 0.1 Å",
     "periodic atom on the absorber": "atoms 0 and 1 are 0.0000 Å apart (closer than 0.1 Å",
     "denser than matter": "more than 905 atoms within r_max = 6 Å of atom 0",

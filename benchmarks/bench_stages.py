@@ -172,6 +172,39 @@ def gemm_seconds(shapes: list[tuple[int, int]], rows: int, dtype: str, repeats: 
         return timed(run, repeats)
 
 
+def onednn_float32_seconds(
+    shapes: list[tuple[int, int]], rows: int, repeats: int
+) -> list[float] | None:
+    """Seconds of the same float32 products through oneDNN (torch's internal
+    ``mkldnn._linear_pointwise``, which the torch.compile CPU backend uses; torch's own float32
+    linear goes to MKL), or None where that operator does not exist. A measure of the
+    alternative backend only: the package does not use it."""
+    import torch
+
+    linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if linear is None:
+        return None
+    generator = torch.Generator().manual_seed(0)
+    operands = [
+        (
+            torch.randn(rows, i, generator=generator),
+            torch.randn(o, i, generator=generator),
+            torch.zeros(o),
+        )
+        for i, o in shapes
+    ]
+
+    def run() -> None:
+        for a, w, b in operands:
+            linear(a, w, b, "none", [], "")
+
+    try:
+        with torch.inference_mode():
+            return timed(run, repeats)
+    except RuntimeError:
+        return None
+
+
 def numpy_gemm_seconds(shapes: list[tuple[int, int]], rows: int, repeats: int) -> list[float]:
     rng = np.random.default_rng(0)
     operands = [
@@ -334,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         for dtype in ("float32", "bfloat16")
     }
     gemm["numpy float32"] = spread(numpy_gemm_seconds(shapes, rows, args.repeats), rows)
+    onednn = onednn_float32_seconds(shapes, rows, args.repeats)
+    if onednn is not None:
+        gemm["float32 through oneDNN"] = spread(onednn, rows)
     bound = gemm[args.precision][1]
     exps = exps_per_site(folder, model.descriptor)
     exp_one_core = exp_rate(args.repeats)

@@ -8,8 +8,8 @@ structures that failed with their reasons. Every site also gets its trust column
 trust"). The absorber is the model's element by default; another element is refused (exit 2),
 an index selecting an atom of another element fails that structure. Structures without a site
 of the model's element are listed apart (``no_site_ids``), not failures. Running the same
-command again resumes an interrupted job and does nothing on a finished one. Exit status: 0,
-1 when some structures failed (all recorded), 2 for bad arguments or a fatal error.
+command again resumes an interrupted job and does nothing on a finished one. Exit statuses:
+see :data:`EXIT_STATUSES`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,26 @@ import warnings
 from pathlib import Path
 
 from xanesnet.cli._args import add_prediction_arguments, batch_options, checked_inputs
-from xanesnet.store import FORMATS
+from xanesnet.store import FORMATS, OutputWriteError
+
+#: The command's exit statuses (its --help epilog and the README list them).
+EXIT_STATUSES = """exit status:
+  0  every structure was predicted (or the output was already complete)
+  1  some structures failed; each is recorded with its reason, the others were predicted
+  2  bad arguments, or the job was refused before any work: unreadable model, an output
+     holding another job or started from inputs that changed since, an output another
+     process is writing; or --strict stopped at the first failure (one line
+     "xanesnet-batch: error: ...")
+  3  the output could not be written (disk full, read-only, permissions): what was committed
+     stays, run the same command again once the cause is fixed"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xanesnet-batch",
         description="Predict XANES spectra of every absorbing site of many structures.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_prediction_arguments(parser)
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
@@ -77,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():  # said below, once, as a plain line
             warnings.simplefilter("ignore", OutOfDomainWarning)
             summary = predict_batch(inputs, args.output, options=options)
-    except (FileNotFoundError, ValueError) as exc:
+    except OutputWriteError as exc:  # an OSError: before the refusals below
+        print(f"xanesnet-batch: error: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+    except (FileNotFoundError, ValueError) as exc:  # OutputLockedError is a ValueError
         print(f"xanesnet-batch: error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from xanesnet.checksums import file_sha256
 from xanesnet.io.chunks import Chunk, iter_chunks
-from xanesnet.io.sources import resolve_sources
+from xanesnet.io.sources import locations_and_stems, resolve_sources
 from xanesnet.pipeline.options import BatchOptions
 from xanesnet.pipeline.progress import expected_structures
 from xanesnet.pipeline.step import ChunkResult, run_step
@@ -93,15 +93,21 @@ class Job:
         return job
 
     def open_store(self) -> PredictionStore:
-        """The output, created or opened for resuming."""
+        """The output, created or opened for resuming. The input files are fingerprinted
+        (location, size, modification time, in input order): a resume over added, deleted or
+        edited inputs is refused, naming them."""
         from xanesnet.store import PredictionStore
+        from xanesnet.store.inputs import InputFingerprint
 
+        sources, _ = resolve_sources(self.inputs, None, self.options.select, None)
+        locations, _ = locations_and_stems(sources, 0, len(sources))
         return PredictionStore(
             self.output,
             self.description(),
             self.model.energies,
             has_spread=self.model.has_spread,
             format=self.options.format,
+            inputs=InputFingerprint.of(locations),
         )
 
     def chunks(

@@ -304,6 +304,44 @@ def job_network_seconds(folder: Path, model_name: str, chunk: int, precision: st
     return {"sites": summary.sites, "wall": wall, "network": sum(spent), "calls": len(spent)}
 
 
+#: Thread settings of the job table: (name, extra environment, torch threads or None).
+JOB_SETTINGS = (
+    ("default", {}, None),
+    (
+        "OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep at once)",
+        {"OMP_WAIT_POLICY": "PASSIVE"},
+        None,
+    ),
+    ("network on 1 torch thread", {}, 1),
+)
+
+
+def job_in_child(folder: Path, model: str, chunk: int, precision: str, setting: tuple) -> dict:
+    """:func:`job_network_seconds` in a fresh process with one of :data:`JOB_SETTINGS` (the
+    OpenMP environment is read when the runtime starts, so it needs a new process)."""
+    import subprocess
+
+    name, env, torch_threads = setting
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "import torch\n"
+        + (f"torch.set_num_threads({torch_threads})\n" if torch_threads else "")
+        + "from bench_stages import job_network_seconds\n"
+        f"print(json.dumps(job_network_seconds(Path({str(folder)!r}), {model!r}, {chunk}, "
+        f"{precision!r})))"
+    ).replace("import sys, json;", "import sys, json; from pathlib import Path;")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(f"job ({name}) failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def row(name: str, rates: tuple[float, float, float], bound: float | None, note: str = "") -> str:
     ratio = f"{rates[1] / bound:.2f}" if bound else ""
     return (
@@ -454,6 +492,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         results.append({"path": name, "threads": n_threads, "rows": batch, "rates": rates})
 
+    print(
+        "\nThe job (predict_batch, warm run of a fresh process) under thread settings; its "
+        "network calls timed inside it:\n"
+    )
+    print("| setting | job sites/s | network sites/s in the job | / GEMM bound |")
+    print("| --- | ---: | ---: | ---: |")
+    jobs = {}
+    for setting in JOB_SETTINGS:
+        result = job_in_child(folder, args.model, chunk, args.precision, setting)
+        jobs[setting[0]] = result
+        network_rate = result["sites"] / result["network"]
+        print(
+            f"| {setting[0]} | {result['sites'] / result['wall']:,.0f} | {network_rate:,.0f} | "
+            f"{network_rate / bound:.2f} |"
+        )
+
     shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
         report = {
@@ -465,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
             "raw_read": raw,
             "stages": stage,
             "job": job,
+            "job_settings": jobs,
             "network_alone": results,
         }
         args.json.write_text(json.dumps(report, indent=1, default=str))

@@ -8,7 +8,8 @@ descriptor backends and through ``xanesnet-batch``, the contract is:
 * reading + descriptors either succeed with the same result on both backends (to float64
   rounding), or raise a ``ValueError``-family error (``InputError``, ``FileNotFoundError`` is not
   enough: the file exists) whose message names the file; both backends agree on which;
-* ``xanesnet-batch`` never raises: it returns 0 or 1 and records a failure for the bad item.
+* ``xanesnet-batch`` never raises: it returns 0 or 1 and records a failure for the bad item;
+* an input database is never written (its size and modification time are unchanged).
 
 Run a larger campaign as a developer (the default test run takes a small seeded sample)::
 
@@ -24,12 +25,14 @@ import json
 import os
 import random
 import selectors
+import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +51,14 @@ LATTICES = [
     'Lattice="10 0 0 0 10 0 0 0 10" pbc="F T F"',
     'Lattice="nan 0 0 0 10 0 0 0 10" pbc="T T T"',
     'Lattice="5 0 0 0 5 0 0 0 5" pbc="T T T"',
+    'Lattice="10 0 0 0 10 0 0 0 1e-9" pbc="T T T"',
+    'Lattice="10 0 0 5 8.66 0 0 0 10" pbc="T T F"',
+    'Lattice="1e20 0 0 0 1e20 0 0 0 1e20" pbc="T T T"',
+    'Lattice="10 0 0 0 10 0 0 0 10" pbc="T F F"',
+    'Lattice="1 2 3" pbc="T T T"',
 ]
+#: Where a lattice mutation puts the last atom (a far atom in a partly periodic cell, ...).
+FAR_COORDINATES = [b"1e20", b"-1e15", b"1e300", b"123456.7"]
 
 
 @dataclass
@@ -127,10 +137,10 @@ def _mutate_text(data: bytes, rng: random.Random, kind: str) -> tuple[bytes, str
         comment = lines[1].decode("utf-8", "replace")
         comment = comment.replace('pbc="F F F"', "").strip() + " " + rng.choice(LATTICES)
         lines[1] = comment.encode()
-        if "F T F" in comment and atom_rows:
+        if ("F T F" in comment or "T F F" in comment or rng.random() < 0.2) and atom_rows:
             row = atom_rows[-1]
             fields = lines[row].split()
-            fields[1] = b"1e20"
+            fields[rng.randrange(1, 4)] = rng.choice(FAR_COORDINATES)
             lines[row] = b" ".join(fields)
         return b"\n".join(lines), "lattice"
     return data, "none"
@@ -145,7 +155,10 @@ def _make_db(path: Path, rng: random.Random) -> str:
     with ase.db.connect(str(path), append=False) as db:
         for atoms in frames:
             db.write(atoms)
-    choice = rng.randrange(7)
+    with sqlite3.connect(path) as con:  # ase stamps rows with the time and a random id
+        con.execute("UPDATE systems SET unique_id = printf('%032x', id), ctime = 0, mtime = 0")
+    con.close()
+    choice = rng.randrange(13)
     if choice == 0:
         path.write_bytes(b"")
         return "empty-file"
@@ -166,8 +179,27 @@ def _make_db(path: Path, rng: random.Random) -> str:
         if choice == 5:
             con.execute("UPDATE systems SET positions = X'00' WHERE id = 2")
             return "bad-positions-blob"
-        con.execute("UPDATE systems SET key_value_pairs = '{not json' WHERE id = 1")
-        return "bad-key-value-json"
+        if choice == 6:
+            con.execute("UPDATE systems SET key_value_pairs = '{not json' WHERE id = 1")
+            return "bad-key-value-json"
+        if choice == 7:
+            con.execute("DELETE FROM systems")
+            return "no-rows"
+        if choice == 8:
+            con.execute("UPDATE systems SET cell = X'0000803f' WHERE id = 1")
+            return "bad-cell-blob"
+        if choice == 9:  # atomic numbers 200 (int32, little-endian)
+            con.execute("UPDATE systems SET numbers = X'c8000000c8000000' WHERE id = 2")
+            return "unknown-element"
+        if choice == 10:
+            con.execute("UPDATE systems SET key_value_pairs = '[1, 2]' WHERE id = 2")
+            return "key-value-not-object"
+        if choice == 11:  # a cell of 1e300 Å on every axis, periodic
+            cell = struct.pack("<9d", 1e300, 0, 0, 0, 1e300, 0, 0, 0, 1e300)
+            con.execute("UPDATE systems SET cell = ?, pbc = 7 WHERE id = 1", (cell,))
+            return "huge-cell"
+        con.execute("DROP TABLE information")
+        return "no-information-table"
 
 
 def make_cases(folder: Path, n_cases: int, seed: int) -> list[Case]:
@@ -221,6 +253,8 @@ def _descriptors(path: str, backend: str):
     import xanesnet
 
     structures = list(xanesnet.read_structures(path))
+    if not structures:  # a database with its tables and no rows: nothing to compute
+        return np.zeros((0, xanesnet.WACSF().n_features)), np.zeros(0, dtype=np.int64)
     features, index = xanesnet.WACSF().compute(
         structures, absorber="Fe", backend=backend, n_threads=1
     )
@@ -235,6 +269,7 @@ def _run_case(case: dict, out_root: Path) -> dict:
     path = case["path"]
     name = Path(path).name
     stem = Path(path).stem
+    stamp = _stamp(path)
     results = {b: _outcome(lambda b=b: _descriptors(path, b)) for b in ("cpp", "numba")}
     defects = []
     for backend, result in results.items():
@@ -264,7 +299,16 @@ def _run_case(case: dict, out_root: Path) -> dict:
         defects.append(f"xanesnet-batch raised {batch['error']}: {batch['message'][:200]}")
     elif batch["value"] not in (0, 1):
         defects.append(f"xanesnet-batch returned {batch['value']}")
-    return {"index": case["index"], "defects": defects}
+    if _stamp(path) != stamp:
+        defects.append("the input file was written (size or modification time changed)")
+    outcome = "read" if "value" in cpp else "refused"
+    return {"index": case["index"], "defects": defects, "outcome": outcome}
+
+
+def _stamp(path: str) -> tuple[int, int, list[str]]:
+    """Size, modification time and the folder's listing (lock or journal files)."""
+    info = os.stat(path)
+    return info.st_size, info.st_mtime_ns, sorted(os.listdir(Path(path).parent))
 
 
 def worker(cases_file: str, start: int) -> None:
@@ -285,7 +329,9 @@ def worker(cases_file: str, start: int) -> None:
     for case in cases[start:]:
         print(f"BEGIN {case['index']}", flush=True)
         result = _run_case(case, out_root)
+        shutil.rmtree(out_root / f"batch_{case['index']}", ignore_errors=True)
         print("END " + json.dumps(result), flush=True)
+    shutil.rmtree(out_root, ignore_errors=True)
 
 
 # ---- parent --------------------------------------------------------------------------------
@@ -297,10 +343,28 @@ class Report:
     defects: dict[int, list[str]]
     crashes: list[int]
     hangs: list[int]
+    outcomes: dict[int, str] = field(default_factory=dict)  # "read" or "refused" (named error)
 
     def summary(self) -> str:
         wrong = len([i for i, d in self.defects.items() if d])
         return f"{self.cases} cases: {len(self.crashes)} crashes, {len(self.hangs)} hangs, {wrong} with wrong results or errors"
+
+    def by_kind(self, cases: list[Case]) -> list[str]:
+        """One line per input kind: cases, crashes, hangs, wrong, read, refused."""
+        lines = []
+        for kind in ("xyz", "extxyz", "db"):
+            mine = [c.index for c in cases if c.kind == kind]
+            count = {
+                "crashes": len(set(mine) & set(self.crashes)),
+                "hangs": len(set(mine) & set(self.hangs)),
+                "wrong": len([i for i in mine if self.defects.get(i)]),
+                "read": len([i for i in mine if self.outcomes.get(i) == "read"]),
+                "refused": len([i for i in mine if self.outcomes.get(i) == "refused"]),
+            }
+            lines.append(
+                f"{kind}: {len(mine)} cases, " + ", ".join(f"{v} {k}" for k, v in count.items())
+            )
+        return lines
 
 
 def run_campaign(
@@ -351,6 +415,7 @@ def run_campaign(
             elif line.startswith("END "):
                 result = json.loads(line[4:])
                 report.defects[result["index"]] = result["defects"]
+                report.outcomes[result["index"]] = result["outcome"]
                 current = None
                 position = result["index"] + 1
                 deadline = time.monotonic() + timeout
@@ -386,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"WRONG case {index} {by_index[index].kind} {by_index[index].mutations}: {defect}"
                 )
+        for line in report.by_kind(cases):
+            print(line)
         print(report.summary())
     return 0 if not (report.crashes or report.hangs or any(report.defects.values())) else 1
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fuzz_inputs import make_cases, run_campaign
 
 N_CASES = 36  # 12 of each input kind; `python tests/fuzz_inputs.py --cases 2000` for more

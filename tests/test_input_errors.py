@@ -245,3 +245,15 @@ def test_an_exception_inside_the_kernel_fails_that_structure_only(monkeypatch):
     assert item == "s1" and "structure s1" in reason and "ZeroDivisionError" in reason
     with pytest.raises(ValueError, match="backend"):  # a wrong argument still stops the call
         compute_sites(WACSF(), structures, "Fe", backend="fortran")
+
+
+def test_charge_that_is_no_finite_number_fails_its_structure_only():
+    structures = []
+    for k, charge in enumerate([1, 10**400, float("inf"), "abc", -1]):
+        atoms = Atoms("FeOO", positions=[[0, 0, 0], [1.9, 0, 0], [0, 2.0, 0.1]])
+        atoms.info.update(id=f"s{k}", charge=charge)
+        structures.append(atoms)
+    result = compute_sites(WACSF(use_charge=True), structures, "Fe", backend="numba")
+    assert result.ids == ["s0", "s4"]
+    assert [item for item, _ in result.errors] == ["s1", "s2", "s3"]
+    assert all("is not a finite number" in reason for _, reason in result.errors)

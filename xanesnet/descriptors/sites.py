@@ -67,9 +67,16 @@ def structure_extras(
                 reasons[s] = f"{labels[s]}: descriptor needs the {what} in atoms.info[{keys[0]!r}]"
                 continue
             try:
-                values[s, column] = float(entry[key])
-            except (TypeError, ValueError):
-                reasons[s] = f"{labels[s]}: atoms.info[{key!r}] = {entry[key]!r} is not a number"
+                value = float(entry[key])
+            except (TypeError, ValueError, OverflowError):  # 10**400 overflows a float
+                value = float("nan")
+            if not np.isfinite(value):
+                reasons[s] = (
+                    f"{labels[s]}: atoms.info[{key!r}] = {str(entry[key])[:40]} is not a finite "
+                    "number"
+                )
+                continue
+            values[s, column] = value
     return values, reasons
 
 

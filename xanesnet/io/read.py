@@ -72,10 +72,11 @@ def read_structures(
         index: frames to take from each multi-frame file, as an int, a slice or an ASE index
             string (``"-1"``, ``"::2"``). Negative indices hold that file's selected frames in
             memory. Not allowed with database inputs (use ``select``).
-        on_error: when given, an input that fails while being read (a malformed file, a bad
-            database row) is reported as ``on_error(item, error)`` and reading goes on with the
-            next file (structures already yielded from it stand); ``item`` names the file or
-            row. Without it, the first error is raised.
+        on_error: when given, an input that fails while being read is reported as
+            ``on_error(item, error)`` and reading goes on: a malformed file (``item``: the
+            file; structures already yielded from it stand) with the next file, a bad
+            database row (``item``: ``"<stem>:<row id>"``) with the next row. Without it,
+            the first error is raised.
 
     Returns:
         An iterator of ``ase.Atoms`` (positions in Å). Each has in ``atoms.info``:
@@ -108,8 +109,13 @@ def read_structures(
             count, non-numeric field, wrong column count, unknown element, NaN/inf
             coordinate; the message names file and line), any error from ``ase.io`` or
             ``ase.db`` (wrapped, naming the file; for xyz files the offending line is located
-            where possible), and structures read through ASE with no atoms, unknown elements
-            (atomic number outside 1..118) or non-finite coordinates.
+            where possible), bytes that are not UTF-8 text in a text format (file and line),
+            an xyz count line larger than the rest of the file (refused before ``ase.io``
+            reads it), a ``.db`` file without the ASE tables (databases are opened read-only:
+            nothing is ever written to an input), a database row that cannot be decoded
+            (file and row id), and structures read through ASE with no atoms, unknown
+            elements (atomic number outside 1..118) or non-finite coordinates. Every such
+            error is an :class:`~xanesnet.errors.InputError`.
     """
     sources, frames = resolve_sources(path_or_paths, format, select, index)
     return iter_sources(sources, format, select, frames, on_error)

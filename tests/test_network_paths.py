@@ -147,3 +147,26 @@ def test_shipped_default_model_float32_equals_its_file_forward(example_structure
     x = np.repeat(model.descriptor.compute(example_structures, n_threads=1)[0], 20, axis=0)
     mean, spread = model.predict_features(x)
     _assert_file_forward(model, x, mean, spread)
+
+
+@pytest.mark.parametrize("activation", ["relu", "silu", "gelu"])
+def test_onednn_float32_matmul_is_opt_in_and_close(features, tmp_path, activation):
+    """float32_matmul="onednn": oneDNN's matmul (activation fused where it can be), float32
+    rounding away from the default, the same from call to call; unknown values refused."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("torch without oneDNN")
+    path = tmp_path / "m.pt"
+    ensemble = store_weights_as_float16(_ensemble(features, activation, 2, shared=True))
+    save_model(ensemble, path, descriptor=WACSF(), energies=ENERGIES, e0=7112.0, element="Fe")
+    model = load_model(path)
+    x = np.repeat(features, 40, axis=0)
+    default = model.predict_features(x)
+    fused = model.predict_features(x, float32_matmul="onednn")
+    scale = np.abs(default[0]).max()
+    # float32 sums of a few hundred products in another order: a few ulp of the largest terms
+    np.testing.assert_allclose(fused[0], default[0], rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(fused[1], default[1], rtol=0, atol=1e-5 * scale)
+    np.testing.assert_array_equal(model.predict_features(x, float32_matmul="onednn")[0], fused[0])
+    np.testing.assert_array_equal(model.predict_features(x)[0], default[0])  # back to torch's
+    with pytest.raises(ValueError, match="float32_matmul: expected one of"):
+        model.predict_features(x[:2], float32_matmul="mkl")

@@ -16,7 +16,10 @@ chunks fixed, so a resumed or Dask run still equals an uninterrupted one.
 
 float32 members are rebuilt the same way (:class:`MemberNetwork`), with the file's own
 computation bit for bit: float16-stored weights are converted once instead of at every call,
-and activations run in place.
+and activations run in place. ``float32_matmul="onednn"`` (opt-in, ``predict_features``) sends
+their float32 matrix products through oneDNN with the activation fused, instead of torch's own
+linear (MKL's sgemm in torch's x86 builds, reported slow on AMD CPUs): the spectra then differ
+from the default in the last float32 bits, as they do between thread counts.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ import torch
 from torch import nn
 
 __all__ = [
+    "FLOAT32_MATMULS",
     "NATIVE_BFLOAT16_FLAGS",
     "PRECISIONS",
     "MemberNetwork",
+    "check_float32_matmul",
     "check_precision",
     "cpu_has_native_bfloat16",
     "native_bfloat16_from_cpuinfo",
@@ -42,6 +47,31 @@ __all__ = [
 
 #: Accepted values of ``precision``.
 PRECISIONS = ("float32", "bfloat16")
+
+#: float32 matrix paths of :class:`MemberNetwork`: "torch" (the default: torch's linear, the
+#: file's own computation bit for bit) and "onednn" (oneDNN's matmul with the activation fused;
+#: last-bit differences).
+FLOAT32_MATMULS = ("torch", "onednn")
+#: Activations oneDNN fuses into its matmul (module kind -> its post-op name).
+_FUSED = {"ReLU": "relu", "SiLU": "swish", "Tanh": "tanh"}
+
+
+def check_float32_matmul(matmul: Any) -> str:
+    """``matmul`` if it is one of :data:`FLOAT32_MATMULS` and usable in this torch.
+
+    Raises:
+        ValueError: an unknown value, or "onednn" where this torch has no oneDNN matmul.
+    """
+    if matmul not in FLOAT32_MATMULS:
+        raise ValueError(f"float32_matmul: expected one of {FLOAT32_MATMULS}, got {matmul!r}")
+    if matmul == "onednn" and not (
+        torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    ):
+        raise ValueError(
+            "float32_matmul='onednn': this torch build has no oneDNN matmul "
+            "(torch.ops.mkldnn._linear_pointwise)"
+        )
+    return str(matmul)
 
 
 def check_precision(precision: Any, name: str = "precision") -> str:
@@ -121,14 +151,23 @@ class MemberNetwork:
     x_inv_scale: torch.Tensor  # (n_features,) float32
     y_scale: torch.Tensor  # (n_energies,) float32
     y_mean: torch.Tensor  # (n_energies,) float32
-    # per layer: ("linear", weight (out, in), bias (out,)) in dtype, or ("act", function)
+    # per layer: ("linear", weight (out, in), bias (out,)) in dtype, ("onednn", weight, bias,
+    # fused activation's post-op name or "none"), or ("act", function)
     steps: tuple[tuple[Any, ...], ...]
 
     @classmethod
     def from_member(
-        cls, member: Any, where: str = "model", dtype: torch.dtype = torch.bfloat16
+        cls,
+        member: Any,
+        where: str = "model",
+        dtype: torch.dtype = torch.bfloat16,
+        matmul: str = "torch",
     ) -> MemberNetwork:
         """Read a (scripted or eager) ``SpectrumMLP``'s buffers and layers.
+
+        Args:
+            matmul: float32 matrix path, one of :data:`FLOAT32_MATMULS`; bfloat16 members
+                always use torch's linear.
 
         Raises:
             ValueError: a layer this class cannot evaluate (names ``where`` and the layer).
@@ -151,6 +190,11 @@ class MemberNetwork:
                 steps.append(("linear", weight.to(dtype), bias.to(weight.device, dtype)))
                 produced = True
                 continue
+            kind = getattr(child, "original_name", type(child).__name__)
+            fusable = matmul == "onednn" and dtype == torch.float32 and steps
+            if fusable and steps[-1][0] == "linear" and kind in _FUSED:
+                steps[-1] = ("onednn", steps[-1][1], steps[-1][2], _FUSED[kind])
+                continue
             function = _activation(child)
             if function is None or not produced:
                 kind = getattr(child, "original_name", type(child).__name__)
@@ -160,6 +204,8 @@ class MemberNetwork:
             steps.append(("act", function))
         if not produced:
             raise ValueError(f"{where}: a member network has no linear layer")
+        if matmul == "onednn" and dtype == torch.float32:  # unfused layers through oneDNN too
+            steps = [("onednn", s[1], s[2], "none") if s[0] == "linear" else s for s in steps]
 
         def f32(t: torch.Tensor) -> torch.Tensor:
             return t.detach().to(torch.float32)
@@ -192,7 +238,12 @@ class MemberNetwork:
         modified: the first layer is linear and makes a new tensor)."""
         h = z
         for step in self.steps:
-            h = nn.functional.linear(h, step[1], step[2]) if step[0] == "linear" else step[1](h)
+            if step[0] == "linear":
+                h = nn.functional.linear(h, step[1], step[2])
+            elif step[0] == "onednn":  # linear + fused activation ("none": linear alone)
+                h = torch.ops.mkldnn._linear_pointwise(h, step[1], step[2], step[3], [], "")
+            else:
+                h = step[1](h)
         if h.dtype != torch.float32:
             h = h.to(torch.float32)
         return h.mul_(self.y_scale).add_(self.y_mean)

@@ -20,7 +20,12 @@ import torch
 from xanesnet.config import env_setting
 from xanesnet.descriptors.wacsf import WACSF
 from xanesnet.model.network import blend_members
-from xanesnet.model.precision import MemberNetwork, check_precision, cpu_has_native_bfloat16
+from xanesnet.model.precision import (
+    MemberNetwork,
+    check_float32_matmul,
+    check_precision,
+    cpu_has_native_bfloat16,
+)
 from xanesnet.model.trust import SiteTrust, TrustModel
 
 __all__ = ["KERNEL_BACKENDS", "KERNEL_BACKEND_ENV", "Prediction", "XanesModel"]
@@ -42,7 +47,7 @@ def _scripted_members(module: Any) -> list[Any]:
 
 
 def _rebuilt_members(
-    module: Any, dtype: torch.dtype, where: str, fallback: bool
+    module: Any, dtype: torch.dtype, where: str, fallback: bool, matmul: str = "torch"
 ) -> tuple[list[Any], bool]:
     """The members of a TorchScript ensemble rebuilt as :class:`MemberNetwork` in ``dtype``, and
     whether they all standardise their input alike (then once per call serves all).
@@ -52,7 +57,7 @@ def _rebuilt_members(
     """
     scripted = _scripted_members(module)
     try:
-        members = [MemberNetwork.from_member(m, where, dtype) for m in scripted]
+        members = [MemberNetwork.from_member(m, where, dtype, matmul) for m in scripted]
     except ValueError:
         if not fallback:
             raise
@@ -103,9 +108,9 @@ class _FastEnsemble(_EagerBlend):
     gamma: float
 
     @classmethod
-    def from_module(cls, module: Any) -> _FastEnsemble:
+    def from_module(cls, module: Any, matmul: str = "torch") -> _FastEnsemble:
         kernel = module.kernel
-        members, shared = _rebuilt_members(module, torch.float32, "model", fallback=True)
+        members, shared = _rebuilt_members(module, torch.float32, "model", True, matmul)
 
         def array(t: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy())
@@ -235,6 +240,7 @@ class XanesModel:
         self.device = "cpu"
         # read from the module on first use (see _blend_path)
         self._fast: _FastEnsemble | _EagerBlend | None = None
+        self._fast_matmul = "torch"  # the float32 matrix path _fast was built with
         # (kernel backend, path) of precision="bfloat16", built on first use
         self._bfloat16: tuple[str | None, _EagerBlend] | None = None
         self._warmed: set[str] = set()  # precisions whose first call has been made
@@ -327,10 +333,13 @@ class XanesModel:
             raise ValueError(f"{source}='cpp' is not available: {reason}")
         return "torch"
 
-    def _blend_path(self, kernel_backend: str | None) -> _FastEnsemble | _EagerBlend | None:
+    def _blend_path(
+        self, kernel_backend: str | None, matmul: str = "torch"
+    ) -> _FastEnsemble | _EagerBlend | None:
         """The members + blend evaluated outside the file's compiled forward, where that is
         faster (compiled kernel ridge; networks without a kernel, rebuilt as float32
-        :class:`MemberNetwork`, bit-identical to the file's forward), else None."""
+        :class:`MemberNetwork`, bit-identical to the file's forward with ``matmul="torch"``),
+        else None."""
         wanted = _FastEnsemble if kernel_backend == "cpp" else None
         if (
             wanted is None
@@ -341,14 +350,15 @@ class XanesModel:
             wanted = _EagerBlend
         if wanted is None:
             return None
-        if type(self._fast) is not wanted:
+        if type(self._fast) is not wanted or self._fast_matmul != matmul:
             if wanted is _FastEnsemble:
-                self._fast = _FastEnsemble.from_module(self.module)
+                self._fast = _FastEnsemble.from_module(self.module, matmul)
             else:
                 members, shared = _rebuilt_members(
-                    self.module, torch.float32, str(self.path), fallback=True
+                    self.module, torch.float32, str(self.path), True, matmul
                 )
                 self._fast = _EagerBlend(members, shared_input=shared)
+            self._fast_matmul = matmul
         return self._fast
 
     def _bfloat16_path(self, kernel_backend: str | None) -> _EagerBlend:
@@ -398,6 +408,7 @@ class XanesModel:
         n_threads: int = 0,
         kernel_backend: str | None = None,
         precision: str = "float32",
+        float32_matmul: str = "torch",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Spectra from descriptors.
 
@@ -410,6 +421,10 @@ class XanesModel:
             precision: "float32" (the file's own computation) or "bfloat16" (the networks in
                 bfloat16: several times faster on CPUs with AMX / AVX-512 BF16 and on GPUs,
                 spectra within ~0.03 % Δμ of float32; see :mod:`xanesnet.model.precision`).
+            float32_matmul: float32 matrix products by "torch" (the default, the file's own
+                computation bit for bit) or "onednn" (oneDNN with the activation fused; last-bit
+                differences; measure it with ``benchmarks/bench_stages.py`` where torch's MKL
+                path is slow, e.g. AMD CPUs). Applies to networks this method rebuilds.
 
         Returns:
             mean (n_sites, n_energies) float64 and spread (n_sites, n_energies) float64.
@@ -425,11 +440,12 @@ class XanesModel:
                 f"n_threads: expected an integer >= 0 (0 = all cores), got {n_threads!r}"
             )
         check_precision(precision)
+        check_float32_matmul(float32_matmul)
         kernel_backend = self.resolve_kernel_backend(kernel_backend)
         fast = (
             self._bfloat16_path(kernel_backend)
             if precision == "bfloat16"
-            else self._blend_path(kernel_backend)
+            else self._blend_path(kernel_backend, float32_matmul)
         )
 
         def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -438,13 +454,14 @@ class XanesModel:
 
         means, spreads = [], []
         with torch.inference_mode():
-            if precision not in self._warmed:
+            warm_key = precision if float32_matmul == "torch" else f"{precision}/{float32_matmul}"
+            if warm_key not in self._warmed:
                 # The first network call of a process was seen to round a few outputs
                 # differently (last bit) from every later call with the same input; one
                 # throw-away call makes predictions reproducible run to run (a resumed batch
                 # equals an uninterrupted one).
                 forward(torch.zeros(2, self.descriptor.n_features))
-                self._warmed.add(precision)
+                self._warmed.add(warm_key)
             for start in range(0, max(len(features), 1), batch_size):
                 chunk = torch.as_tensor(features[start : start + batch_size], dtype=torch.float32)
                 if chunk.shape[0] == 0:

@@ -465,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         for batch in (1024, 4096, 16384):
             for precision in ("float32", "bfloat16"):
                 variants.append((f"predict_features {precision}", n_threads, batch, precision))
+    variants.append(("predict_features float32, float32_matmul='onednn'", 1, 4096, "onednn"))
+    variants.append(("predict_features float32, float32_matmul='onednn'", threads, 4096, "onednn"))
     variants.append(("file's TorchScript forward", threads, 4096, "script"))
     results = []
     for name, n_threads, batch, precision in variants:
@@ -476,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
             def call(xt: torch.Tensor = xt) -> None:
                 with torch.inference_mode():
                     model.module(xt)
+
+        elif precision == "onednn":
+
+            def call(x: np.ndarray = x) -> None:
+                model.predict_features(x, float32_matmul="onednn")
 
         else:
 

@@ -268,9 +268,12 @@ def raw_read_seconds(folder: Path, repeats: int) -> dict[str, list[float]]:
     return out
 
 
-def job_network_seconds(folder: Path, model_name: str, chunk: int, precision: str) -> dict:
+def job_network_seconds(
+    folder: Path, model_name: str, chunk: int, precision: str, matmul: str = "torch"
+) -> dict:
     """A warm ``predict_batch`` run with its network calls timed inside it (wall time of each
-    ``predict_features`` call while the reader and writer threads run beside it)."""
+    ``predict_features`` call while the reader and writer threads run beside it). ``matmul``
+    other than "torch" is passed to the job's float32 ``predict_features`` calls."""
     from xanesnet import predict_batch
     from xanesnet.model.runtime import XanesModel
 
@@ -278,6 +281,8 @@ def job_network_seconds(folder: Path, model_name: str, chunk: int, precision: st
     spent: list[float] = []
 
     def timed_call(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if matmul != "torch" and kwargs.get("precision", "float32") == "float32":
+            kwargs["float32_matmul"] = matmul
         start = time.perf_counter()
         try:
             return original(self, *args, **kwargs)
@@ -304,15 +309,17 @@ def job_network_seconds(folder: Path, model_name: str, chunk: int, precision: st
     return {"sites": summary.sites, "wall": wall, "network": sum(spent), "calls": len(spent)}
 
 
-#: Thread settings of the job table: (name, extra environment, torch threads or None).
+#: Settings of the job table: (name, extra environment, torch threads or None, float32 matmul).
 JOB_SETTINGS = (
-    ("default", {}, None),
+    ("default", {}, None, "torch"),
     (
         "OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep at once)",
         {"OMP_WAIT_POLICY": "PASSIVE"},
         None,
+        "torch",
     ),
-    ("network on 1 torch thread", {}, 1),
+    ("network on 1 torch thread", {}, 1, "torch"),
+    ("float32_matmul='onednn' (float32 only)", {}, None, "onednn"),
 )
 
 
@@ -321,14 +328,14 @@ def job_in_child(folder: Path, model: str, chunk: int, precision: str, setting: 
     OpenMP environment is read when the runtime starts, so it needs a new process)."""
     import subprocess
 
-    name, env, torch_threads = setting
+    name, env, torch_threads, matmul = setting
     code = (
         f"import sys, json; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "import torch\n"
         + (f"torch.set_num_threads({torch_threads})\n" if torch_threads else "")
         + "from bench_stages import job_network_seconds\n"
         f"print(json.dumps(job_network_seconds(Path({str(folder)!r}), {model!r}, {chunk}, "
-        f"{precision!r})))"
+        f"{precision!r}, {matmul!r})))"
     ).replace("import sys, json;", "import sys, json; from pathlib import Path;")
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -9,6 +9,8 @@ descriptor backends and through ``xanesnet-batch``, the contract is:
   rounding), or raise a ``ValueError``-family error (``InputError``, ``FileNotFoundError`` is not
   enough: the file exists) whose message names the file; both backends agree on which;
 * ``xanesnet-batch`` never raises: it returns 0 or 1 and records a failure for the bad item;
+* the batch gives the same predictions and errors through the compiled readers (block
+  parser, raw extended XYZ frames) as through the per-file readers;
 * an input database is never written (its size and modification time are unchanged).
 
 Run a larger campaign as a developer (the default test run takes a small seeded sample)::
@@ -299,10 +301,37 @@ def _run_case(case: dict, out_root: Path) -> dict:
         defects.append(f"xanesnet-batch raised {batch['error']}: {batch['message'][:200]}")
     elif batch["value"] not in (0, 1):
         defects.append(f"xanesnet-batch returned {batch['value']}")
+    # a folder of one .xyz file takes the block parser when forced; folders skip .db files
+    given = path if case["kind"] == "db" else str(Path(path).parent)
+    defects += _reader_paths_agree(given, out_root / f"paths_{case['index']}")
     if _stamp(path) != stamp:
         defects.append("the input file was written (size or modification time changed)")
     outcome = "read" if "value" in cpp else "refused"
     return {"index": case["index"], "defects": defects, "outcome": outcome}
+
+
+def _reader_paths_agree(given: str, out: Path) -> list[str]:
+    """The batch over the case's input through the compiled readers (block parser for .xyz
+    folders, raw extended XYZ frames) and through the per-file readers: the same ids,
+    spectra and errors."""
+    import numpy as np
+
+    from xanesnet import predict_batch, read_predictions
+
+    results = {}
+    for fast in (True, False):
+        target = out / str(fast)
+        try:
+            predict_batch(given, target, chunk_size=4, progress=False, fast_xyz=fast)
+            results[fast] = read_predictions(target)
+        except Exception as exc:  # noqa: BLE001 - reported as a defect
+            return [f"predict_batch(fast_xyz={fast}) raised {type(exc).__name__}: {exc}"[:300]]
+    a, b = results[True], results[False]
+    if a.ids.tolist() != b.ids.tolist() or not np.array_equal(a.spectra, b.spectra):
+        return ["compiled and per-file readers give different predictions"]
+    if list(a.errors) != list(b.errors):
+        return [f"compiled and per-file readers give different errors: {a.errors} / {b.errors}"]
+    return []
 
 
 def _stamp(path: str) -> tuple[int, int, list[str]]:
@@ -330,6 +359,7 @@ def worker(cases_file: str, start: int) -> None:
         print(f"BEGIN {case['index']}", flush=True)
         result = _run_case(case, out_root)
         shutil.rmtree(out_root / f"batch_{case['index']}", ignore_errors=True)
+        shutil.rmtree(out_root / f"paths_{case['index']}", ignore_errors=True)
         print("END " + json.dumps(result), flush=True)
     shutil.rmtree(out_root, ignore_errors=True)
 

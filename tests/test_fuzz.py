@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fuzz_inputs import make_cases, run_campaign
 
-N_CASES = 36  # 12 of each input kind; `python tests/fuzz_inputs.py --cases 2000` for more
+N_CASES = 30  # 10 of each input kind; `python tests/fuzz_inputs.py --cases 2000` for more
 
 
 def test_cases_are_reproducible(tmp_path):

@@ -383,3 +383,14 @@ def test_dataset_commands_refuse_an_absorber_of_another_element(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"structure {victim.stem}: site 0 is" in err and "the Fe K-edge model" in err
+
+
+def test_float32_domain_score_matches_the_float64_definition(model, complexes) -> None:
+    features, _ = model.descriptor.compute(complexes, "Fe", n_threads=1)
+    features = np.concatenate([features, features * 1.3])  # in and far outside the domain
+    domain = model.trust_model.domain
+    fast = model.trust_model.fast_domain.score(features)
+    # float32 standardised distances of ~|z| ≲ 1e3: a few float32 ulps of |z|² relative
+    np.testing.assert_allclose(fast, domain.score_features(features), rtol=1e-4)
+    no_sigma = model.trust(features[:4], np.ones((4, 226)), np.ones((4, 226)), sigma=False)
+    assert no_sigma.sigma is None and no_sigma.domain_score.shape == (4,)

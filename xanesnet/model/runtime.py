@@ -256,7 +256,12 @@ class XanesModel:
         return f"the {self.element} {self.edge}-edge model {self.path.name}"
 
     def trust(
-        self, features: np.ndarray, spectra: np.ndarray, spread: np.ndarray | None
+        self,
+        features: np.ndarray,
+        spectra: np.ndarray,
+        spread: np.ndarray | None,
+        *,
+        sigma: bool = True,
     ) -> SiteTrust:
         """Calibrated σ, predicted Δμ, out-of-domain score and flags of predicted sites.
 
@@ -264,12 +269,15 @@ class XanesModel:
             features: (n_sites, n_features) the descriptors given to :meth:`predict_features`.
             spectra, spread: (n_sites, n_energies) what it returned (the spread is ignored for
                 a model without one, see :attr:`has_spread`).
+            sigma: False leaves out σ (``SiteTrust.sigma`` None), which a batch does not
+                store.
 
         Returns:
             :class:`~xanesnet.model.trust.SiteTrust`; NaN / False where the model file lacks
             the calibration or domain entry.
         """
-        return self.trust_model.assess(features, spectra, spread if self.has_spread else None)
+        spread = spread if self.has_spread else None
+        return self.trust_model.assess(features, spectra, spread, sigma=sigma)
 
     def to(self, device: str) -> XanesModel:
         """Run the network on ``device`` ("cpu" or "cuda"); descriptors stay on the CPU."""

@@ -8,6 +8,10 @@ spread of a batch of sites into a :class:`SiteTrust`. A model without an entry (
 small test models) gives NaN for what that entry provides and False for its flag, never an
 error.
 
+The domain score is computed here in float32 (:class:`Float32Domain`: the same distances as
+:meth:`.domain.DomainScore.score_features`, which works in float64, to ~1e-5 relative, at about
+half the cost: in a batch it runs on every site beside the networks).
+
 Negative μ: spectra are returned as the networks compute them (not clipped, so that the
 numbers stay those of the model file and reproducible); a spectrum with any μ < 0 is flagged
 ``unphysical``, with or without a calibration. :func:`.calibration.clip_negative` clips on
@@ -25,7 +29,10 @@ import numpy as np
 from xanesnet.model.calibration import CalibratedUncertainty, physical_range_flags
 from xanesnet.model.domain import DomainScore
 
-__all__ = ["TRUST_FIELDS", "SiteTrust", "TrustModel"]
+__all__ = ["TRUST_FIELDS", "Float32Domain", "SiteTrust", "TrustModel"]
+
+#: sites per block of the domain score (bounds the (block, n_centres) distance matrix)
+_DOMAIN_BLOCK = 4096
 
 
 def _ignored(path: Any, exc: Exception) -> None:
@@ -52,7 +59,8 @@ class SiteTrust:
 
     Attributes:
         sigma: (n_sites, n_energies) float64 calibrated standard uncertainty of μ (μ units);
-            NaN without a calibration.
+            NaN without a calibration; None where it was not asked for (a batch stores the
+            spread, from which σ follows).
         predicted_delta_mu: (n_sites,) float64 expected Δμ (%, ``norm="l1"``); NaN without a
             calibration.
         domain_score: (n_sites,) float64 out-of-domain score (≈ 1 for training-like sites);
@@ -63,7 +71,7 @@ class SiteTrust:
             of the training spectra (that part only with a calibration).
     """
 
-    sigma: np.ndarray
+    sigma: np.ndarray | None
     predicted_delta_mu: np.ndarray
     domain_score: np.ndarray
     outside_domain: np.ndarray
@@ -86,6 +94,56 @@ class SiteTrust:
 
 
 @dataclass(frozen=True)
+class Float32Domain:
+    """A :class:`~xanesnet.model.domain.DomainScore` evaluated in float32.
+
+    Attributes:
+        mean, inv_scale: (n_features,) float32 standardiser.
+        centres_t: (n_features, n_centres) float32 centres, transposed for one product.
+        centre_norms: (n_centres,) float32 squared norms of the centres.
+        k: nearest centres averaged.
+        normaliser: the score's divisor.
+    """
+
+    mean: np.ndarray
+    inv_scale: np.ndarray
+    centres_t: np.ndarray
+    centre_norms: np.ndarray
+    k: int
+    normaliser: float
+
+    @classmethod
+    def from_domain(cls, domain: DomainScore) -> Float32Domain:
+        centres = np.asarray(domain.centres, dtype=np.float32)
+        return cls(
+            mean=np.asarray(domain.mean, dtype=np.float32),
+            inv_scale=np.asarray(domain.inv_scale, dtype=np.float32),
+            centres_t=np.ascontiguousarray(centres.T),
+            centre_norms=np.einsum("ij,ij->i", centres, centres),
+            k=min(int(domain.k), len(centres)),
+            normaliser=float(domain.normaliser),
+        )
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """(n_sites,) float64 scores of raw descriptors (n_sites, n_features)."""
+        out = np.empty(len(features))
+        for start in range(0, len(features), _DOMAIN_BLOCK):
+            z = np.asarray(features[start : start + _DOMAIN_BLOCK], dtype=np.float32)
+            z = (z - self.mean) * self.inv_scale
+            d2 = z @ self.centres_t  # |z - c|² = |z|² - 2 z·c + |c|², clipped at 0 (rounding)
+            d2 *= -2.0
+            d2 += self.centre_norms
+            d2 += np.einsum("ij,ij->i", z, z)[:, None]
+            np.maximum(d2, 0.0, out=d2)
+            if self.k == 1:
+                nearest = np.sqrt(d2.min(axis=1, keepdims=True))
+            else:
+                nearest = np.sqrt(np.partition(d2, self.k - 1, axis=1)[:, : self.k])
+            out[start : start + len(z)] = nearest.mean(axis=1, dtype=np.float64)
+        return out / self.normaliser
+
+
+@dataclass(frozen=True)
 class TrustModel:
     """A model file's calibration and domain entries, read once.
 
@@ -98,6 +156,7 @@ class TrustModel:
     calibration: CalibratedUncertainty | None
     domain: DomainScore | None
     n_energies: int
+    fast_domain: Float32Domain | None = None
 
     @classmethod
     def from_metadata(
@@ -135,10 +194,16 @@ class TrustModel:
             except ValueError as exc:
                 domain = None
                 _ignored(path, exc)
-        return cls(calibration, domain, n_energies)
+        fast = None if domain is None else Float32Domain.from_domain(domain)
+        return cls(calibration, domain, n_energies, fast)
 
     def assess(
-        self, features: np.ndarray, spectra: np.ndarray, spread: np.ndarray | None
+        self,
+        features: np.ndarray,
+        spectra: np.ndarray,
+        spread: np.ndarray | None,
+        *,
+        sigma: bool = True,
     ) -> SiteTrust:
         """The trust fields of a batch of sites.
 
@@ -147,6 +212,8 @@ class TrustModel:
             spectra: (n_sites, n_energies) predicted μ.
             spread: (n_sites, n_energies) the model's raw spread, or None for a model
                 without one.
+            sigma: whether to return σ (False: ``SiteTrust.sigma`` is None; the per-site
+                fields are the same).
 
         Returns:
             :class:`SiteTrust` (float64 / bool arrays).
@@ -155,14 +222,15 @@ class TrustModel:
         n_sites = len(spectra)
         trust = SiteTrust.unknown(n_sites, self.n_energies)
         negative = (spectra < 0).any(axis=1) if n_sites else np.zeros(0, dtype=bool)
-        sigma, delta_mu, unphysical = trust.sigma, trust.predicted_delta_mu, negative
+        sigmas, delta_mu, unphysical = trust.sigma, trust.predicted_delta_mu, negative
         if self.calibration is not None and n_sites:
             raw = None if spread is None else np.asarray(spread, dtype=np.float64)
-            sigma = self.calibration.sigma(raw, n_sites)
+            if sigma:
+                sigmas = self.calibration.sigma(raw, n_sites)
             delta_mu = self.calibration.predicted_delta_mu(raw, spectra)
             unphysical = physical_range_flags(spectra, self.calibration)
         score, outside = trust.domain_score, trust.outside_domain
-        if self.domain is not None and n_sites:
-            score = self.domain.score_features(features)
+        if self.domain is not None and self.fast_domain is not None and n_sites:
+            score = self.fast_domain.score(features)
             outside = self.domain.is_outside(score)
-        return SiteTrust(sigma, delta_mu, score, outside, unphysical)
+        return SiteTrust(sigmas if sigma else None, delta_mu, score, outside, unphysical)

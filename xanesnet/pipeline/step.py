@@ -68,7 +68,7 @@ def run_step(
         n_threads=n_threads,
     )
     mean, spread = model.predict_features(found.features, n_threads=n_threads, precision=precision)
-    trust = model.trust(found.features, mean, spread).columns()
+    trust = model.trust(found.features, mean, spread, sigma=False).columns()
     return ChunkResult(found.ids, found.sites, mean, spread, found.errors, trust, found.no_sites)
 
 

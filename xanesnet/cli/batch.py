@@ -26,6 +26,7 @@ from xanesnet.store import FORMATS, OutputWriteError
 EXIT_STATUSES = """exit status:
   0  every structure was predicted (or the output was already complete)
   1  some structures failed; each is recorded with its reason, the others were predicted
+     (structures without a site of the model's element are listed apart, not failures)
   2  bad arguments, or the job was refused before any work: unreadable model, an output
      holding another job or started from inputs that changed since, an output another
      process is writing; or --strict stopped at the first failure (one line

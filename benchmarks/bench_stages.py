@@ -425,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     # --- stages, one after another (bench_batch's stages(), repeated) -------------------
     runs = [stages(folder, chunk, args.model, args.precision) for _ in range(args.repeats)]
     stage = {k: spread([r[k] for r in runs], args.n) for k in runs[0]}
+    cpu_runs = [
+        stages(folder, chunk, args.model, args.precision, clock=time.process_time)
+        for _ in range(args.repeats)
+    ]
+    cpu_us = {k: 1e6 * statistics.median(r[k] for r in cpu_runs) / args.n for k in cpu_runs[0]}
     job = job_network_seconds(folder, args.model, chunk, args.precision)
     in_job = (job["sites"] / job["network"],) * 3
 
@@ -455,6 +460,22 @@ def main(argv: list[str] | None = None) -> int:
         gflops = rates[1] * flop_per_site / 1e9
         print(row(f"GEMM {name}, same shapes", rates, None, f"{gflops:.0f} GFLOP/s (median)"))
     print(row("write (HDF5 commit)", stage["write"], None, ""))
+
+    # --- the whole job against the CPU it needs -------------------------------------------
+    budget = sum(cpu_us.values())
+    cpu_bound = n_cores * 1e6 / budget
+    job_rate = job["sites"] / job["wall"]
+    print(
+        "\nCPU time per site of each stage (all threads, median), and the job against the rate "
+        f"{n_cores} cores allow when every stage's CPU time is spent in parallel:\n"
+    )
+    print("| stage | CPU µs per site | share |\n| --- | ---: | ---: |")
+    for key, value in cpu_us.items():
+        print(f"| {key} | {value:.1f} | {value / budget:.0%} |")
+    print(
+        f"| all | {budget:.1f} | |\n\nCPU-bound job rate {cpu_bound:,.0f} sites/s; the job did "
+        f"{job_rate:,.0f} ({job_rate / cpu_bound:.2f} of it)."
+    )
 
     # --- the network alone: threads, chunk sizes, paths ----------------------------------
     mem0 = dict(model.module.members.named_children())["0"]
@@ -532,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             "gemm": gemm,
             "raw_read": raw,
             "stages": stage,
+            "stage_cpu_us_per_site": cpu_us,
             "job": job,
             "job_settings": jobs,
             "network_alone": results,

@@ -148,15 +148,26 @@ def stages(
     t = clock()
     predicted = [model.predict_features(c[0], precision=precision) for c in computed]
     network = clock() - t
+    times = {"read": read, "descriptors": descriptors, "network": network}
+    columns: list = [None] * len(computed)
+    if hasattr(model, "trust"):  # the job's per-site trust columns (domain score, flags)
+        t = clock()
+        columns = [
+            model.trust(c[0], mean, spread, sigma=False).columns()
+            for c, (mean, spread) in zip(computed, predicted, strict=True)
+        ]
+        times["trust"] = clock() - t
     job = {"benchmark": "stages"}
     with tempfile.TemporaryDirectory() as scratch:
         spread_kept = model.has_spread  # as the job does: no spread column without one
         store = PredictionStore(Path(scratch) / "out", job, model.energies, has_spread=spread_kept)
         t = clock()
         for k, (c, (mean, spread)) in enumerate(zip(computed, predicted, strict=True)):
-            store.commit(k, c[1], c[2], mean, spread if spread_kept else None, c[3], len(c[1]))
-        write = clock() - t
-    return {"read": read, "descriptors": descriptors, "network": network, "write": write}
+            kept = spread if spread_kept else None
+            extra = {"trust": columns[k]} if columns[k] is not None else {}
+            store.commit(k, c[1], c[2], mean, kept, c[3], len(c[1]), **extra)
+        times["write"] = clock() - t
+    return times
 
 
 def naive(frames_file: Path, n: int, work: Path, model_name: str) -> float:

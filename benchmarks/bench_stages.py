@@ -459,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, rates in gemm.items():
         gflops = rates[1] * flop_per_site / 1e9
         print(row(f"GEMM {name}, same shapes", rates, None, f"{gflops:.0f} GFLOP/s (median)"))
+    if "trust" in stage:
+        print(row("trust columns (domain score, flags)", stage["trust"], None, ""))
     print(row("write (HDF5 commit)", stage["write"], None, ""))
 
     # --- the whole job against the CPU it needs -------------------------------------------

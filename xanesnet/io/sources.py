@@ -15,6 +15,7 @@ import glob
 import os
 import re
 import stat
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "FOLDER_SUFFIXES",
     "READER_BY_SUFFIX",
     "FolderSources",
+    "SkippedFilesWarning",
     "Source",
     "SourceList",
     "file_source",
@@ -35,6 +37,7 @@ __all__ = [
     "reader_kind",
     "redact_url",
     "resolve_sources",
+    "unique_stems",
 ]
 
 #: File suffixes (lower case) picked up when a folder is given. Other files are skipped.
@@ -54,6 +57,13 @@ _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 
 PathInput = str | os.PathLike
 IndexInput = int | slice | str | None
+#: skipped file names listed by name in the warning about a folder (the rest are counted)
+SKIPPED_SHOWN = 5
+
+
+class SkippedFilesWarning(UserWarning):
+    """A folder given as input holds files that are not read (their suffix is not one of
+    :data:`FOLDER_SUFFIXES`); said once per folder and call, naming a few of them."""
 
 
 class Source(NamedTuple):
@@ -99,6 +109,7 @@ def folder_sources(folder: str, fmt: str | None) -> FolderSources:
     skipped. Item i equals ``file_source(os.path.join(folder, name_i), fmt)``; records are made
     on demand from the sorted names (a million files cost ~70 MB, not several hundred)."""
     names: list[str] = []
+    skipped: list[str] = []
     suffixes: set[str] = set()
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -106,11 +117,25 @@ def folder_sources(folder: str, fmt: str | None) -> FolderSources:
             if name.startswith("."):
                 continue
             suffix = _split_suffix(name)[1]
-            if (suffix in FOLDER_SUFFIXES or name in FOLDER_NAMES) and entry.is_file():
-                names.append(name)
-                suffixes.add(suffix)
+            if suffix in FOLDER_SUFFIXES or name in FOLDER_NAMES:
+                if entry.is_file():
+                    names.append(name)
+                    suffixes.add(suffix)
+            elif entry.is_file():
+                skipped.append(name)
     names.sort()
-    return FolderSources(folder, names, fmt, suffixes)
+    skipped.sort()
+    return FolderSources(folder, names, fmt, suffixes, skipped)
+
+
+def skipped_files_message(folder: str, skipped: Sequence[str]) -> str:
+    """The one line saying which files of ``folder`` were not read."""
+    shown = ", ".join(skipped[:SKIPPED_SHOWN]) + (" ..." if len(skipped) > SKIPPED_SHOWN else "")
+    return (
+        f"skipped {len(skipped)} files in {folder} with unsupported suffixes: {shown} (a folder "
+        f"is read for {', '.join('*' + s for s in FOLDER_SUFFIXES)}, {', '.join(FOLDER_NAMES)}; "
+        "name other files explicitly or by a glob pattern such as DIR/*.json)"
+    )
 
 
 def _resolve_one(item: Any, fmt: str | None, out: list[Any]) -> None:
@@ -138,9 +163,13 @@ def _resolve_one(item: Any, fmt: str | None, out: list[Any]) -> None:
     if stat.S_ISDIR(mode):
         files = folder_sources(path, fmt)
         if not files:
+            found = f" (found only {', '.join(files.skipped[:SKIPPED_SHOWN])}" + (
+                " ...)" if len(files.skipped) > SKIPPED_SHOWN else ")"
+            )
             raise ValueError(
                 f"{path}: folder holds no structure files (empty input); looked for "
                 f"{', '.join('*' + s for s in FOLDER_SUFFIXES)}, {', '.join(FOLDER_NAMES)}"
+                + (found if files.skipped else "")
             )
         out.append(files)  # kept lazy
         return
@@ -183,7 +212,12 @@ def resolve_sources(
     and its parsed ``index``, with its checks (see :func:`xanesnet.io.read_structures`)."""
     items: list[Any] = []
     _resolve_one(path_or_paths, fmt, items)
-    sources = SourceList(items)
+    for item in items:
+        if isinstance(item, FolderSources) and item.skipped:
+            warnings.warn(
+                skipped_files_message(item.folder, item.skipped), SkippedFilesWarning, stacklevel=3
+            )
+    sources = SourceList(unique_stems(items))
     if not sources:
         raise ValueError("read_structures: no inputs given (empty input)")
     frames = parse_index(index)
@@ -195,6 +229,58 @@ def resolve_sources(
     return sources, frames
 
 
+def unique_stems(items: list[Any]) -> list[Any]:
+    """Make the id stems of resolved inputs unique (``items``: :class:`Source` records and
+    :class:`FolderSources`, as :func:`resolve_sources` collects them; returned with records
+    replaced and folders' :attr:`FolderSources.stems` set).
+
+    A file's stem is its id stem when no other input file has the same stem. Files whose stems
+    clash get their path relative to the common folder of the clashing files instead, without
+    the suffix when that is enough (``vasp/run1/CONTCAR``, ``vasp/run2/CONTCAR`` ->
+    ``run1/CONTCAR``, ``run2/CONTCAR``), with it when the files differ only by their suffix
+    (``hem.traj``, ``hem.json``). Database URLs keep theirs. The ids follow from the set of
+    inputs alone, so the same inputs give the same ids in every run; the same file given twice
+    keeps one id.
+    """
+    if not items or (len(items) == 1 and not isinstance(items[0], FolderSources)):
+        return items
+    if len(items) == 1 and len({_split_suffix(n)[1] for n in items[0].names}) <= 1:
+        return items  # one folder, one suffix: distinct names have distinct stems
+    # stem -> [(item index, name index or -1)]
+    where: dict[str, list[tuple[int, int]]] = {}
+    for k, item in enumerate(items):
+        if isinstance(item, FolderSources):
+            for i, name in enumerate(item.names):
+                head, dot, _ = name.rpartition(".")
+                where.setdefault(head if dot else name, []).append((k, i))
+        elif not (item.kind == "db" and _URL.match(item.location)):
+            where.setdefault(item.stem, []).append((k, -1))
+    out = list(items)
+    for group in where.values():
+        if len(group) < 2:
+            continue
+        paths = [
+            os.path.abspath(
+                items[k].location if i < 0 else os.path.join(items[k].folder, items[k].names[i])
+            )
+            for k, i in group
+        ]
+        if len(set(paths)) < 2:
+            continue  # one file given several times
+        parent = os.path.commonpath([os.path.dirname(p) for p in paths])
+        full = [os.path.relpath(p, parent) for p in paths]
+        bare = [
+            _split_suffix(label)[0] if "." in os.path.basename(label) else label for label in full
+        ]
+        labels = bare if len(set(bare)) == len(set(paths)) else full
+        for (k, i), label in zip(group, labels, strict=True):
+            if i < 0:
+                out[k] = out[k]._replace(stem=label)
+            else:
+                out[k].stems[i] = label
+    return out
+
+
 class FolderSources(Sequence[Source]):
     """A folder's picked structure files, sorted by name, as :class:`Source` records.
 
@@ -203,6 +289,7 @@ class FolderSources(Sequence[Source]):
         names: the picked file names, sorted.
         fmt: the ``format`` argument of ``read_structures`` (None: by suffix).
         suffixes: the names' lower-case suffixes ("" for none), if known.
+        skipped: the folder's other (non-hidden) files, not read, sorted.
     """
 
     def __init__(
@@ -211,10 +298,15 @@ class FolderSources(Sequence[Source]):
         names: list[str],
         fmt: str | None,
         suffixes: set[str] | None = None,
+        skipped: list[str] | None = None,
     ) -> None:
+        self.folder = folder
         self._prefix = os.path.join(folder, "")
         self._names = names
         self._fmt = fmt
+        self.skipped = skipped or []
+        #: id stems that are not the file's stem (see :func:`unique_stems`), by name index
+        self.stems: dict[int, str] = {}
         if fmt is None:
             if suffixes is None:  # not collected while listing the folder
                 suffixes = set(self._suffixes())
@@ -226,10 +318,16 @@ class FolderSources(Sequence[Source]):
         for name in self._names:
             yield _split_suffix(name)[1]
 
-    def _source(self, name: str) -> Source:
+    def _source(self, i: int) -> Source:
+        name = self._names[i]
         stem, suffix = _split_suffix(name)
         path = self._prefix + name
-        return Source(reader_kind(suffix, self._fmt), path, path, stem)
+        return Source(reader_kind(suffix, self._fmt), path, path, self.stems.get(i, stem))
+
+    @property
+    def names(self) -> list[str]:
+        """The picked file names, sorted (read only)."""
+        return self._names
 
     def __len__(self) -> int:
         return len(self._names)
@@ -243,6 +341,10 @@ class FolderSources(Sequence[Source]):
         for name in names:
             head, dot, _ = name.rpartition(".")
             stems.append(head if dot else name)
+        if self.stems:
+            for i in range(start, min(stop, len(self._names))):
+                if i in self.stems:
+                    stems[i - start] = self.stems[i]
         return [prefix + name for name in names], stems
 
     @overload
@@ -253,11 +355,11 @@ class FolderSources(Sequence[Source]):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return [self._source(name) for name in self._names[index]]
-        return self._source(self._names[index])
+            return [self._source(i) for i in range(len(self._names))[index]]
+        return self._source(range(len(self._names))[index])
 
     def __iter__(self) -> Iterator[Any]:
-        return (self._source(name) for name in self._names)
+        return (self._source(i) for i in range(len(self._names)))
 
 
 class SourceList(Sequence[Any]):

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         config,
         workdir=args.workdir,
         progress=lambda m, e, t, v: (
-            print(f"member {m} epoch {e}: train {t:.4f} stop {v:.4f}", file=sys.stderr)
+            print(f"member {m} epoch {e}: train {t:.4f} stop {v}", file=sys.stderr)
             if e % 25 == 24
             else None
         ),

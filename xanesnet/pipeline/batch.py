@@ -11,18 +11,26 @@ left as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import threading
 import time
 import warnings
 from collections.abc import Container, Sequence
+from pathlib import Path
 from typing import Any
 
 from xanesnet.pipeline.commit import ChunkLedger
 from xanesnet.pipeline.dask import run_on_dask
 from xanesnet.pipeline.job import Job
-from xanesnet.pipeline.options import DEFAULT_CHUNK_SIZE, BatchOptions, BatchSummary, parse_shard
+from xanesnet.pipeline.options import (
+    DEFAULT_CHUNK_SIZE,
+    BatchOptions,
+    BatchSummary,
+    absorber_elements,
+    parse_shard,
+)
 from xanesnet.pipeline.progress import Progress
 
 __all__ = [
@@ -45,7 +53,7 @@ def predict_batch(
     output: str | os.PathLike,
     *,
     model: str | os.PathLike | None = None,
-    absorber: int | str | None = None,
+    absorber: int | str | Sequence[str] | None = None,
     select: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     n_threads: int = 0,
@@ -58,19 +66,27 @@ def predict_batch(
     dask: str | None = None,
     format: str = "hdf5",
     fast_xyz: bool | None = None,
+    unique_sites: bool = False,
     options: BatchOptions | None = None,
-) -> BatchSummary:
+) -> BatchSummary | dict[str, BatchSummary]:
     """Predict the spectra of every absorbing site of the inputs into an output folder.
 
     Args:
         inputs: files (any ASE format, multi-frame extxyz), folders of .xyz, globs, ASE
             databases (``.db``, ``postgresql://``); one or a list.
         output: output folder (see :mod:`xanesnet.store`); re-running resumes it.
-        model: model file (default: the shipped model for Fe K-edge).
+        model: model file or shipped model name (default: the shipped K-edge model of the
+            absorber element when ``absorber`` names one, else the Fe K-edge model; an
+            element without a shipped model is refused, naming those shipped).
         absorber: None (default: every site of the model's element), that element's symbol,
-            or an atom index. Another element is refused (ValueError); a structure where the
-            index selects an atom of another element fails (recorded); structures without any
-            site of the element are counted apart (``BatchSummary.no_sites``), not failures.
+            or an atom index. Another element than the model's is refused (ValueError); a
+            structure where the index selects an atom of another element fails (recorded);
+            structures without any site of the element are counted apart
+            (``BatchSummary.no_sites``), not failures. Several elements (``"Fe,Cu"`` or
+            ``["Fe", "Cu"]``, no ``model``): one job per element over the same inputs, each
+            with its shipped model, into ``output/Fe``, ``output/Cu``, ... (each a normal
+            output folder, resumable on its own); the result is then a dict element ->
+            :class:`BatchSummary`.
         select: ASE database selection.
         chunk_size: structures per chunk (the unit of work, of commit and of resume).
             Larger chunks spread the fixed cost of a commit (a file, an fsync, the manifest)
@@ -100,6 +116,12 @@ def predict_batch(
             :data:`xanesnet.io.fast_path.WORTH_FROM` files. Other file inputs with plain
             extended XYZ frames are packed frame by frame without ``ase.Atoms`` unless this
             is False (or the variable is "0").
+        unique_sites: predict each symmetry-unique absorbing site of a crystal once (spglib,
+            :mod:`xanesnet.descriptors.orbits`; structures not periodic in 3 D keep every
+            site): one row per orbit, its representative (first) site with the column
+            ``multiplicity``, and per structure its multiplicity-weighted mean spectrum
+            (``structure_mean``; see :mod:`xanesnet.store`). Off by default (every site its
+            row, outputs as before). Part of the job: a resume must use the same setting.
 
         options: all of the above in one :class:`~xanesnet.pipeline.options.BatchOptions`
             (then the keyword arguments are not used).
@@ -125,7 +147,13 @@ def predict_batch(
             dask=dask,
             format=format,
             fast_xyz=fast_xyz,
+            unique_sites=unique_sites,
         )
+    elements = absorber_elements(options.absorber)
+    if elements is not None and len(elements) > 1:
+        return _predict_elements(inputs, Path(output), options, elements)
+    if elements is not None:  # ["Cu"]: one element, the plain layout
+        options = dataclasses.replace(options, absorber=elements[0])
     job = Job.start(inputs, output, options)
     started = time.perf_counter()
     store = job.open_store()
@@ -152,6 +180,32 @@ def predict_batch(
     if message is not None:  # once per run, for the whole job
         warnings.warn(message, OutOfDomainWarning, stacklevel=2)
     return summary
+
+
+def _predict_elements(
+    inputs: str | os.PathLike | Sequence[Any],
+    output: Path,
+    options: BatchOptions,
+    elements: list[str],
+) -> dict[str, BatchSummary]:
+    """One job per absorber element, each with its shipped model, into ``output/ELEMENT``."""
+    from xanesnet.model.pretrained import model_for_absorber
+
+    if options.model is not None:
+        raise ValueError(
+            f"absorber {','.join(elements)}: several elements need one model each; leave the "
+            "model out (each element's shipped model) or run one element per command"
+        )
+    for element in elements:  # every element's model exists, before any work
+        model_for_absorber(None, element, "model")
+    summaries = {}
+    for element in elements:
+        summary = predict_batch(
+            inputs, output / element, options=dataclasses.replace(options, absorber=element)
+        )
+        assert isinstance(summary, BatchSummary)  # one element: one summary
+        summaries[element] = summary
+    return summaries
 
 
 def _run_local(job: Job, done: Container[int], ledger: ChunkLedger, bar: Progress) -> None:

@@ -50,13 +50,14 @@ class Committer:
         n_structures: int,
         trust: dict[str, np.ndarray] | None = None,
         no_sites: Sequence[str] = (),
+        unique: dict[str, Any] | None = None,
     ) -> None:
         """Hand chunk ``index`` over (arguments of ``PredictionStore.commit``; the spread is
-        dropped for a store without one)."""
+        dropped for a store without one; ``unique``: its unique-sites keywords)."""
         self._settle(2 * WRITER_THREADS - 1)
         spread = spread if self.store.has_spread else None
         args = (index, ids, sites, spectra, spread, errors, n_structures, trust, no_sites)
-        self.pending.append(self.pool.submit(self.store.commit, *args))
+        self.pending.append(self.pool.submit(self.store.commit, *args, **(unique or {})))
 
     def wait(self) -> None:
         """Wait for every commit handed over; raise the first that failed."""
@@ -110,6 +111,12 @@ class ChunkLedger:
             n_structures,
             result.trust,
             result.no_sites,
+            None
+            if result.multiplicity is None
+            else {
+                "multiplicity": result.multiplicity,
+                "structure_mean": (result.structure_ids, result.structure_mean),
+            },
         )
         self.sites += len(result.ids)
         self.structures += n_structures

@@ -94,6 +94,7 @@ def run_on_dask(spec: str, job: Job, chunks: Iterable[Chunk], ledger: ChunkLedge
                 options.backend,
                 options.n_threads,
                 options.precision,
+                options.unique_sites,
                 pure=False,
             )
             in_flight[future] = (chunk.index, len(chunk.frames), chunk.errors)

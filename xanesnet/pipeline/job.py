@@ -57,15 +57,21 @@ class Job:
         from xanesnet.descriptors.absorbers import resolve_absorber
         from xanesnet.model.files import load_model
         from xanesnet.model.precision import check_precision
-        from xanesnet.model.pretrained import resolve_model_path
+        from xanesnet.model.pretrained import model_for_absorber
         from xanesnet.store import format_backend
 
         format_backend(options.format)  # unknown format or missing package: fail before any work
         check_precision(options.precision)
-        model_path = resolve_model_path(options.model, "model")
+        # no model given: the shipped model of the absorber element (Fe without one)
+        model_path = model_for_absorber(options.model, options.absorber, "model")
         loaded = load_model(model_path)
         loaded.to(options.device)
         absorber = resolve_absorber(options.absorber, loaded.element, loaded.label)
+        if options.unique_sites and not isinstance(absorber, str):
+            raise ValueError(
+                f"unique_sites: needs the element as absorber (every {loaded.element} site), "
+                f"not the atom index {absorber!r}"
+            )
         input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
         return cls(
             options, loaded, model_path, file_sha256(model_path), absorber, input_list, Path(output)
@@ -90,6 +96,10 @@ class Job:
         }
         if options.precision != "float32":  # absent for float32: older outputs still resume
             job["precision"] = options.precision
+        if options.unique_sites:  # absent when off: outputs as before, and they resume
+            from xanesnet.descriptors.symmetry import DEFAULT_SYMPREC
+
+            job["unique_sites"] = {"symprec": DEFAULT_SYMPREC}
         return job
 
     def open_store(self) -> PredictionStore:
@@ -108,6 +118,7 @@ class Job:
             has_spread=self.model.has_spread,
             format=self.options.format,
             inputs=InputFingerprint.of(locations),
+            unique_sites=self.options.unique_sites,
         )
 
     def chunks(
@@ -140,4 +151,5 @@ class Job:
             backend=options.backend,
             n_threads=options.n_threads,
             precision=options.precision,
+            unique_sites=options.unique_sites,
         )

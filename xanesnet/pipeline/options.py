@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "BatchOptions", "BatchSummary", "parse_shard"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "BatchOptions",
+    "BatchSummary",
+    "absorber_elements",
+    "parse_shard",
+]
 
 #: Structures per chunk of :func:`~xanesnet.pipeline.batch.predict_batch` and the CLI.
 DEFAULT_CHUNK_SIZE = 4096
@@ -25,16 +32,39 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
+def absorber_elements(absorber: int | str | Sequence[str] | None) -> list[str] | None:
+    """The element symbols of a several-element absorber (``"Fe,Cu"`` or ``["Fe", "Cu"]``),
+    in the order given, repeats dropped; None for one element, an index or None.
+
+    Raises:
+        ValueError: an empty entry (``"Fe,,Cu"``) or a list holding something else than symbols.
+    """
+    if isinstance(absorber, str):
+        if "," not in absorber:
+            return None
+        parts = [p.strip() for p in absorber.split(",")]
+    elif absorber is None or isinstance(absorber, int) or not isinstance(absorber, Sequence):
+        return None
+    else:
+        parts = list(absorber)
+        if not all(isinstance(p, str) for p in parts):
+            return None  # index lists: the one-structure-per-list form of the descriptors
+    if not parts or any(not p for p in parts):
+        raise ValueError(f"absorber: expected element symbols such as Fe,Cu, got {absorber!r}")
+    return list(dict.fromkeys(parts))
+
+
 @dataclass(frozen=True)
 class BatchOptions:
     """How a batch job runs; see :func:`~xanesnet.pipeline.batch.predict_batch` for each.
 
-    ``shard`` may be given as ``"I/N"``; it is kept as ``(I, N)``. Raises ValueError for a
-    chunk size below 1 or a malformed shard.
+    ``shard`` may be given as ``"I/N"``; it is kept as ``(I, N)``. ``absorber`` may name
+    several elements (``"Fe,Cu"``, ``["Fe", "Cu"]``): one job per element. Raises ValueError
+    for a chunk size below 1 or a malformed shard.
     """
 
     model: str | os.PathLike | None = None
-    absorber: int | str | None = None
+    absorber: int | str | Sequence[str] | None = None
     select: str | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     n_threads: int = 0
@@ -47,6 +77,7 @@ class BatchOptions:
     dask: str | None = None
     format: str = "hdf5"
     fast_xyz: bool | None = None
+    unique_sites: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:

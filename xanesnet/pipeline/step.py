@@ -9,9 +9,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from xanesnet.descriptors.absorbers import element_sites
+from xanesnet.descriptors.orbits import unique_element_sites
 from xanesnet.frames import Frames
 
-__all__ = ["ChunkResult", "run_step", "run_step_on_worker"]
+__all__ = ["ChunkResult", "run_step", "run_step_on_worker", "structure_means"]
 
 
 class ChunkResult(NamedTuple):
@@ -26,6 +27,11 @@ class ChunkResult(NamedTuple):
         trust: the per-site trust columns by name (:meth:`xanesnet.model.trust.SiteTrust
             .columns`: predicted_delta_mu, domain_score, outside_domain, unphysical).
         no_sites: ids of the structures without a site of the model's element.
+        multiplicity: (n_sites,) int64 sites of each row's symmetry orbit (a unique-sites
+            job; None otherwise).
+        structure_ids: (n_means,) ids of the structures with sites (a unique-sites job).
+        structure_mean: (n_means, n_energies) float32 multiplicity-weighted mean spectrum of
+            each of those structures (the mean over all its sites of the element).
     """
 
     ids: list[str]
@@ -35,6 +41,21 @@ class ChunkResult(NamedTuple):
     errors: list[tuple[str, str]]
     trust: dict[str, np.ndarray] | None = None
     no_sites: list[str] = []
+    multiplicity: np.ndarray | None = None
+    structure_ids: list[str] | None = None
+    structure_mean: np.ndarray | None = None
+
+
+def structure_means(
+    spectra: np.ndarray, multiplicity: np.ndarray, structure: np.ndarray, n_structures: int
+) -> np.ndarray:
+    """(n_structures, n_energies) float32 multiplicity-weighted mean of each structure's rows
+    (``structure``: (n_rows,) its position; sums in float64)."""
+    weights = multiplicity.astype(np.float64)
+    sums = np.zeros((n_structures, spectra.shape[1]))
+    np.add.at(sums, structure, spectra.astype(np.float64) * weights[:, None])
+    totals = np.bincount(structure, weights=weights, minlength=n_structures)
+    return (sums / np.maximum(totals, 1)[:, None]).astype(np.float32)
 
 
 def run_step(
@@ -45,6 +66,7 @@ def run_step(
     backend: str | None,
     n_threads: int,
     precision: str,
+    unique_sites: bool = False,
 ) -> ChunkResult:
     """Descriptors, spectra and trust columns of every absorbing site of one chunk.
 
@@ -57,7 +79,39 @@ def run_step(
         backend: descriptor backend (None: the default).
         n_threads: descriptor and kernel threads (0 = all cores).
         precision: network arithmetic ("float32" or "bfloat16").
+        unique_sites: one row per symmetry orbit of each crystal's sites (``absorber`` the
+            element), with multiplicities and each structure's mean spectrum
+            (:mod:`xanesnet.descriptors.orbits`).
     """
+    if unique_sites:
+        orbits = unique_element_sites(
+            model.descriptor,
+            model.element,
+            frames,
+            model.label,
+            backend=backend,
+            n_threads=n_threads,
+        )
+        found = orbits.found
+        mean, spread = model.predict_features(
+            found.features, n_threads=n_threads, precision=precision
+        )
+        trust = model.trust(found.features, mean, spread, sigma=False).columns()
+        means = structure_means(
+            mean, orbits.multiplicity, orbits.structure, len(orbits.structure_ids)
+        )
+        return ChunkResult(
+            found.ids,
+            found.sites,
+            mean,
+            spread,
+            found.errors,
+            trust,
+            found.no_sites,
+            orbits.multiplicity,
+            orbits.structure_ids,
+            means,
+        )
     found = element_sites(
         model.descriptor,
         model.element,
@@ -83,6 +137,7 @@ def run_step_on_worker(
     backend: str | None,
     n_threads: int,
     precision: str,
+    unique_sites: bool = False,
 ) -> ChunkResult:
     """:func:`run_step` in a Dask worker process (the model is loaded once per process)."""
     from xanesnet.model.files import load_model
@@ -91,5 +146,11 @@ def run_step_on_worker(
     if model is None:
         model = _WORKER_MODELS[model_sha256] = load_model(model_path)
     return run_step(
-        model, frames, absorber, backend=backend, n_threads=n_threads, precision=precision
+        model,
+        frames,
+        absorber,
+        backend=backend,
+        n_threads=n_threads,
+        precision=precision,
+        unique_sites=unique_sites,
     )

@@ -44,6 +44,12 @@ def has_trust(manifest: dict[str, Any]) -> bool:
     return bool(manifest.get("trust_fields"))
 
 
+def has_unique_sites(manifest: dict[str, Any]) -> bool:
+    """Whether an output holds one row per symmetry orbit: its chunks carry the per-site
+    ``multiplicity`` and the per-structure table ``structure_mean`` (ids + spectrum)."""
+    return bool(manifest.get("unique_sites"))
+
+
 class MissingDependencyError(ImportError, ValueError):
     """An optional package that an output format needs is not installed.
 
@@ -72,6 +78,12 @@ class StoredPredictions:
         unphysical: (n_sites,) bool, μ < 0 or outside the training spectra's range.
         no_sites: ids of the structures without any site of the model's element (not
             failures; empty for older outputs).
+        multiplicity: (n_sites,) int64 number of symmetry-equivalent sites each row stands
+            for (a unique-sites job; None otherwise).
+        structure_mean_ids: (n_structures,) ids of the structures with sites (unique-sites
+            job; None otherwise), and
+        structure_mean: (n_structures, n_energies) float32 each one's
+            multiplicity-weighted mean spectrum (the mean over all its sites).
 
     The calibrated σ per energy is not stored (it would add a third (n_sites, n_energies)
     array); it follows from the spread: ``load_model(model).trust_model.calibration
@@ -90,6 +102,9 @@ class StoredPredictions:
     outside_domain: np.ndarray | None = None
     unphysical: np.ndarray | None = None
     no_sites: list[str] = field(default_factory=list)
+    multiplicity: np.ndarray | None = None
+    structure_mean_ids: np.ndarray | None = None
+    structure_mean: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,10 @@ class ChunkData:
         trust: name -> (n,) column of :data:`TRUST_FIELDS` (their dtypes), or None for an
             output without them.
         no_sites: ids of the chunk's structures without a site of the model's element.
+        multiplicity: (n,) int64 sites of each row's symmetry orbit, or None (not a
+            unique-sites output).
+        mean_ids: (m,) ids of the chunk's structures with sites (unique-sites output), and
+        mean_spectra: (m, n_energies) float32 their multiplicity-weighted mean spectra.
     """
 
     ids: np.ndarray
@@ -114,6 +133,9 @@ class ChunkData:
     errors: list[tuple[str, str]]
     trust: dict[str, np.ndarray] | None = None
     no_sites: list[str] = field(default_factory=list)
+    multiplicity: np.ndarray | None = None
+    mean_ids: np.ndarray | None = None
+    mean_spectra: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -126,11 +148,22 @@ class ChunkData:
         n_energies: int,
         trust: dict[str, Any] | None = None,
         no_sites: Sequence[str] = (),
+        multiplicity: np.ndarray | Sequence[int] | None = None,
+        structure_mean: tuple[Sequence[str], np.ndarray] | None = None,
     ) -> ChunkData:
         """Normalise dtypes and shapes (spectra and spread reshaped to (n, n_energies); the
-        trust columns to :data:`TRUST_FIELDS`, NaN / False where ``trust`` lacks one)."""
+        trust columns to :data:`TRUST_FIELDS`, NaN / False where ``trust`` lacks one;
+        ``structure_mean``: (ids, (m, n_energies) spectra) of a unique-sites output)."""
         id_array = np.empty(len(ids), dtype=object)
         id_array[:] = [str(i) for i in ids]
+        unique = {}
+        if multiplicity is not None:
+            mean_ids, mean_spectra = structure_mean if structure_mean is not None else ([], [])
+            unique = {
+                "multiplicity": np.asarray(multiplicity, dtype=np.int64).reshape(-1),
+                "mean_ids": object_strings(list(mean_ids)),
+                "mean_spectra": np.asarray(mean_spectra, dtype=np.float32).reshape(-1, n_energies),
+            }
         columns = None
         if trust is not None:
             columns = {}
@@ -149,6 +182,7 @@ class ChunkData:
             errors=[(str(a), str(b)) for a, b in errors],
             trust=columns,
             no_sites=[str(i) for i in no_sites],
+            **unique,
         )
 
 
@@ -161,10 +195,14 @@ def empty_trust(n: int = 0) -> dict[str, np.ndarray]:
 
 
 def concatenate(
-    chunks: Sequence[ChunkData], n_energies: int, has_spread: bool, trust: bool = False
+    chunks: Sequence[ChunkData],
+    n_energies: int,
+    has_spread: bool,
+    trust: bool = False,
+    unique: bool = False,
 ) -> ChunkData:
     """Join chunks in order; empty input gives empty arrays of the right shapes (trust
-    columns when ``trust``)."""
+    columns when ``trust``; multiplicities and structure means when ``unique``)."""
     if not chunks:
         empty = np.empty((0, n_energies), np.float32)
         return ChunkData(
@@ -174,6 +212,9 @@ def concatenate(
             empty.copy() if has_spread else None,
             [],
             empty_trust() if trust else None,
+            multiplicity=np.empty(0, np.int64) if unique else None,
+            mean_ids=np.empty(0, dtype=object) if unique else None,
+            mean_spectra=empty.copy() if unique else None,
         )
     columns = None
     if trust:
@@ -191,6 +232,9 @@ def concatenate(
         errors=[e for c in chunks for e in c.errors],
         trust=columns,
         no_sites=[i for c in chunks for i in c.no_sites],
+        multiplicity=np.concatenate([c.multiplicity for c in chunks]) if unique else None,
+        mean_ids=np.concatenate([c.mean_ids for c in chunks]).astype(object) if unique else None,
+        mean_spectra=np.concatenate([c.mean_spectra for c in chunks]) if unique else None,
     )
 
 

@@ -16,6 +16,11 @@
                                      model's element
       (trust and no_sites: outputs started since they exist, manifest ``trust_fields``;
       chunks/trust_NNNNNN.csv and chunks/no_sites_NNNNNN.csv per chunk)
+      multiplicity.csv               unique-sites outputs (manifest ``unique_sites``):
+                                     structure_id, site_index, multiplicity (the sites
+                                     each row stands for)
+      structure_mean.csv             unique-sites outputs: structure_id, E1, E2, ...: each
+                                     structure's multiplicity-weighted mean spectrum
 
 ``predictions.csv`` and ``spread.csv`` have a header ``structure_id,site_index,E1,E2,...``
 (energies in eV) and one row per site; values are float32 μ written as the shortest decimal
@@ -53,6 +58,8 @@ from xanesnet.store._common import (
     ChunkData,
     fsync_file,
     has_trust,
+    has_unique_sites,
+    object_strings,
     ordered_chunks,
 )
 
@@ -63,10 +70,13 @@ _TABLES = {
     "errors": "errors.csv",
     "trust": "trust.csv",
     "no_sites": "no_sites.csv",
+    "multiplicity": "multiplicity.csv",
+    "structure_mean": "structure_mean.csv",
 }
 _ERROR_HEADER = ["structure_id", "reason"]
 _TRUST_HEADER = ["structure_id", "site_index", *TRUST_FIELD_NAMES]
 _NO_SITES_HEADER = ["structure_id"]
+_MULTIPLICITY_HEADER = ["structure_id", "site_index", "multiplicity"]
 
 
 def _decimal(values: np.ndarray) -> np.ndarray:
@@ -137,6 +147,10 @@ def _trust_rows(chunk: ChunkData) -> Iterator[list[Any]]:
         yield [chunk.ids[i], int(chunk.sites[i]), *(column[i] for column in columns)]
 
 
+def _mean_header(manifest: dict[str, Any]) -> list[str]:
+    return ["structure_id", *_energy_labels(manifest)]
+
+
 def _read_trust(path: Path, n_sites: int) -> dict[str, np.ndarray]:
     """The trust columns of a chunk's trust CSV."""
     with open(path, newline="", encoding="utf-8") as handle:
@@ -168,7 +182,8 @@ class CSVBackend(Backend):
         tables = (
             ["spectra", "spread", "errors"] if manifest["has_spread"] else ["spectra", "errors"]
         )
-        return tables + (["trust", "no_sites"] if has_trust(manifest) else [])
+        tables += ["trust", "no_sites"] if has_trust(manifest) else []
+        return tables + (["multiplicity", "structure_mean"] if has_unique_sites(manifest) else [])
 
     def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
         return [self._file(out, table, index) for table in self._tables(manifest)]
@@ -199,6 +214,15 @@ class CSVBackend(Backend):
             _write_csv(
                 self._file(out, "no_sites", index), _NO_SITES_HEADER, [[i] for i in chunk.no_sites]
             )
+        if has_unique_sites(manifest):
+            rows = zip(chunk.ids, chunk.sites.tolist(), chunk.multiplicity.tolist(), strict=True)
+            _write_csv(self._file(out, "multiplicity", index), _MULTIPLICITY_HEADER, rows)
+            means = _decimal(chunk.mean_spectra)
+            _write_csv(
+                self._file(out, "structure_mean", index),
+                _mean_header(manifest),
+                ([i, *means[row]] for row, i in enumerate(chunk.mean_ids)),
+            )
 
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
         n_e = len(manifest["energies"])
@@ -215,7 +239,27 @@ class CSVBackend(Backend):
             trust = _read_trust(self._file(out, "trust", index), len(ids))
             with open(self._file(out, "no_sites", index), newline="", encoding="utf-8") as handle:
                 no_sites = [row[0] for row in list(csv.reader(handle))[1:]]
-        return ChunkData(ids, sites, spectra, spread, errors, trust, no_sites)
+        unique: dict[str, Any] = {}
+        if has_unique_sites(manifest):
+            unique = self._read_unique(out, index, n_e, len(ids))
+        return ChunkData(ids, sites, spectra, spread, errors, trust, no_sites, **unique)
+
+    def _read_unique(self, out: Path, index: int, n_e: int, n_sites: int) -> dict[str, Any]:
+        """The unique-sites fields of :class:`ChunkData` from a chunk's CSV files."""
+        path = self._file(out, "multiplicity", index)
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))[1:]
+        if len(rows) != n_sites:
+            raise ValueError(f"{path}: {len(rows)} rows, the chunk's spectra {n_sites}")
+        path = self._file(out, "structure_mean", index)
+        with open(path, newline="", encoding="utf-8") as handle:
+            means = list(csv.reader(handle))[1:]
+        values = np.array([row[1:] for row in means], dtype=np.float64).reshape(-1, n_e)
+        return {
+            "multiplicity": np.array([int(row[2]) for row in rows], dtype=np.int64),
+            "mean_ids": object_strings([row[0] for row in means]),
+            "mean_spectra": values.astype(np.float32),
+        }
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
         """``predictions.csv`` (+ ``spread.csv``) and ``errors.csv``: the committed chunks'
@@ -226,6 +270,8 @@ class CSVBackend(Backend):
             "errors": _ERROR_HEADER,
             "trust": _TRUST_HEADER,
             "no_sites": _NO_SITES_HEADER,
+            "multiplicity": _MULTIPLICITY_HEADER,
+            "structure_mean": _mean_header(manifest),
         }
         header["spread"] = header["spectra"]
         for table in self._tables(manifest):

@@ -17,7 +17,11 @@ site of the model's element). ``predictions.h5`` holds ``ids``, ``sites``, ``spe
 (virtual: they read through to the chunk files), the trust columns and ``no_site_ids``
 (where the output has them), ``energies`` (n_energies,) eV, the error
 table of all chunks (``error_ids``, ``error_reasons``) and the manifest as the JSON attribute
-``manifest``.
+``manifest``. A unique-sites output (manifest ``unique_sites``: one row per symmetry orbit)
+also holds, per chunk and in ``predictions.h5``, ``multiplicity`` (n,) int64 (the sites each
+row stands for) and the per-structure table ``structure_mean_ids`` (m,) with
+``structure_mean`` (m, n_energies) float32 (each structure's multiplicity-weighted mean
+spectrum).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from xanesnet.store._common import (
     chunk_name,
     fsync_file,
     has_trust,
+    has_unique_sites,
     object_strings,
     ordered_chunks,
 )
@@ -112,6 +117,10 @@ class HDF5Backend(Backend):
                 f.create_dataset(
                     "no_site_ids", data=object_strings(chunk.no_sites), dtype=_string_dtype()
                 )
+            if has_unique_sites(manifest):
+                f.create_dataset("multiplicity", data=chunk.multiplicity)
+                f.create_dataset("structure_mean_ids", data=chunk.mean_ids, dtype=_string_dtype())
+                write_shuffle_deflate(f, "structure_mean", chunk.mean_spectra)
         fsync_file(tmp)
         os.replace(tmp, final)
 
@@ -127,6 +136,7 @@ class HDF5Backend(Backend):
                 if has_trust(manifest)
                 else None,
                 no_sites=list(f["no_site_ids"].asstr()[()]) if has_trust(manifest) else [],
+                **(_unique_columns(f) if has_unique_sites(manifest) else {}),
             )
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
@@ -156,6 +166,8 @@ class HDF5Backend(Backend):
             columns = [("ids", _string_dtype(), object), ("sites", np.int64, np.int64)]
             if has_trust(manifest):
                 columns += [(name, dtype, dtype) for name, dtype in TRUST_FIELDS]
+            if has_unique_sites(manifest):
+                columns += [("multiplicity", np.int64, np.int64)]
             for name, dtype, empty in columns:
                 values = []
                 for (_, file), n in zip(chunks, counts, strict=True):
@@ -172,12 +184,37 @@ class HDF5Backend(Backend):
                 f.create_dataset(
                     "no_site_ids", data=object_strings(no_sites), dtype=_string_dtype()
                 )
+            if has_unique_sites(manifest):
+                _write_structure_means(f, [file for _, file in chunks], n_e)
             errors = [e for _, file in chunks for e in _read_errors(file)]
             for column, name in enumerate(("error_ids", "error_reasons")):
                 data = object_strings([e[column] for e in errors])
                 f.create_dataset(name, data=data, dtype=_string_dtype())
-            for name, attrs in output_attributes(manifest).items():  # units of each array
+            attributes = output_attributes(manifest)
+            attributes["structure_mean"] = attributes["spectra"]
+            for name, attrs in attributes.items():  # units of each array
                 if name in f:
                     f[name].attrs.update(attrs)
         os.replace(tmp, out / "predictions.h5")
         return out / "predictions.h5"
+
+
+def _unique_columns(f: Any) -> dict[str, Any]:
+    """The unique-sites fields of :class:`ChunkData` from an open chunk file."""
+    return {
+        "multiplicity": f["multiplicity"][()].astype(np.int64),
+        "mean_ids": object_strings(f["structure_mean_ids"].asstr()[()]),
+        "mean_spectra": f["structure_mean"][()],
+    }
+
+
+def _write_structure_means(f: Any, files: list[Path], n_energies: int) -> None:
+    """``structure_mean_ids`` and ``structure_mean`` of every chunk, joined in order."""
+    ids, spectra = [], []
+    for file in files:
+        with _h5py().File(file, "r") as c:
+            ids += list(c["structure_mean_ids"].asstr()[()])
+            spectra.append(c["structure_mean"][()])
+    data = np.concatenate(spectra) if spectra else np.empty((0, n_energies), np.float32)
+    f.create_dataset("structure_mean_ids", data=object_strings(ids), dtype=_string_dtype())
+    f.create_dataset("structure_mean", data=data.astype(np.float32))

@@ -24,6 +24,7 @@ from xanesnet.store._common import (
     concatenate,
     drop_partial_dir,
     has_trust,
+    has_unique_sites,
     manifest_format,
     ordered_chunks,
     read_manifest,
@@ -81,6 +82,8 @@ class PredictionStore:
         inputs: what identifies the input files (:class:`InputFingerprint`); a resume whose
             inputs differ from those the output was started with is refused, naming what
             changed. None (in-memory inputs): not checked.
+        unique_sites: a new output holds one row per symmetry orbit: its chunks carry
+            ``multiplicity`` and ``structure_mean`` (manifest ``unique_sites``).
 
     Raises:
         ValueError: the folder holds another job, another format, other inputs, or is not an
@@ -98,6 +101,7 @@ class PredictionStore:
         has_spread: bool,
         format: str = DEFAULT_FORMAT,
         inputs: InputFingerprint | None = None,
+        unique_sites: bool = False,
     ) -> None:
         self.backend = format_backend(format)
         self._manifest_lock = threading.Lock()
@@ -143,6 +147,8 @@ class PredictionStore:
                     "chunks": {},
                     "complete": False,
                 }
+                if unique_sites:  # absent otherwise: outputs as before
+                    self.manifest["unique_sites"] = True
                 if inputs is not None:
                     inputs.write(self.path)
                     self.manifest["inputs"] = inputs.summary()
@@ -215,6 +221,8 @@ class PredictionStore:
         n_structures: int,
         trust: dict[str, np.ndarray] | None = None,
         no_sites: Sequence[str] = (),
+        multiplicity: np.ndarray | None = None,
+        structure_mean: tuple[Sequence[str], np.ndarray] | None = None,
     ) -> None:
         """Write chunk ``index`` atomically and record it in the manifest.
 
@@ -235,8 +243,17 @@ class PredictionStore:
                 is stored as NaN / False). Ignored by an output started before they existed.
             no_sites: ids of the chunk's structures without a site of the model's element
                 (not failures).
+            multiplicity: (n,) sites of each row's symmetry orbit (unique-sites output:
+                required there, ignored elsewhere).
+            structure_mean: (ids (m,), spectra (m, n_energies)) each structure's
+                multiplicity-weighted mean spectrum (unique-sites output).
         """
         with_trust = has_trust(self.manifest)
+        if has_unique_sites(self.manifest):
+            if multiplicity is None:
+                raise ValueError(f"{self.path}: a unique-sites output needs the multiplicities")
+        else:
+            multiplicity = structure_mean = None
         chunk = ChunkData.build(
             ids,
             sites,
@@ -246,6 +263,8 @@ class PredictionStore:
             len(self.energies),
             trust=(trust or {}) if with_trust else None,
             no_sites=no_sites if with_trust else (),
+            multiplicity=multiplicity,
+            structure_mean=structure_mean,
         )
         checksum = chunk_checksum(chunk)
         try:
@@ -313,7 +332,10 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
                 f"{path}: chunk {k} is damaged ({why}); run the job's command again to recompute it"
             )
         chunks.append(reader.read_chunk(path, k, manifest))
-    data = concatenate(chunks, n_e, bool(manifest["has_spread"]), has_trust(manifest))
+    unique = has_unique_sites(manifest)
+    data = concatenate(
+        chunks, n_e, bool(manifest["has_spread"]), has_trust(manifest), unique=unique
+    )
     trust = data.trust or {}
     return StoredPredictions(
         ids=data.ids,
@@ -328,6 +350,9 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
         outside_domain=trust.get("outside_domain"),
         unphysical=trust.get("unphysical"),
         no_sites=data.no_sites,
+        multiplicity=data.multiplicity,
+        structure_mean_ids=data.mean_ids,
+        structure_mean=data.mean_spectra,
     )
 
 

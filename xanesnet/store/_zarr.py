@@ -14,7 +14,10 @@ Every group holds the per-site arrays ``ids`` (n,) str, ``sites`` (n,) int64, ``
 table ``error_ids`` / ``error_reasons`` (n_failed,) str and, in outputs started since they
 exist (manifest ``trust_fields``), the trust columns ``predicted_delta_mu`` (n,) float32 %,
 ``domain_score`` (n,) float32, ``outside_domain`` and ``unphysical`` (n,) bool, and
-``no_site_ids`` (structures without a site of the model's element); ``predictions.zarr`` also holds
+``no_site_ids`` (structures without a site of the model's element); a unique-sites output
+(manifest ``unique_sites``) also ``multiplicity`` (n,) int64 and the per-structure table
+``structure_mean_ids`` (m,) str with ``structure_mean`` (m, n_energies) float32 (each
+structure's multiplicity-weighted mean spectrum); ``predictions.zarr`` also holds
 ``energies`` (n_energies,) float64 eV. Arrays are chunked by :data:`SITE_ROWS` sites and
 compressed (Blosc-zstd with byte shuffle for the spectra). The attributes of
 ``predictions.zarr`` are the manifest: ``job`` (``model_sha256``, ``model`` with its element,
@@ -37,6 +40,7 @@ not list is complete but uncommitted; a resumed run writes it again, identically
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,7 @@ from xanesnet.store._common import (
     chunk_name,
     fsync_tree,
     has_trust,
+    has_unique_sites,
     object_strings,
     ordered_chunks,
     partial_path,
@@ -135,6 +140,7 @@ def _arrays(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     """(name, zarr dtype) of the per-site arrays."""
     names = [("ids", "string"), ("sites", np.int64), ("spectra", np.float32)]
     names += [("spread", np.float32)] if manifest["has_spread"] else []
+    names += [("multiplicity", np.int64)] if has_unique_sites(manifest) else []
     return names + (list(TRUST_FIELDS) if has_trust(manifest) else [])
 
 
@@ -186,6 +192,9 @@ class ZarrBackend(Backend):
             values["spread"] = chunk.spread
         if has_trust(manifest):
             values.update(chunk.trust)
+        if has_unique_sites(manifest):
+            values["multiplicity"] = chunk.multiplicity
+            _write_structure_means(group, chunk.mean_ids, chunk.mean_spectra)
         for name, dtype in _arrays(manifest):
             _write_array(group, name, values[name], dtype)
         _write_errors(group, chunk.errors)
@@ -198,7 +207,17 @@ class ZarrBackend(Backend):
         zarr = import_zarr()
         path = self.chunk_paths(out, index, manifest)[0]
         group = zarr.open_group(store=zarr.storage.LocalStore(path, read_only=True), mode="r")
-        return _read_group(group, manifest["has_spread"], has_trust(manifest))
+        chunk = _read_group(group, manifest["has_spread"], has_trust(manifest))
+        if not has_unique_sites(manifest):
+            return chunk
+        return dataclasses.replace(
+            chunk,
+            multiplicity=np.asarray(group["multiplicity"][...], dtype=np.int64),
+            mean_ids=object_strings(group["structure_mean_ids"][...]),
+            mean_spectra=np.asarray(group["structure_mean"][...], dtype=np.float32).reshape(
+                -1, len(manifest["energies"])
+            ),
+        )
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
         """``predictions.zarr``: the committed chunks copied, in order, into one group."""
@@ -215,6 +234,8 @@ class ZarrBackend(Backend):
         }
         errors: list[tuple[str, str]] = []
         no_sites: list[str] = []
+        mean_ids: list[str] = []
+        means: list[np.ndarray] = []
         for k in chunks:
             chunk = self.read_chunk(out, k, manifest)
             for name, writer in writers.items():
@@ -223,18 +244,34 @@ class ZarrBackend(Backend):
                 )
             errors += chunk.errors
             no_sites += chunk.no_sites
+            if chunk.multiplicity is not None:
+                mean_ids += chunk.mean_ids.tolist()
+                means.append(chunk.mean_spectra)
         for writer in writers.values():
             writer.close()
         _write_errors(root, errors)
         if has_trust(manifest):
             _write_array(root, "no_site_ids", object_strings(no_sites), "string")
-        for name, attrs in output_attributes(manifest).items():  # units of each array
+        if has_unique_sites(manifest):
+            empty = np.empty((0, n_e), np.float32)
+            _write_structure_means(
+                root, object_strings(mean_ids), np.concatenate(means) if means else empty
+            )
+        attributes = output_attributes(manifest)
+        attributes["structure_mean"] = attributes["spectra"]
+        for name, attrs in attributes.items():  # units of each array
             if name in root:
                 root[name].attrs.update(attrs)
         fsync_tree(tmp)
         final = out / "predictions.zarr"
         replace(tmp, final)
         return final
+
+
+def _write_structure_means(group: Any, ids: np.ndarray, spectra: np.ndarray) -> None:
+    """The per-structure table of a unique-sites output: ids and mean spectra."""
+    _write_array(group, "structure_mean_ids", object_strings(ids), "string")
+    _write_array(group, "structure_mean", np.asarray(spectra, dtype=np.float32), np.float32)
 
 
 def _write_errors(group: Any, errors: list[tuple[str, str]]) -> None:

@@ -58,6 +58,12 @@ def chunk_checksum(chunk: ChunkData) -> str:
     if chunk.no_sites:
         no_sites = "\0".join(chunk.no_sites).encode()
         digest.update(b"\0no_sites" + len(no_sites).to_bytes(8, "little") + no_sites)
+    if chunk.multiplicity is not None:  # unique-sites outputs only
+        digest.update(b"\0multiplicity")
+        digest.update(np.ascontiguousarray(chunk.multiplicity, dtype="<i8").tobytes())
+        mean_ids = "\0".join(str(i) for i in chunk.mean_ids).encode()
+        digest.update(b"\0structure_mean" + len(mean_ids).to_bytes(8, "little") + mean_ids)
+        digest.update(np.ascontiguousarray(chunk.mean_spectra, dtype="<f4").tobytes())
     return digest.hexdigest()
 
 

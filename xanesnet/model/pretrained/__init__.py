@@ -28,6 +28,7 @@ __all__ = [
     "default_model",
     "default_model_path",
     "find_model",
+    "model_for_absorber",
     "read_metadata",
     "resolve_model_path",
     "shipped_models",
@@ -232,4 +233,27 @@ def resolve_model_path(model: str | os.PathLike | None, option: str = "--model")
     names = ", ".join([*VARIANTS, *(e for e, _ in available_models())])
     raise FileNotFoundError(
         f"{option}: file not found: {model} (or use one of the shipped models: {names})"
+    )
+
+
+def model_for_absorber(
+    model: str | os.PathLike | None, absorber: object = None, option: str = "--model"
+) -> Path:
+    """The model a prediction job runs: ``model`` when given (see :func:`resolve_model_path`),
+    else the shipped K-edge model of the absorber element when ``absorber`` is an element
+    symbol, else the shipped Fe K-edge model.
+
+    Raises:
+        ValueError: no ``model`` and no shipped model for the absorber element (the message
+            lists the shipped ones, as ``xanesnet models`` does).
+        FileNotFoundError: as :func:`resolve_model_path`.
+    """
+    if model is not None or not isinstance(absorber, str):
+        return resolve_model_path(model, option)
+    if (absorber, "K") in available_models():
+        return default_model_path(absorber, "K")
+    shipped = ", ".join(f"{e} {edge}-edge" for e, edge in available_models()) or "none"
+    raise ValueError(
+        f"absorber {absorber!r}: no shipped model for this element (shipped: {shipped}; "
+        f"see `xanesnet models`); give a model file with {option}"
     )

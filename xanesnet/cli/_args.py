@@ -27,8 +27,9 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help='model file, or "default" / "ensemble" / "fast" for the shipped Fe K-edge '
-        "models (default: default)",
+        help='model file, "default" / "ensemble" / "fast" for the shipped Fe K-edge models, or '
+        "an element symbol for its shipped model (default: the shipped model of the --absorber "
+        "element, else Fe; `xanesnet models` lists them)",
     )
 
 
@@ -112,12 +113,21 @@ def add_prediction_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(
         parser,
         absorber=None,
-        absorber_help="element symbol (default: the model's element: every such site) or an "
-        "atom index (XANESNET one-site convention)",
+        absorber_help="element symbol (default: the model's element: every such site; "
+        "without --model it picks that element's shipped model), several as Fe,Cu (one "
+        "model per element; xanesnet-batch writes OUT/Fe, OUT/Cu), or an atom index "
+        "(XANESNET one-site convention)",
     )
     add_compute_arguments(parser)
     add_model_argument(parser)
     add_precision_argument(parser)
+    parser.add_argument(
+        "--unique-sites",
+        action="store_true",
+        help="crystals: predict each symmetry-unique absorbing site once (spglib) and write "
+        "its multiplicity, plus each structure's multiplicity-weighted mean spectrum "
+        "(structure_mean); default: every site",
+    )
 
 
 def batch_options(args: argparse.Namespace, **more: Any) -> BatchOptions:
@@ -130,5 +140,6 @@ def batch_options(args: argparse.Namespace, **more: Any) -> BatchOptions:
         n_threads=args.threads,
         backend=args.backend,
         precision=args.precision,
+        unique_sites=args.unique_sites,
         **more,
     )

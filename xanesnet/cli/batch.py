@@ -5,8 +5,12 @@ default; ``--format zarr`` or ``--format csv``), a consolidated view (``predicti
 ``predictions.zarr`` or ``predictions.csv``) readable without xanesnet, a manifest, and the
 structures that failed with their reasons. Every site also gets its trust columns (predicted
 Δμ, out-of-domain score, outside_domain and unphysical flags; README "Which predictions to
-trust"). The absorber is the model's element by default; another element is refused (exit 2),
-an index selecting an atom of another element fails that structure. Structures without a site
+trust"). Without ``--model`` the model is the shipped one of the ``--absorber`` element (Fe
+without one); ``--absorber Fe,Cu`` runs one model per element into ``OUT/Fe``, ``OUT/Cu``;
+``--unique-sites`` predicts each symmetry-unique site of a crystal once (column
+``multiplicity``, table ``structure_mean``). The absorber is the model's element by default;
+another element is refused (exit 2), an index selecting an atom of another element fails that
+structure. Structures without a site
 of the model's element are listed apart (``no_site_ids``), not failures. Running the same
 command again resumes an interrupted job and does nothing on a finished one. Exit statuses:
 see :data:`EXIT_STATUSES`.
@@ -97,16 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:  # OutputLockedError is a ValueError
         print(f"xanesnet-batch: error: {exc}", file=sys.stderr)
         return 2
-    if not args.quiet:
-        print(summary.line())
-    if summary.domain_warning() is not None:
-        print(f"warning: {summary.domain_warning()}", file=sys.stderr)
-    if summary.failed:
-        print(
-            f"{summary.failed} structure(s) failed; see the error tables in {args.output}",
-            file=sys.stderr,
-        )
-    return 1 if summary.failed else 0
+    # several absorber elements: one summary per element (outputs OUT/ELEMENT)
+    summaries = summary if isinstance(summary, dict) else {"": summary}
+    failed = 0
+    for element, one in summaries.items():
+        prefix = f"{element}: " if element else ""
+        if not args.quiet:
+            print(prefix + one.line())
+        if one.domain_warning() is not None:
+            print(f"warning: {prefix}{one.domain_warning()}", file=sys.stderr)
+        if one.failed:
+            print(
+                f"{prefix}{one.failed} structure(s) failed; see the error tables in {one.output}",
+                file=sys.stderr,
+            )
+        failed += one.failed
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

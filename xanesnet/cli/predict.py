@@ -2,9 +2,12 @@
 
 A front end over the batch pipeline (:func:`xanesnet.pipeline.batch.predict_batch`, the same
 reading, defaults and failure handling as ``xanesnet-batch``) for jobs that fit in one file.
-Uses the shipped Fe K-edge model unless ``--model`` names another; the absorber is the model's
-element (every such site); ``--absorber`` may name that element or an atom index (another
-element is refused, exit 2; an index selecting another element fails that structure).
+Uses the shipped model of the ``--absorber`` element (the Fe K-edge model without one) unless
+``--model`` names another; the absorber is the model's element (every such site); ``--absorber``
+may name that element or an atom index (another element is refused, exit 2; an index selecting
+another element fails that structure). ``--unique-sites`` adds ``multiplicity`` (per site),
+``structure_mean_ids`` and ``structure_mean`` (per structure; CSV: ``NAME.multiplicity.csv``,
+``NAME.structure_mean.csv``).
 Writes ``ids``, ``sites``, ``energies`` (eV), ``spectra`` (n_sites, n_energies; float32),
 ``spread`` (the ensemble's standard deviation, only when the model has one), ``sigma`` (the
 calibrated standard uncertainty, n_sites × n_energies, NaN for a model without a calibration),
@@ -49,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     inputs = checked_inputs(parser, args)
     from xanesnet.model.files import load_model
-    from xanesnet.model.pretrained import resolve_model_path
+    from xanesnet.model.pretrained import model_for_absorber
     from xanesnet.pipeline.batch import OutOfDomainWarning, predict_batch
+    from xanesnet.pipeline.options import absorber_elements
     from xanesnet.store import read_predictions
 
     try:
-        model = load_model(resolve_model_path(args.model))
+        if (absorber_elements(args.absorber) or [None])[1:]:
+            raise ValueError(
+                f"--absorber {args.absorber}: one element per output file; xanesnet-batch "
+                "runs several (OUT/Fe, OUT/Cu, ...)"
+            )
+        model = load_model(model_for_absorber(args.model, args.absorber))
     except (FileNotFoundError, ValueError) as exc:
         print(f"xanesnet predict: error: {exc}", file=sys.stderr)
         return 2
@@ -77,8 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         if csv:
             shutil.move(folder / "predictions.csv", args.output)
             shutil.move(folder / "trust.csv", args.output.with_suffix(".trust.csv"))
+            for table in ("multiplicity", "structure_mean") if args.unique_sites else ():
+                shutil.move(folder / f"{table}.csv", args.output.with_suffix(f".{table}.csv"))
         else:
             spread_kept = {"spread": result.spread.astype(np.float32)} if model.has_spread else {}
+            unique = (
+                {
+                    "multiplicity": result.multiplicity,
+                    "structure_mean_ids": np.asarray(result.structure_mean_ids, dtype=str),
+                    "structure_mean": result.structure_mean,
+                }
+                if args.unique_sites
+                else {}
+            )
             calibration = model.trust_model.calibration
             sigma = (
                 np.full(result.spectra.shape, np.nan, dtype=np.float32)
@@ -100,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 outside_domain=result.outside_domain,
                 unphysical=result.unphysical,
                 no_site_ids=np.asarray(result.no_sites, dtype=str),
+                **unique,
                 model_metadata=np.asarray(json.dumps(model.metadata)),
                 precision=np.asarray(args.precision),
                 failed_ids=np.asarray([f[0] for f in failures], dtype=str),

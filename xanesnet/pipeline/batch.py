@@ -197,7 +197,7 @@ def _predict_elements(
             "model out (each element's shipped model) or run one element per command"
         )
     for element in elements:  # every element's model exists, before any work
-        model_for_absorber(None, element, "model")
+        model_for_absorber(None, element, "model= / --model")
     summaries = {}
     for element in elements:
         summary = predict_batch(

@@ -88,7 +88,7 @@ class ChunkLedger:
         self.progress = progress
         self.strict = strict
         self.sites = self.structures = self.failed = self.written = self.skipped = 0
-        self.no_sites = self.outside_domain = self.unphysical = 0
+        self.no_sites = self.outside_domain = self.unphysical = self.represented = 0
 
     def record(
         self,
@@ -125,6 +125,8 @@ class ChunkLedger:
         if result.trust is not None:
             self.outside_domain += int(np.count_nonzero(result.trust["outside_domain"]))
             self.unphysical += int(np.count_nonzero(result.trust["unphysical"]))
+        if result.multiplicity is not None:
+            self.represented += int(result.multiplicity.sum())
         self.written += 1
         self.progress.update(len(result.ids), n_structures, self.failed)
 
@@ -141,5 +143,6 @@ class ChunkLedger:
             no_sites=self.no_sites,
             outside_domain=self.outside_domain,
             unphysical=self.unphysical,
+            represented=self.represented,
             element=self.committer.store.manifest["job"].get("model", {}).get("element", ""),
         )

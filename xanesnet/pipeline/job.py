@@ -63,7 +63,7 @@ class Job:
         format_backend(options.format)  # unknown format or missing package: fail before any work
         check_precision(options.precision)
         # no model given: the shipped model of the absorber element (Fe without one)
-        model_path = model_for_absorber(options.model, options.absorber, "model")
+        model_path = model_for_absorber(options.model, options.absorber, "model= / --model")
         loaded = load_model(model_path)
         loaded.to(options.device)
         absorber = resolve_absorber(options.absorber, loaded.element, loaded.label)

@@ -97,7 +97,9 @@ class BatchSummary:
     ``failed`` counts structures that failed (exit status 1 of the CLI); ``no_sites`` those
     without any site of the model's element (nothing to predict: not failures);
     ``outside_domain`` and ``unphysical`` the sites so flagged (see
-    :class:`xanesnet.model.trust.SiteTrust`); ``element`` is the model's.
+    :class:`xanesnet.model.trust.SiteTrust`); ``element`` is the model's; ``represented``
+    the sites the predicted ones stand for in a unique-sites job (sum of the multiplicities;
+    0 otherwise).
     """
 
     output: Path
@@ -111,6 +113,7 @@ class BatchSummary:
     outside_domain: int = 0
     unphysical: int = 0
     element: str = ""
+    represented: int = 0
 
     @property
     def sites_per_second(self) -> float:
@@ -128,8 +131,10 @@ class BatchSummary:
             if self.outside_domain or self.unphysical
             else ""
         )
+        standing = f" (standing for {self.represented} by symmetry)" if self.represented else ""
         return (
-            f"{self.sites} sites from {self.structures} structures, {self.failed} failed"
+            f"{self.sites} sites{standing} from {self.structures} structures, "
+            f"{self.failed} failed"
             f"{no_sites}{flagged}, "
             f"{self.chunks_written} chunk(s) written, {self.chunks_skipped} already done; "
             f"{self.seconds:.1f} s, {self.sites_per_second:,.0f} sites/s -> {self.output}"

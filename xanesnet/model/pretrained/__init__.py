@@ -255,5 +255,5 @@ def model_for_absorber(
     shipped = ", ".join(f"{e} {edge}-edge" for e, edge in available_models()) or "none"
     raise ValueError(
         f"absorber {absorber!r}: no shipped model for this element (shipped: {shipped}; "
-        f"see `xanesnet models`); give a model file with {option}"
+        f"see `xanesnet models`), or give a model file ({option})"
     )

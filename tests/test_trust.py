@@ -171,8 +171,9 @@ def test_batch_counts_structures_without_the_element_apart(tmp_path, mixed_input
 def test_batch_refuses_another_element_and_records_wrong_sites(
     tmp_path, mixed_inputs, capsys
 ) -> None:
-    code = main(["batch", str(mixed_inputs), "-o", str(tmp_path / "cu"), "--absorber", "Cu"])
-    assert code == 2
+    # another element than the given model's (without --model, the element picks a model)
+    argv = ["batch", str(mixed_inputs), "-o", str(tmp_path / "cu"), "--absorber", "Cu"]
+    assert main([*argv, "--model", "default"]) == 2
     assert "absorber 'Cu': the Fe K-edge model" in capsys.readouterr().err
     code = main(["batch", str(mixed_inputs), "-o", str(tmp_path / "i1"), "--absorber", "1"])
     assert code == 1
@@ -324,7 +325,8 @@ def test_predict_refuses_another_element_and_a_wrong_site(tmp_path, capsys) -> N
 
     cu = tmp_path / "cu.cif"
     write(cu, bulk("Cu", "fcc", a=3.61))
-    assert main(["predict", str(cu), "--absorber", "Cu", "-o", str(tmp_path / "cu.npz")]) == 2
+    argv = ["predict", str(cu), "--absorber", "Cu", "--model", "default"]
+    assert main([*argv, "-o", str(tmp_path / "cu.npz")]) == 2
     assert "absorber 'Cu': the Fe K-edge model" in capsys.readouterr().err
     water = tmp_path / "water.xyz"
     water.write_text("3\nc\n8 0 0 0\n1 0.96 0 0\n1 -0.24 0.93 0\n")

@@ -27,6 +27,7 @@ __all__ = [
     "element_sites",
     "refuse_other_elements",
     "resolve_absorber",
+    "structures_with_sites",
 ]
 
 Absorber = int | str | Sequence[Sequence[int]]
@@ -132,6 +133,52 @@ def check_absorber_elements(
     return AbsorberCheck(refused, no_sites)
 
 
+def _check_atoms(
+    structures: Sequence[Any], absorber: Absorber, element: str, model_label: str
+) -> tuple[AbsorberCheck, list[str]]:
+    """:func:`check_absorber_elements` of ``ase.Atoms``, and their names for messages."""
+    from xanesnet.descriptors.packing import structure_label
+
+    counts = np.fromiter((len(a) for a in structures), dtype=np.int64, count=len(structures))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    numbers = np.concatenate([a.numbers for a in structures])
+    labels = [structure_label(a, s) for s, a in enumerate(structures)]
+    check = check_absorber_elements(numbers, offsets, absorber, element, labels, model_label)
+    return check, labels
+
+
+def structures_with_sites(
+    structures: Sequence[Any], absorber: Absorber, element: str, model_label: str
+) -> np.ndarray:
+    """Positions of the structures that have sites under the contract (``model.predict``).
+
+    Args:
+        structures: ``ase.Atoms``.
+        absorber: as returned by :func:`resolve_absorber`.
+        element, model_label: the model's element and how messages name the model.
+
+    Returns:
+        (n_kept,) int64 positions, in order: every structure but those without a site of
+        ``element`` (an element absorber).
+
+    Raises:
+        ValueError: a selected atom of another element (the first such structure named), or
+            no structure with a site at all.
+    """
+    if not structures:
+        return np.zeros(0, dtype=np.int64)
+    check, labels = _check_atoms(structures, absorber, element, model_label)
+    if check.refused:
+        raise ValueError(check.refused[min(check.refused)])
+    if check.no_sites.all():
+        more = ", ..." if len(structures) > 1 else ""
+        raise ValueError(
+            f"no {element} site in the {len(structures)} structure(s) given ({labels[0]}{more}): "
+            f"{model_label} predicts {element} spectra only"
+        )
+    return np.nonzero(~check.no_sites)[0]
+
+
 def refuse_other_elements(
     structures: Sequence[Any], absorber: int, element: str, model_label: str
 ) -> None:
@@ -147,15 +194,9 @@ def refuse_other_elements(
     Raises:
         ValueError: naming the structure, the site and the model.
     """
-    from xanesnet.descriptors.packing import structure_label
-
     if not structures:
         return
-    counts = np.fromiter((len(a) for a in structures), dtype=np.int64, count=len(structures))
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    numbers = np.concatenate([a.numbers for a in structures])
-    labels = [structure_label(a, s) for s, a in enumerate(structures)]
-    check = check_absorber_elements(numbers, offsets, absorber, element, labels, model_label)
+    check, _ = _check_atoms(structures, absorber, element, model_label)
     if check.refused:
         raise ValueError(check.refused[min(check.refused)])
 

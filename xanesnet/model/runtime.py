@@ -509,36 +509,20 @@ class XanesModel:
                 another element (naming the structure, site and model), no site of the
                 element in any structure, or invalid structures.
         """
-        from xanesnet.descriptors.absorbers import check_absorber_elements, resolve_absorber
-        from xanesnet.descriptors.packing import structure_label
+        from xanesnet.descriptors.absorbers import resolve_absorber, structures_with_sites
         from xanesnet.io.pymatgen import as_atoms_list
 
         check_precision(precision)
         absorber = resolve_absorber(absorber, self.element, self.label)
         atoms = as_atoms_list(structures)
-        if atoms:
-            counts = np.fromiter((len(a) for a in atoms), dtype=np.int64, count=len(atoms))
-            offsets = np.concatenate([[0], np.cumsum(counts)])
-            numbers = np.concatenate([a.numbers for a in atoms]) if offsets[-1] else np.zeros(0)
-            labels = [structure_label(a, s) for s, a in enumerate(atoms)]
-            check = check_absorber_elements(
-                numbers, offsets, absorber, self.element, labels, self.label
-            )
-            if check.refused:
-                raise ValueError(check.refused[min(check.refused)])
-            if check.no_sites.all():
-                raise ValueError(
-                    f"no {self.element} site in the {len(atoms)} structure(s) given "
-                    f"({labels[0]}{', ...' if len(atoms) > 1 else ''}): {self.label} predicts "
-                    f"{self.element} spectra only"
-                )
-            kept = np.nonzero(~check.no_sites)[0]
-            if len(kept) < len(atoms):
-                atoms = [atoms[s] for s in kept.tolist()]
+        kept = structures_with_sites(atoms, absorber, self.element, self.label)
+        n_given = len(atoms)
+        if len(kept) < n_given:
+            atoms = [atoms[s] for s in kept.tolist()]
         features, index = self.descriptor.compute(
             atoms, absorber, backend=backend, n_threads=n_threads
         )
-        if atoms and len(kept) < len(offsets) - 1:
+        if len(kept) < n_given:  # rows name the structures as given
             index = np.stack([kept[index[:, 0]], index[:, 1]], axis=1)
         mean, spread = self.predict_features(features, n_threads=n_threads, precision=precision)
         trust = self.trust(features, mean, spread)

@@ -14,6 +14,7 @@ same structures come again in the same order (and the same chunk size).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -37,18 +38,24 @@ def _is_structure(item: Any) -> bool:
 
 def holds_structures(items: Sequence[Any]) -> bool:
     """Whether ``items`` (the inputs of a batch job, as a list) are structures in memory rather
-    than paths; an empty list or paths give False.
+    than paths: at least one structure and no path (anything else among structures is that
+    item's recorded failure); an empty list or paths give False.
 
     Raises:
-        TypeError: structures and paths mixed in one input list.
+        TypeError: structures and paths (str, os.PathLike) mixed in one input list.
     """
-    kinds = {_is_structure(item) for item in items}
-    if kinds == {True, False}:
+    structures = paths = False
+    for item in items:
+        if _is_structure(item):
+            structures = True
+        elif isinstance(item, (str, os.PathLike)):
+            paths = True
+    if structures and paths:
         raise TypeError(
             "inputs: structures in memory (ase.Atoms, pymatgen) and paths mixed in one list; "
             "give one kind per job"
         )
-    return kinds == {True}
+    return structures
 
 
 class MemoryStructures:

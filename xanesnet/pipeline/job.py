@@ -4,6 +4,7 @@ identity, the chunks this run computes, and the per-chunk step in this process."
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from xanesnet.checksums import file_sha256
 from xanesnet.io.chunks import Chunk, iter_chunks
-from xanesnet.io.sources import locations_and_stems, resolve_sources
+from xanesnet.io.memory import MEMORY_SOURCE, MemoryStructures, holds_structures
+from xanesnet.io.sources import SkippedFilesWarning, locations_and_stems, resolve_sources
 from xanesnet.pipeline.options import BatchOptions
 from xanesnet.pipeline.progress import expected_structures
 from xanesnet.pipeline.step import ChunkResult, run_step
@@ -36,6 +38,7 @@ class Job:
             index (structures where it selects another element fail).
         inputs: the inputs as given, one list.
         output: the output folder.
+        memory: the inputs when they are structures in memory (None: paths).
     """
 
     options: BatchOptions
@@ -45,6 +48,7 @@ class Job:
     absorber: int | str
     inputs: list[Any]
     output: Path
+    memory: MemoryStructures | None = None
 
     @classmethod
     def start(
@@ -73,8 +77,18 @@ class Job:
                 f"not the atom index {absorber!r}"
             )
         input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        if holds_structures([inputs]):  # one structure (an Atoms is also a sequence of atoms)
+            input_list = [inputs]
+        memory = MemoryStructures(input_list) if holds_structures(input_list) else None
         return cls(
-            options, loaded, model_path, file_sha256(model_path), absorber, input_list, Path(output)
+            options,
+            loaded,
+            model_path,
+            file_sha256(model_path),
+            absorber,
+            input_list,
+            Path(output),
+            memory,
         )
 
     def description(self) -> dict[str, Any]:
@@ -87,7 +101,8 @@ class Job:
             "model": {
                 k: self.model.metadata[k] for k in ("element", "edge", "n_members", "descriptor")
             },
-            "inputs": [str(p) for p in self.inputs],
+            # in-memory structures are identified by their content (open_store), not named
+            "inputs": [MEMORY_SOURCE] if self.memory else [str(p) for p in self.inputs],
             "select": options.select,
             "absorber": self.absorber,
             "chunk_size": int(options.chunk_size),
@@ -105,19 +120,31 @@ class Job:
     def open_store(self) -> PredictionStore:
         """The output, created or opened for resuming. The input files are fingerprinted
         (location, size, modification time, in input order): a resume over added, deleted or
-        edited inputs is refused, naming them."""
+        edited inputs is refused, naming them. Structures in memory are fingerprinted by
+        the content digest of each chunk (:mod:`xanesnet.io.memory`)."""
         from xanesnet.store import PredictionStore
         from xanesnet.store.inputs import InputFingerprint
 
-        sources, _ = resolve_sources(self.inputs, None, self.options.select, None)
-        locations, _ = locations_and_stems(sources, 0, len(sources))
+        if self.memory is not None:
+            # one entry per chunk: its structure count as the size, 60 bits of its content
+            # digest as the time stamp, so that a change names the chunk that differs
+            fingerprint = InputFingerprint(
+                tuple(
+                    (f"{MEMORY_SOURCE} chunk {k}", n, int(digest[:15], 16))
+                    for k, (n, digest) in enumerate(self.memory.digests(self.options.chunk_size))
+                )
+            )
+        else:
+            sources, _ = resolve_sources(self.inputs, None, self.options.select, None)
+            locations, _ = locations_and_stems(sources, 0, len(sources))
+            fingerprint = InputFingerprint.of(locations)
         return PredictionStore(
             self.output,
             self.description(),
             self.model.energies,
             has_spread=self.model.has_spread,
             format=self.options.format,
-            inputs=InputFingerprint.of(locations),
+            inputs=fingerprint,
             unique_sites=self.options.unique_sites,
         )
 
@@ -131,11 +158,18 @@ class Job:
         (``done``) or of another shard counted as skipped in ``ledger``. ``expect`` gets the
         number of structures the inputs hold (None: unknown) before the first chunk is read."""
         options = self.options
-        sources, _ = resolve_sources(self.inputs, None, options.select, None)
-        expect(expected_structures(sources, options.select))
-        for chunk in iter_chunks(
-            sources, options.chunk_size, select=options.select, fast_xyz=options.fast_xyz
-        ):
+        if self.memory is not None:
+            expect(len(self.memory))
+            chunks = self.memory.chunks(options.chunk_size)
+        else:
+            with warnings.catch_warnings():  # said once per job, by open_store
+                warnings.simplefilter("ignore", SkippedFilesWarning)
+                sources, _ = resolve_sources(self.inputs, None, options.select, None)
+            expect(expected_structures(sources, options.select))
+            chunks = iter_chunks(
+                sources, options.chunk_size, select=options.select, fast_xyz=options.fast_xyz
+            )
+        for chunk in chunks:
             if chunk.index in done or not options.in_shard(chunk.index):
                 ledger.skipped += 1
                 continue

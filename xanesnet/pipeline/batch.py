@@ -17,10 +17,11 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from xanesnet.io.memory import holds_structures
 from xanesnet.pipeline.commit import ChunkLedger
 from xanesnet.pipeline.dask import run_on_dask
 from xanesnet.pipeline.job import Job
@@ -73,7 +74,14 @@ def predict_batch(
 
     Args:
         inputs: files (any ASE format, multi-frame extxyz), folders of .xyz, globs, ASE
-            databases (``.db``, ``postgresql://``); one or a list.
+            databases (``.db``, ``postgresql://``); one or a list. Or structures in memory:
+            one or an iterable (list, generator) of ``ase.Atoms`` and pymatgen
+            ``Structure`` / ``Molecule`` objects (:mod:`xanesnet.io.memory`; a generator is
+            gathered into a list first). Their ids are ``atoms.info["id"]`` where set, else
+            ``mem:<n>`` (position in the input). Files are identified by path, size and
+            modification time; structures in memory by a digest of their content (numbers,
+            positions, cell, periodicity, id) per chunk: a resume is accepted only when the
+            same structures come again in the same order, otherwise refused.
         output: output folder (see :mod:`xanesnet.store`); re-running resumes it.
         model: model file or shipped model name (default: the shipped K-edge model of the
             absorber element when ``absorber`` names one, else the Fe K-edge model; an
@@ -149,6 +157,9 @@ def predict_batch(
             fast_xyz=fast_xyz,
             unique_sites=unique_sites,
         )
+    reusable = isinstance(inputs, (str, os.PathLike, Sequence)) or holds_structures([inputs])
+    if not reusable and isinstance(inputs, Iterable):
+        inputs = list(inputs)  # a generator of structures: read once, used by every job
     elements = absorber_elements(options.absorber)
     if elements is not None and len(elements) > 1:
         return _predict_elements(inputs, Path(output), options, elements)

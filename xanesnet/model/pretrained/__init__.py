@@ -142,9 +142,10 @@ REGISTRY: tuple[ShippedModel, ...] = (
         "V", "K", "default", "V_K_edge.pt", "molecules", "FDMNES",
         "scripts/v_k_edge/train_model.py (train.toml)",
     ),
-    # Cu K-edge (Materials Project crystals, FEFF spectra): one row here when Cu_K_edge.pt
-    # ships, e.g.
-    # ShippedModel("Cu", "K", "default", "Cu_K_edge.pt", "crystals", "FEFF", "scripts/cu_k_edge/..."),
+    ShippedModel(
+        "Cu", "K", "default", "Cu_K_edge.pt", "crystals", "FEFF",
+        "scripts/cu_k_edge/train_model.py --all-materials",
+    ),
 )  # fmt: skip
 
 

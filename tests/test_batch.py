@@ -25,6 +25,10 @@ def _assert_same(a, b):
     np.testing.assert_array_equal(a.spectra, b.spectra)
     np.testing.assert_array_equal(a.spread, b.spread)
     assert a.errors == b.errors
+    # the trust columns (xanesnet.store.TRUST_FIELDS) and the structures without a Fe site
+    for name in ("predicted_delta_mu", "domain_score", "outside_domain", "unphysical"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.no_sites == b.no_sites
 
 
 def test_batch_output_matches_model_and_is_plain_hdf5(tmp_path, example_structures):
@@ -234,10 +238,10 @@ def _disk_full_at_chunk(monkeypatch, failing_index):
 
     real = PredictionStore.commit
 
-    def failing(self, index, *args):
+    def failing(self, index, *args, **kwargs):
         if index == failing_index:
             raise OSError(28, "No space left on device")
-        return real(self, index, *args)
+        return real(self, index, *args, **kwargs)
 
     monkeypatch.setattr(PredictionStore, "commit", failing)
     return real

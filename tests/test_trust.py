@@ -396,3 +396,22 @@ def test_float32_domain_score_matches_the_float64_definition(model, complexes) -
     np.testing.assert_allclose(fast, domain.score_features(features), rtol=1e-4)
     no_sigma = model.trust(features[:4], np.ones((4, 226)), np.ones((4, 226)), sigma=False)
     assert no_sigma.sigma is None and no_sigma.domain_score.shape == (4,)
+
+
+def test_domain_score_bits_do_not_depend_on_threads_or_chunking(model, complexes) -> None:
+    """A Dask worker (one thread) and this process (a pool) must store the same bits."""
+    import torch
+
+    features, _ = model.descriptor.compute(complexes, "Fe", n_threads=1)
+    features = np.concatenate([features * (1 + 0.01 * i) for i in range(40)])
+    fast = model.trust_model.fast_domain
+    before = torch.get_num_threads()
+    try:
+        scores = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            scores[threads] = fast.score(features)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(scores[1], scores[2])
+    np.testing.assert_array_equal(fast.score(features[5:17]), scores[1][5:17])

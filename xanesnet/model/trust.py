@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from xanesnet.model.calibration import CalibratedUncertainty, physical_range_flags
 from xanesnet.model.domain import DomainScore
@@ -124,13 +125,21 @@ class Float32Domain:
             normaliser=float(domain.normaliser),
         )
 
+    @property
+    def _centres_t_tensor(self) -> torch.Tensor:
+        return torch.from_numpy(self.centres_t)
+
     def score(self, features: np.ndarray) -> np.ndarray:
         """(n_sites,) float64 scores of raw descriptors (n_sites, n_features)."""
         out = np.empty(len(features))
         for start in range(0, len(features), _DOMAIN_BLOCK):
             z = np.asarray(features[start : start + _DOMAIN_BLOCK], dtype=np.float32)
             z = (z - self.mean) * self.inv_scale
-            d2 = z @ self.centres_t  # |z - c|² = |z|² - 2 z·c + |c|², clipped at 0 (rounding)
+            # |z - c|² = |z|² - 2 z·c + |c|², clipped at 0 (rounding). The product goes through
+            # torch, like the networks: its float32 GEMM gives the same bits whatever the thread
+            # count (numpy's BLAS did not: a Dask worker's single thread and this process's
+            # pool disagreed in the last bits)
+            d2 = torch.from_numpy(z).mm(self._centres_t_tensor).numpy()
             d2 *= -2.0
             d2 += self.centre_norms
             d2 += np.einsum("ij,ij->i", z, z)[:, None]

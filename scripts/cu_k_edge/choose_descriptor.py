@@ -8,6 +8,8 @@ first 141 points of the model grid), never on ``validation``. Run from the repos
 
 ``--kernel`` fits Laplacian kernel ridge (package defaults) instead of a network: seconds
 instead of minutes, used to screen descriptors before training networks on the best.
+``--tanh`` trains tanh networks instead of SiLU (bounded hidden units). Each result also gives
+the largest prediction over the val sites' inputs (no val labels): a check for runaway outputs.
 
 Results are appended to /tmp/cu_k_edge_cache/choices.jsonl (docs/model.md holds the table).
 """

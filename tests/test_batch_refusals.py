@@ -28,10 +28,10 @@ def _interrupted_job(monkeypatch, inputs, out, failing_index=3):
     """A job stopped by a failed commit of chunk ``failing_index`` (chunks before it stay)."""
     real = PredictionStore.commit
 
-    def failing(self, index, *args):
+    def failing(self, index, *args, **kwargs):
         if index == failing_index:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, index, *args)
+        return real(self, index, *args, **kwargs)
 
     monkeypatch.setattr(PredictionStore, "commit", failing)
     with pytest.raises(OSError):

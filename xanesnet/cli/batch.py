@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 from xanesnet.cli._args import add_prediction_arguments, batch_options, checked_inputs
+from xanesnet.io.sources import SkippedFilesWarning
 from xanesnet.store import FORMATS, OutputWriteError
 
 #: The command's exit statuses (its --help epilog and the README list them).
@@ -70,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="run chunks on Dask workers: a local cluster of N processes, or "
         "the address of a running scheduler",
     )
+    parser.add_argument(
+        "--keep-info",
+        default=None,
+        metavar="KEY[,KEY...]",
+        help="carry these structure metadata keys into the output as per-site columns "
+        "info.KEY (ASE database key-value pairs and unique_id, extended XYZ comment-line "
+        'keys; "" where a structure lacks one). Every output also names each site\'s input '
+        "file in the column source",
+    )
     parser.add_argument("--strict", action="store_true", help="stop at the first failure")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return parser
@@ -91,10 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
             dask=args.dask,
             format=args.format,
+            keep_info=args.keep_info or (),
         )
-        with warnings.catch_warnings():  # said below, once, as a plain line
+        with warnings.catch_warnings(record=True) as said:  # said below as plain lines
             warnings.simplefilter("ignore", OutOfDomainWarning)
+            warnings.simplefilter("always", SkippedFilesWarning)
             summary = predict_batch(inputs, args.output, options=options)
+        for warning in said:
+            print(f"warning: {warning.message}", file=sys.stderr)
     except OutputWriteError as exc:  # an OSError: before the refusals below
         print(f"xanesnet-batch: error: {exc.strerror or exc}", file=sys.stderr)
         return 3

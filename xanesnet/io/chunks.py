@@ -35,12 +35,14 @@ _XYZ_KINDS = frozenset({"xyz", "xanesnet"})
 
 
 class Chunk(NamedTuple):
-    """One chunk of the input: its index (from 0, in input order), its structures, and the
-    read errors met while collecting them, as ``(source, message)``."""
+    """One chunk of the input: its index (from 0, in input order), its structures, the
+    read errors met while collecting them, as ``(source, message)``, and the source (file
+    path, database, ``<memory>``) of each structure."""
 
     index: int
     frames: Frames
     errors: list[tuple[str, str]]
+    sources: list[str] = []
 
 
 class FrameBuilder:
@@ -56,6 +58,7 @@ class FrameBuilder:
         self._positions: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
         self._ids: list[str] = []
+        self._sources: list[str] = []
         self._info: list[dict[str, Any] | None] = []
         self._periodic: list[tuple[int, np.ndarray, np.ndarray]] = []  # (s, cell, pbc)
 
@@ -65,13 +68,20 @@ class FrameBuilder:
         return self.size - self.n
 
     def add_parsed(
-        self, numbers: np.ndarray, positions: np.ndarray, counts: np.ndarray, ids: list[str]
+        self,
+        numbers: np.ndarray,
+        positions: np.ndarray,
+        counts: np.ndarray,
+        ids: list[str],
+        sources: list[str],
     ) -> None:
-        """Molecules parsed in bulk: (n_atoms,), (n_atoms, 3), (k,) atoms each, (k,) ids."""
+        """Molecules parsed in bulk: (n_atoms,), (n_atoms, 3), (k,) atoms each, (k,) ids,
+        (k,) source files."""
         self._numbers.append(numbers)
         self._positions.append(positions)
         self._counts.append(counts)
         self._ids.extend(ids)
+        self._sources.extend(sources)
         self._info.extend([None] * len(ids))
         self.n += len(ids)
 
@@ -83,14 +93,17 @@ class FrameBuilder:
         pbc: np.ndarray,
         structure_id: str,
         info: dict[str, Any] | None = None,
+        source: str = "",
     ) -> None:
-        """One structure from raw values: (n,), (n, 3) Å, (3, 3) Å, (3,) flags."""
+        """One structure from raw values: (n,), (n, 3) Å, (3, 3) Å, (3,) flags; ``source``
+        names where it was read."""
         self._numbers.append(numbers)
         self._positions.append(positions)
         self._counts.append(np.array([len(numbers)], dtype=np.int64))
         if pbc.any() or cell.any():
             self._periodic.append((self.n, np.array(cell, dtype=np.float64), pbc.astype(np.uint8)))
         self._ids.append(structure_id)
+        self._sources.append(source)
         self._info.append(info)
         self.n += 1
 
@@ -103,11 +116,26 @@ class FrameBuilder:
             np.asarray(atoms.pbc),
             str(atoms.info.get("id", "")),
             atoms.info,
+            str(atoms.info.get("source", "")),
         )
 
     def take(self) -> Frames:
         """The chunk collected so far; the builder starts a new one."""
+        return self.take_with_sources()[0]
+
+    def take_chunk(self, index: int, errors: list[tuple[str, str]]) -> Chunk:
+        """The chunk collected so far as chunk ``index`` with the read ``errors`` met while
+        collecting it (the list is emptied); the builder starts a new one."""
+        frames, sources = self.take_with_sources()
+        taken = errors[:]
+        errors.clear()
+        return Chunk(index, frames, taken, sources)
+
+    def take_with_sources(self) -> tuple[Frames, list[str]]:
+        """The chunk collected so far and the source of each structure; the builder starts
+        a new one."""
         n = self.n
+        sources = self._sources
         offsets = np.zeros(n + 1, dtype=np.int64)
         if self._counts:
             np.cumsum(np.concatenate(self._counts), out=offsets[1:])
@@ -126,7 +154,7 @@ class FrameBuilder:
             info=self._info,
         )
         self._reset()
-        return frames
+        return frames, sources
 
 
 def _join(parts: list[np.ndarray], empty: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -181,12 +209,10 @@ def iter_chunks(
             builder, sources, errors, select, requested(fast_xyz) is not False
         )
     for _ in filled:
-        yield Chunk(index, builder.take(), errors[:])
-        errors.clear()
+        yield builder.take_chunk(index, errors)
         index += 1
     if builder.n or errors:
-        yield Chunk(index, builder.take(), errors[:])
-        errors.clear()
+        yield builder.take_chunk(index, errors)
 
 
 def _fill_per_source(
@@ -234,7 +260,11 @@ def _fill_from_blocks(
                         a = atom_ends[f - 1] if f else 0
                         b = atom_ends[f + k - 1]
                         builder.add_parsed(
-                            numbers[a:b], positions[a:b], counts[f : f + k], stems[f : f + k]
+                            numbers[a:b],
+                            positions[a:b],
+                            counts[f : f + k],
+                            stems[f : f + k],
+                            locations[f : f + k],
                         )
                         f += k
                         if builder.room == 0:
@@ -319,7 +349,7 @@ def _add_source(
             errors.append((source.display, str(exc)))
             return
         if item[0] == "frame":
-            builder.add_frame(*item[1:])
+            builder.add_frame(*item[1:], source=source.display)
         else:
             builder.add_atoms(item[1])
         if builder.room == 0:

@@ -114,14 +114,14 @@ class MemoryStructures:
                     np.asarray(item.pbc),
                     structure_id,
                     info,
+                    str(info["source"]),
                 )
             if taken == chunk_size:
-                yield Chunk(index, builder.take(), errors[:])
-                errors.clear()
+                yield builder.take_chunk(index, errors)
                 index += 1
                 taken = 0
         if taken:
-            yield Chunk(index, builder.take(), errors[:])
+            yield builder.take_chunk(index, errors)
 
     def digests(self, chunk_size: int) -> list[tuple[int, str]]:
         """(structures, SHA-256 hex of their content) of each chunk of ``chunk_size``."""

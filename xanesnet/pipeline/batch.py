@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from xanesnet.io.memory import holds_structures
+from xanesnet.pipeline.columns import site_columns
 from xanesnet.pipeline.commit import ChunkLedger
 from xanesnet.pipeline.dask import run_on_dask
 from xanesnet.pipeline.job import Job
@@ -68,6 +69,7 @@ def predict_batch(
     format: str = "hdf5",
     fast_xyz: bool | None = None,
     unique_sites: bool = False,
+    keep_info: str | Sequence[str] | None = None,
     options: BatchOptions | None = None,
 ) -> BatchSummary | dict[str, BatchSummary]:
     """Predict the spectra of every absorbing site of the inputs into an output folder.
@@ -130,6 +132,13 @@ def predict_batch(
             ``multiplicity``, and per structure its multiplicity-weighted mean spectrum
             (``structure_mean``; see :mod:`xanesnet.store`). Off by default (every site its
             row, outputs as before). Part of the job: a resume must use the same setting.
+        keep_info: structure metadata to carry into the output as per-site columns
+            ``info.<key>`` (``"charge,unique_id"`` or a list of keys): ASE database
+            key-value pairs and ``unique_id``, extended XYZ comment-line keys, ``info`` of
+            structures given in memory ("" where a structure lacks the key; numbers read back
+            as float64 with NaN, see :mod:`xanesnet.pipeline.columns`). Part of the job. Every
+            output also has the column ``source``: the file each site's structure was read
+            from (``<memory>`` for structures given in memory).
 
         options: all of the above in one :class:`~xanesnet.pipeline.options.BatchOptions`
             (then the keyword arguments are not used).
@@ -156,6 +165,7 @@ def predict_batch(
             format=format,
             fast_xyz=fast_xyz,
             unique_sites=unique_sites,
+            keep_info=keep_info or (),
         )
     reusable = isinstance(inputs, (str, os.PathLike, Sequence)) or holds_structures([inputs])
     if not reusable and isinstance(inputs, Iterable):
@@ -253,7 +263,9 @@ def _run_local(job: Job, done: Container[int], ledger: ChunkLedger, bar: Progres
             if kind == "expected":
                 bar.expect(item)
                 continue
-            ledger.record(item.index, len(item.frames), item.errors, job.step(item))
+            result = job.step(item)
+            columns = site_columns(job.structure_columns(item), result.ids)
+            ledger.record(item.index, len(item.frames), item.errors, result, columns)
         ledger.committer.wait()
     finally:
         stop.set()

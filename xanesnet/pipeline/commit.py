@@ -53,7 +53,8 @@ class Committer:
         unique: dict[str, Any] | None = None,
     ) -> None:
         """Hand chunk ``index`` over (arguments of ``PredictionStore.commit``; the spread is
-        dropped for a store without one; ``unique``: its unique-sites keywords)."""
+        dropped for a store without one; ``unique``: its other keywords: unique-sites
+        fields, per-site text columns)."""
         self._settle(2 * WRITER_THREADS - 1)
         spread = spread if self.store.has_spread else None
         args = (index, ids, sites, spectra, spread, errors, n_structures, trust, no_sites)
@@ -96,8 +97,10 @@ class ChunkLedger:
         n_structures: int,
         read_errors: list[tuple[str, str]],
         result: ChunkResult,
+        columns: dict[str, list[str]] | None = None,
     ) -> None:
-        """Chunk ``index`` of ``n_structures`` structures is computed: commit it."""
+        """Chunk ``index`` of ``n_structures`` structures is computed: commit it (with its
+        per-site text columns, :mod:`xanesnet.pipeline.columns`)."""
         errors = read_errors + result.errors
         if self.strict and errors:
             raise ValueError(f"{errors[0][0]}: {errors[0][1]} (--strict)")
@@ -111,11 +114,16 @@ class ChunkLedger:
             n_structures,
             result.trust,
             result.no_sites,
-            None
-            if result.multiplicity is None
-            else {
-                "multiplicity": result.multiplicity,
-                "structure_mean": (result.structure_ids, result.structure_mean),
+            {
+                **(
+                    {}
+                    if result.multiplicity is None
+                    else {
+                        "multiplicity": result.multiplicity,
+                        "structure_mean": (result.structure_ids, result.structure_mean),
+                    }
+                ),
+                **({} if columns is None else {"columns": columns}),
             },
         )
         self.sites += len(result.ids)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from xanesnet.io.chunks import Chunk
+from xanesnet.pipeline.columns import StructureColumns, site_columns
 from xanesnet.pipeline.commit import ChunkLedger
 from xanesnet.pipeline.step import run_step_on_worker
 
@@ -74,14 +75,17 @@ def run_on_dask(spec: str, job: Job, chunks: Iterable[Chunk], ledger: ChunkLedge
     from distributed import wait
 
     client, cluster = dask_client(spec)
-    in_flight: dict[Any, tuple[int, int, list[tuple[str, str]]]] = {}  # index, size, errors
+    # index, size, read errors, per-structure text columns
+    in_flight: dict[Any, tuple[int, int, list[tuple[str, str]], StructureColumns]] = {}
     limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
     options = job.options
 
     def settle(futures: Iterable[Any]) -> None:
         for future in futures:
-            index, n_structures, read_errors = in_flight.pop(future)
-            ledger.record(index, n_structures, read_errors, future.result())
+            index, n_structures, read_errors, structures = in_flight.pop(future)
+            result = future.result()
+            columns = site_columns(structures, result.ids)
+            ledger.record(index, n_structures, read_errors, result, columns)
 
     try:
         for chunk in chunks:
@@ -97,7 +101,12 @@ def run_on_dask(spec: str, job: Job, chunks: Iterable[Chunk], ledger: ChunkLedge
                 options.unique_sites,
                 pure=False,
             )
-            in_flight[future] = (chunk.index, len(chunk.frames), chunk.errors)
+            in_flight[future] = (
+                chunk.index,
+                len(chunk.frames),
+                chunk.errors,
+                job.structure_columns(chunk),
+            )
             while len(in_flight) >= limit:
                 settle(wait(list(in_flight), return_when="FIRST_COMPLETED").done)
         while in_flight:

@@ -14,6 +14,7 @@ from xanesnet.checksums import file_sha256
 from xanesnet.io.chunks import Chunk, iter_chunks
 from xanesnet.io.memory import MEMORY_SOURCE, MemoryStructures, holds_structures
 from xanesnet.io.sources import SkippedFilesWarning, locations_and_stems, resolve_sources
+from xanesnet.pipeline.columns import StructureColumns, column_names, structure_columns
 from xanesnet.pipeline.options import BatchOptions
 from xanesnet.pipeline.progress import expected_structures
 from xanesnet.pipeline.step import ChunkResult, run_step
@@ -111,6 +112,8 @@ class Job:
         }
         if options.precision != "float32":  # absent for float32: older outputs still resume
             job["precision"] = options.precision
+        if options.keep_info:  # absent when none: outputs as before, and they resume
+            job["keep_info"] = list(options.keep_info)
         if options.unique_sites:  # absent when off: outputs as before, and they resume
             from xanesnet.descriptors.symmetry import DEFAULT_SYMPREC
 
@@ -145,6 +148,7 @@ class Job:
             has_spread=self.model.has_spread,
             format=self.options.format,
             inputs=fingerprint,
+            site_columns=column_names(self.options.keep_info),
             unique_sites=self.options.unique_sites,
         )
 
@@ -166,14 +170,20 @@ class Job:
                 warnings.simplefilter("ignore", SkippedFilesWarning)
                 sources, _ = resolve_sources(self.inputs, None, options.select, None)
             expect(expected_structures(sources, options.select))
+            # the block reader of .xyz folders keeps no metadata: kept info needs the others
+            fast_xyz = False if options.keep_info else options.fast_xyz
             chunks = iter_chunks(
-                sources, options.chunk_size, select=options.select, fast_xyz=options.fast_xyz
+                sources, options.chunk_size, select=options.select, fast_xyz=fast_xyz
             )
         for chunk in chunks:
             if chunk.index in done or not options.in_shard(chunk.index):
                 ledger.skipped += 1
                 continue
             yield chunk
+
+    def structure_columns(self, chunk: Chunk) -> StructureColumns:
+        """The per-structure text columns of one chunk (source, kept info keys)."""
+        return structure_columns(chunk, self.options.keep_info)
 
     def step(self, chunk: Chunk) -> ChunkResult:
         """:func:`~xanesnet.pipeline.step.run_step` on one chunk, in this process."""

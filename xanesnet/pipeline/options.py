@@ -78,10 +78,14 @@ class BatchOptions:
     format: str = "hdf5"
     fast_xyz: bool | None = None
     unique_sites: bool = False
+    keep_info: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from xanesnet.pipeline.columns import check_keep_info
+
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size: expected a positive integer, got {self.chunk_size}")
+        object.__setattr__(self, "keep_info", check_keep_info(self.keep_info))
         if isinstance(self.shard, str):
             object.__setattr__(self, "shard", parse_shard(self.shard))
 

@@ -44,6 +44,13 @@ def has_trust(manifest: dict[str, Any]) -> bool:
     return bool(manifest.get("trust_fields"))
 
 
+def site_column_names(manifest: dict[str, Any]) -> list[str]:
+    """The per-site text columns of an output (manifest ``site_columns``): ``source`` (the
+    file each site's structure was read from) and ``info.<key>`` for each ``keep_info`` key;
+    empty for outputs started before they existed."""
+    return [str(name) for name in manifest.get("site_columns") or []]
+
+
 def has_unique_sites(manifest: dict[str, Any]) -> bool:
     """Whether an output holds one row per symmetry orbit: its chunks carry the per-site
     ``multiplicity`` and the per-structure table ``structure_mean`` (ids + spectrum)."""
@@ -84,6 +91,11 @@ class StoredPredictions:
             job; None otherwise), and
         structure_mean: (n_structures, n_energies) float32 each one's
             multiplicity-weighted mean spectrum (the mean over all its sites).
+        columns: the per-site columns by name (:func:`site_column_names`): ``source``
+            (n_sites,) str, the file (or ``<memory>``) of each site's structure, and
+            ``info.<key>`` (n_sites,) per kept info key: float64 (NaN where missing) when
+            every value given is a number, else str ("" where missing). Empty for outputs
+            started before they existed.
 
     The calibrated σ per energy is not stored (it would add a third (n_sites, n_energies)
     array); it follows from the spread: ``load_model(model).trust_model.calibration
@@ -105,6 +117,7 @@ class StoredPredictions:
     multiplicity: np.ndarray | None = None
     structure_mean_ids: np.ndarray | None = None
     structure_mean: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,8 @@ class ChunkData:
             unique-sites output).
         mean_ids: (m,) ids of the chunk's structures with sites (unique-sites output), and
         mean_spectra: (m, n_energies) float32 their multiplicity-weighted mean spectra.
+        columns: name -> (n,) str (object array) per-site column, or None for an output
+            without them (see :func:`site_column_names`).
     """
 
     ids: np.ndarray
@@ -136,6 +151,7 @@ class ChunkData:
     multiplicity: np.ndarray | None = None
     mean_ids: np.ndarray | None = None
     mean_spectra: np.ndarray | None = None
+    columns: dict[str, np.ndarray] | None = None
 
     @classmethod
     def build(
@@ -150,12 +166,16 @@ class ChunkData:
         no_sites: Sequence[str] = (),
         multiplicity: np.ndarray | Sequence[int] | None = None,
         structure_mean: tuple[Sequence[str], np.ndarray] | None = None,
+        columns: dict[str, Sequence[str]] | None = None,
+        column_names: Sequence[str] = (),
     ) -> ChunkData:
         """Normalise dtypes and shapes (spectra and spread reshaped to (n, n_energies); the
         trust columns to :data:`TRUST_FIELDS`, NaN / False where ``trust`` lacks one;
-        ``structure_mean``: (ids, (m, n_energies) spectra) of a unique-sites output)."""
+        ``structure_mean``: (ids, (m, n_energies) spectra) of a unique-sites output;
+        ``columns``: the per-site text columns named in ``column_names``, "" where absent)."""
         id_array = np.empty(len(ids), dtype=object)
         id_array[:] = [str(i) for i in ids]
+        texts = text_columns(columns or {}, column_names, len(ids)) if column_names else None
         unique = {}
         if multiplicity is not None:
             mean_ids, mean_spectra = structure_mean if structure_mean is not None else ([], [])
@@ -183,7 +203,21 @@ class ChunkData:
             trust=columns,
             no_sites=[str(i) for i in no_sites],
             **unique,
+            columns=texts,
         )
+
+
+def text_columns(
+    values: dict[str, Sequence[str]], names: Sequence[str], n: int
+) -> dict[str, np.ndarray]:
+    """The per-site text columns ``names`` as (n,) object arrays of str ("" where absent)."""
+    out = {}
+    for name in names:
+        column = np.empty(n, dtype=object)
+        given = values.get(name)
+        column[:] = [""] * n if given is None else [str(v) for v in given]
+        out[name] = column
+    return out
 
 
 def empty_trust(n: int = 0) -> dict[str, np.ndarray]:
@@ -216,6 +250,11 @@ def concatenate(
             mean_ids=np.empty(0, dtype=object) if unique else None,
             mean_spectra=empty.copy() if unique else None,
         )
+    names = list(chunks[0].columns or {})
+    texts = {
+        name: np.concatenate([(c.columns or {})[name] for c in chunks]).astype(object)
+        for name in names
+    }
     columns = None
     if trust:
         columns = {
@@ -235,6 +274,7 @@ def concatenate(
         multiplicity=np.concatenate([c.multiplicity for c in chunks]) if unique else None,
         mean_ids=np.concatenate([c.mean_ids for c in chunks]).astype(object) if unique else None,
         mean_spectra=np.concatenate([c.mean_spectra for c in chunks]) if unique else None,
+        columns=texts if names else None,
     )
 
 

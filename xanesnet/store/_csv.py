@@ -21,6 +21,11 @@
                                      each row stands for)
       structure_mean.csv             unique-sites outputs: structure_id, E1, E2, ...: each
                                      structure's multiplicity-weighted mean spectrum
+      site_info.csv                  outputs started since it exists (manifest
+                                     ``site_columns``): structure_id, site_index, source (the
+                                     file of the site's structure; <memory> for structures
+                                     given in memory), then info.<key> per ``keep_info`` key
+                                     ("" where missing); chunks/site_info_NNNNNN.csv per chunk
 
 ``predictions.csv`` and ``spread.csv`` have a header ``structure_id,site_index,E1,E2,...``
 (energies in eV) and one row per site; values are float32 μ written as the shortest decimal
@@ -61,6 +66,7 @@ from xanesnet.store._common import (
     has_unique_sites,
     object_strings,
     ordered_chunks,
+    site_column_names,
 )
 
 #: the per-chunk files: (prefix, consolidated file name)
@@ -72,6 +78,7 @@ _TABLES = {
     "no_sites": "no_sites.csv",
     "multiplicity": "multiplicity.csv",
     "structure_mean": "structure_mean.csv",
+    "site_info": "site_info.csv",
 }
 _ERROR_HEADER = ["structure_id", "reason"]
 _TRUST_HEADER = ["structure_id", "site_index", *TRUST_FIELD_NAMES]
@@ -151,6 +158,10 @@ def _mean_header(manifest: dict[str, Any]) -> list[str]:
     return ["structure_id", *_energy_labels(manifest)]
 
 
+def _site_info_header(names: list[str]) -> list[str]:
+    return ["structure_id", "site_index", *names]
+
+
 def _read_trust(path: Path, n_sites: int) -> dict[str, np.ndarray]:
     """The trust columns of a chunk's trust CSV."""
     with open(path, newline="", encoding="utf-8") as handle:
@@ -183,7 +194,8 @@ class CSVBackend(Backend):
             ["spectra", "spread", "errors"] if manifest["has_spread"] else ["spectra", "errors"]
         )
         tables += ["trust", "no_sites"] if has_trust(manifest) else []
-        return tables + (["multiplicity", "structure_mean"] if has_unique_sites(manifest) else [])
+        tables += ["multiplicity", "structure_mean"] if has_unique_sites(manifest) else []
+        return tables + (["site_info"] if site_column_names(manifest) else [])
 
     def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
         return [self._file(out, table, index) for table in self._tables(manifest)]
@@ -223,6 +235,14 @@ class CSVBackend(Backend):
                 _mean_header(manifest),
                 ([i, *means[row]] for row, i in enumerate(chunk.mean_ids)),
             )
+        names = site_column_names(manifest)
+        if names:
+            columns = [chunk.columns[name] for name in names]
+            rows = (
+                [chunk.ids[i], int(chunk.sites[i]), *(c[i] for c in columns)]
+                for i in range(len(chunk.ids))
+            )
+            _write_csv(self._file(out, "site_info", index), _site_info_header(names), rows)
 
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
         n_e = len(manifest["energies"])
@@ -242,7 +262,20 @@ class CSVBackend(Backend):
         unique: dict[str, Any] = {}
         if has_unique_sites(manifest):
             unique = self._read_unique(out, index, n_e, len(ids))
-        return ChunkData(ids, sites, spectra, spread, errors, trust, no_sites, **unique)
+        columns = None
+        names = site_column_names(manifest)
+        if names:
+            path = self._file(out, "site_info", index)
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.reader(handle))[1:]
+            if len(rows) != len(ids):
+                raise ValueError(f"{path}: {len(rows)} rows, the chunk's spectra {len(ids)}")
+            columns = {
+                name: object_strings([row[2 + c] for row in rows]) for c, name in enumerate(names)
+            }
+        return ChunkData(
+            ids, sites, spectra, spread, errors, trust, no_sites, **unique, columns=columns
+        )
 
     def _read_unique(self, out: Path, index: int, n_e: int, n_sites: int) -> dict[str, Any]:
         """The unique-sites fields of :class:`ChunkData` from a chunk's CSV files."""
@@ -272,6 +305,7 @@ class CSVBackend(Backend):
             "no_sites": _NO_SITES_HEADER,
             "multiplicity": _MULTIPLICITY_HEADER,
             "structure_mean": _mean_header(manifest),
+            "site_info": _site_info_header(site_column_names(manifest)),
         }
         header["spread"] = header["spectra"]
         for table in self._tables(manifest):

@@ -21,7 +21,10 @@ table of all chunks (``error_ids``, ``error_reasons``) and the manifest as the J
 also holds, per chunk and in ``predictions.h5``, ``multiplicity`` (n,) int64 (the sites each
 row stands for) and the per-structure table ``structure_mean_ids`` (m,) with
 ``structure_mean`` (m, n_energies) float32 (each structure's multiplicity-weighted mean
-spectrum).
+spectrum). Outputs started since they exist (manifest ``site_columns``) hold per chunk and in
+``predictions.h5`` the per-site text columns ``source`` (n,) str (the file each site's
+structure was read from; ``<memory>`` for structures given in memory) and ``info.<key>`` (n,)
+str for each key of ``keep_info`` (numbers as their decimal text, "" where missing).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from xanesnet.store._common import (
     has_unique_sites,
     object_strings,
     ordered_chunks,
+    site_column_names,
 )
 from xanesnet.store._deflate import write_shuffle_deflate
 from xanesnet.store.units import output_attributes
@@ -121,6 +125,8 @@ class HDF5Backend(Backend):
                 f.create_dataset("multiplicity", data=chunk.multiplicity)
                 f.create_dataset("structure_mean_ids", data=chunk.mean_ids, dtype=_string_dtype())
                 write_shuffle_deflate(f, "structure_mean", chunk.mean_spectra)
+            for name in site_column_names(manifest):
+                f.create_dataset(name, data=chunk.columns[name], dtype=_string_dtype())
         fsync_file(tmp)
         os.replace(tmp, final)
 
@@ -137,6 +143,11 @@ class HDF5Backend(Backend):
                 else None,
                 no_sites=list(f["no_site_ids"].asstr()[()]) if has_trust(manifest) else [],
                 **(_unique_columns(f) if has_unique_sites(manifest) else {}),
+                columns={
+                    name: object_strings(f[name].asstr()[()])
+                    for name in site_column_names(manifest)
+                }
+                or None,
             )
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
@@ -168,6 +179,7 @@ class HDF5Backend(Backend):
                 columns += [(name, dtype, dtype) for name, dtype in TRUST_FIELDS]
             if has_unique_sites(manifest):
                 columns += [("multiplicity", np.int64, np.int64)]
+            columns += [(name, _string_dtype(), object) for name in site_column_names(manifest)]
             for name, dtype, empty in columns:
                 values = []
                 for (_, file), n in zip(chunks, counts, strict=True):

@@ -29,6 +29,7 @@ from xanesnet.store._common import (
     ordered_chunks,
     read_manifest,
     remove,
+    site_column_names,
 )
 from xanesnet.store._csv import CSVBackend
 from xanesnet.store._hdf5 import HDF5Backend
@@ -84,6 +85,8 @@ class PredictionStore:
             changed. None (in-memory inputs): not checked.
         unique_sites: a new output holds one row per symmetry orbit: its chunks carry
             ``multiplicity`` and ``structure_mean`` (manifest ``unique_sites``).
+        site_columns: the per-site text columns of a new output (manifest ``site_columns``;
+            ``source``, ``info.<key>``); an output started without them is resumed without.
 
     Raises:
         ValueError: the folder holds another job, another format, other inputs, or is not an
@@ -102,6 +105,7 @@ class PredictionStore:
         format: str = DEFAULT_FORMAT,
         inputs: InputFingerprint | None = None,
         unique_sites: bool = False,
+        site_columns: Sequence[str] = (),
     ) -> None:
         self.backend = format_backend(format)
         self._manifest_lock = threading.Lock()
@@ -149,6 +153,8 @@ class PredictionStore:
                 }
                 if unique_sites:  # absent otherwise: outputs as before
                     self.manifest["unique_sites"] = True
+                if site_columns:
+                    self.manifest["site_columns"] = list(site_columns)
                 if inputs is not None:
                     inputs.write(self.path)
                     self.manifest["inputs"] = inputs.summary()
@@ -223,6 +229,7 @@ class PredictionStore:
         no_sites: Sequence[str] = (),
         multiplicity: np.ndarray | None = None,
         structure_mean: tuple[Sequence[str], np.ndarray] | None = None,
+        columns: dict[str, Sequence[str]] | None = None,
     ) -> None:
         """Write chunk ``index`` atomically and record it in the manifest.
 
@@ -247,6 +254,8 @@ class PredictionStore:
                 required there, ignored elsewhere).
             structure_mean: (ids (m,), spectra (m, n_energies)) each structure's
                 multiplicity-weighted mean spectrum (unique-sites output).
+            columns: the per-site text columns by name, (n,) each ("" for a missing one);
+                those the output does not list (manifest ``site_columns``) are ignored.
         """
         with_trust = has_trust(self.manifest)
         if has_unique_sites(self.manifest):
@@ -265,6 +274,8 @@ class PredictionStore:
             no_sites=no_sites if with_trust else (),
             multiplicity=multiplicity,
             structure_mean=structure_mean,
+            columns=columns,
+            column_names=site_column_names(self.manifest),
         )
         checksum = chunk_checksum(chunk)
         try:
@@ -353,7 +364,25 @@ def read_predictions(path: str | os.PathLike) -> StoredPredictions:
         multiplicity=data.multiplicity,
         structure_mean_ids=data.mean_ids,
         structure_mean=data.mean_spectra,
+        columns={name: _typed(name, v) for name, v in (data.columns or {}).items()},
     )
+
+
+def _typed(name: str, values: np.ndarray) -> np.ndarray:
+    """A stored text column as returned: a kept info column whose every value given is a
+    number as float64 (NaN where missing), any other as str."""
+    if not name.startswith("info.") or not len(values):
+        return values
+    given = [v for v in values.tolist() if v != ""]
+    try:
+        numbers = [float(v) for v in given]
+    except ValueError:
+        return values
+    if not numbers or any(v.strip().lower() in ("true", "false") for v in given):
+        return values
+    out = np.full(len(values), np.nan)
+    out[[i for i, v in enumerate(values.tolist()) if v != ""]] = numbers
+    return out
 
 
 def _copy(source: Path, target: Path) -> None:

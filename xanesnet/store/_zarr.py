@@ -17,7 +17,10 @@ exist (manifest ``trust_fields``), the trust columns ``predicted_delta_mu`` (n,)
 ``no_site_ids`` (structures without a site of the model's element); a unique-sites output
 (manifest ``unique_sites``) also ``multiplicity`` (n,) int64 and the per-structure table
 ``structure_mean_ids`` (m,) str with ``structure_mean`` (m, n_energies) float32 (each
-structure's multiplicity-weighted mean spectrum); ``predictions.zarr`` also holds
+structure's multiplicity-weighted mean spectrum); outputs started since they exist (manifest
+``site_columns``) the per-site text columns ``source`` (n,) str (the file of each site's
+structure; ``<memory>`` for structures given in memory) and ``info.<key>`` (n,) str per
+``keep_info`` key ("" where missing); ``predictions.zarr`` also holds
 ``energies`` (n_energies,) float64 eV. Arrays are chunked by :data:`SITE_ROWS` sites and
 compressed (Blosc-zstd with byte shuffle for the spectra). The attributes of
 ``predictions.zarr`` are the manifest: ``job`` (``model_sha256``, ``model`` with its element,
@@ -59,6 +62,7 @@ from xanesnet.store._common import (
     ordered_chunks,
     partial_path,
     replace,
+    site_column_names,
 )
 from xanesnet.store.units import output_attributes
 
@@ -141,7 +145,8 @@ def _arrays(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     names = [("ids", "string"), ("sites", np.int64), ("spectra", np.float32)]
     names += [("spread", np.float32)] if manifest["has_spread"] else []
     names += [("multiplicity", np.int64)] if has_unique_sites(manifest) else []
-    return names + (list(TRUST_FIELDS) if has_trust(manifest) else [])
+    names += list(TRUST_FIELDS) if has_trust(manifest) else []
+    return names + [(name, "string") for name in site_column_names(manifest)]
 
 
 def _header(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +200,7 @@ class ZarrBackend(Backend):
         if has_unique_sites(manifest):
             values["multiplicity"] = chunk.multiplicity
             _write_structure_means(group, chunk.mean_ids, chunk.mean_spectra)
+        values.update(chunk.columns or {})
         for name, dtype in _arrays(manifest):
             _write_array(group, name, values[name], dtype)
         _write_errors(group, chunk.errors)
@@ -208,6 +214,10 @@ class ZarrBackend(Backend):
         path = self.chunk_paths(out, index, manifest)[0]
         group = zarr.open_group(store=zarr.storage.LocalStore(path, read_only=True), mode="r")
         chunk = _read_group(group, manifest["has_spread"], has_trust(manifest))
+        names = site_column_names(manifest)
+        if names:
+            columns = {name: object_strings(group[name][...]) for name in names}
+            chunk = dataclasses.replace(chunk, columns=columns)
         if not has_unique_sites(manifest):
             return chunk
         return dataclasses.replace(
@@ -238,10 +248,9 @@ class ZarrBackend(Backend):
         means: list[np.ndarray] = []
         for k in chunks:
             chunk = self.read_chunk(out, k, manifest)
+            named = {**(chunk.trust or {}), **(chunk.columns or {})}
             for name, writer in writers.items():
-                writer.add(
-                    chunk.trust[name] if name in (chunk.trust or {}) else getattr(chunk, name)
-                )
+                writer.add(named[name] if name in named else getattr(chunk, name))
             errors += chunk.errors
             no_sites += chunk.no_sites
             if chunk.multiplicity is not None:

@@ -64,6 +64,9 @@ def chunk_checksum(chunk: ChunkData) -> str:
         mean_ids = "\0".join(str(i) for i in chunk.mean_ids).encode()
         digest.update(b"\0structure_mean" + len(mean_ids).to_bytes(8, "little") + mean_ids)
         digest.update(np.ascontiguousarray(chunk.mean_spectra, dtype="<f4").tobytes())
+    for name, values in (chunk.columns or {}).items():  # per-site text columns, where kept
+        text = "\0".join(str(v) for v in values).encode("utf-8", "surrogateescape")
+        digest.update(f"\0column {name}\0".encode() + len(text).to_bytes(8, "little") + text)
     return digest.hexdigest()
 
 

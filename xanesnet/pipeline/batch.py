@@ -138,7 +138,8 @@ def predict_batch(
             structures given in memory ("" where a structure lacks the key; numbers read back
             as float64 with NaN, see :mod:`xanesnet.pipeline.columns`). Part of the job. Every
             output also has the column ``source``: the file each site's structure was read
-            from (``<memory>`` for structures given in memory).
+            from (``<memory>`` for structures given in memory). With keys to keep, ``.xyz``
+            folders are read by the per-file readers (the block reader keeps no metadata).
 
         options: all of the above in one :class:`~xanesnet.pipeline.options.BatchOptions`
             (then the keyword arguments are not used).

@@ -27,7 +27,10 @@ trust columns of :data:`TRUST_FIELDS` (predicted Δμ %, out-of-domain score, ``
 and ``unphysical`` flags; CSV: ``trust.csv``), the ids of the structures without a site of the
 model's element (``no_site_ids``; CSV: ``no_sites.csv``), and the error table (id, reason) of
 the structures that failed. (Outputs started before the trust columns existed have neither and
-resume without them.) A chunk is either fully committed
+resume without them.) Outputs started since they exist also hold the per-site text columns
+named in the manifest's ``site_columns``:
+``source``, the input each site's structure came from, and ``info.<key>`` per ``keep_info``
+key (CSV: ``site_info.csv``). A chunk is either fully committed
 or absent, whatever instant the job is killed at; each committed chunk carries a checksum of
 its data in the manifest (:mod:`xanesnet.store.integrity`): a resumed job recomputes any chunk
 that no longer reads back as written, and reading refuses one; :func:`read_predictions` reads the committed

@@ -89,7 +89,10 @@ def unique_element_sites(
             representatives.append([])
             multiplicities.append([])
             continue
-        chosen, weights = _orbits(atoms, element, symprec)
+        if kept_candidates[s] == 1:  # one site: its own orbit, no symmetry search (~1.5 ms)
+            chosen, weights = [int(np.flatnonzero(atoms.numbers == z)[0])], [1]
+        else:
+            chosen, weights = _orbits(atoms, element, symprec)
         representatives.append(chosen)
         multiplicities.append(weights)
     if len(kept):

@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                 n = 0
                 try:
                     sources = resolve_sources([folder], None, None, None)[0]
-                    for _, f, _ in iter_chunks(sources, args.chunk_size, fast_xyz=fast):
+                    for chunk in iter_chunks(sources, args.chunk_size, fast_xyz=fast):
+                        f = chunk.frames
                         n += len(f)
                         if pack:
                             labels = id_labels(f.ids)

@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu_model = load_model(model_path)
         sources = resolve_sources([str(folder)], None, None, None)[0]
         features = []
-        for _, chunk, _ in iter_chunks(sources, 4096):
-            features.append(compute_sites(cpu_model.descriptor, chunk, cpu_model.element)[0])
+        for chunk in iter_chunks(sources, 4096):
+            features.append(compute_sites(cpu_model.descriptor, chunk.frames, cpu_model.element)[0])
             if sum(len(f) for f in features) >= max(BATCHES):
                 break
         pool = np.concatenate(features)

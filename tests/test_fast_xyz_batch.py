@@ -392,7 +392,7 @@ def test_large_files_are_left_to_the_per_file_reader(tmp_path, monkeypatch):
 def test_compute_chunk_sites_equals_compute_sites(tmp_path, backend, descriptor):
     folder = _mixed_folder(tmp_path)
     sources, _ = resolve_sources(folder, None, None, None)
-    (_, chunk, _), *_ = list(iter_chunks(sources, 10_000, fast_xyz=True))
+    chunk = next(iter_chunks(sources, 10_000, fast_xyz=True)).frames
     atoms = list(read_structures(folder, on_error=lambda *_: None))
     assert [a.info["id"] for a in atoms] == chunk.ids
     for absorber in ("Fe", 0, "Xx"):
@@ -428,11 +428,11 @@ def test_real_training_set_reads_the_same_structures():
     folder = _shared_xyz()
     sources, _ = resolve_sources(folder, None, None, None)
     chunks = list(iter_chunks(sources, 1000, fast_xyz=True))
-    assert [len(c) for _, c, _ in chunks] == [1000] * 4 + [79]
-    assert not any(errors for _, _, errors in chunks)
+    assert [len(c.frames) for c in chunks] == [1000] * 4 + [79]
+    assert not any(c.errors for c in chunks)
     atoms = list(read_structures(folder))
-    assert [i for _, c, _ in chunks for i in c.ids] == [a.info["id"] for a in atoms]
-    numbers = np.concatenate([c.numbers for _, c, _ in chunks])
-    positions = np.concatenate([c.positions for _, c, _ in chunks])
+    assert [i for c in chunks for i in c.frames.ids] == [a.info["id"] for a in atoms]
+    numbers = np.concatenate([c.frames.numbers for c in chunks])
+    positions = np.concatenate([c.frames.positions for c in chunks])
     np.testing.assert_array_equal(numbers, np.concatenate([a.numbers for a in atoms]))
     np.testing.assert_array_equal(positions, np.concatenate([a.positions for a in atoms]))

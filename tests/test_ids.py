@@ -84,9 +84,7 @@ def test_source_and_kept_info_columns(tmp_path, fmt):
         pytest.importorskip("zarr")
     inputs = _inputs(tmp_path)
     out = tmp_path / f"out_{fmt}"
-    predict_batch(
-        inputs, out, format=fmt, keep_info="label,energy_tag,unique_id", progress=False
-    )
+    predict_batch(inputs, out, format=fmt, keep_info="label,energy_tag,unique_id", progress=False)
     stored = read_predictions(out)
     assert stored.metadata["job"]["keep_info"] == ["label", "energy_tag", "unique_id"]
     per_structure = {i: n for n, i in enumerate(dict.fromkeys(stored.ids))}
@@ -161,3 +159,21 @@ def test_progress_off_a_terminal_is_plain_lines():
     lines = text.splitlines()
     assert lines[0] == "predicting: 40 site, 10 s; failed 0"
     assert lines[-1] == "predicting: 100/200 site (50 %), 25 s; failed 0"
+
+
+@pytest.mark.parametrize("fast_xyz", [True, False])
+def test_every_reader_path_names_the_source_of_each_structure(tmp_path, fast_xyz):
+    from xanesnet.io.chunks import iter_chunks
+    from xanesnet.io.sources import resolve_sources
+
+    folder = tmp_path / "xyz"
+    folder.mkdir()
+    for name in sorted(EXAMPLES.glob("*.xyz"))[:3]:
+        shutil.copy(name, folder / name.name)
+    sources, _ = resolve_sources(folder, None, None, None)
+    chunks = list(iter_chunks(sources, 2, fast_xyz=fast_xyz))
+    assert [s for c in chunks for s in c.sources] == [str(s.location) for s in sources]
+    write(tmp_path / "f.extxyz", [bulk("Fe"), bulk("Fe")], format="extxyz")
+    sources, _ = resolve_sources(tmp_path / "f.extxyz", None, None, None)
+    chunks = list(iter_chunks(sources, 1, fast_xyz=fast_xyz))
+    assert [c.sources for c in chunks] == [[str(tmp_path / "f.extxyz")]] * 2

@@ -60,7 +60,8 @@ def read_structures(
             * a file path (``str`` or ``os.PathLike``);
             * a folder: its files with a suffix in :data:`~xanesnet.io.sources.FOLDER_SUFFIXES` (``.xyz``,
               ``.extxyz``, ``.cif``, ``.vasp``, ``.pdb``, ``.traj``) or named ``POSCAR`` /
-              ``CONTCAR``, sorted by name; hidden files and subfolders are skipped;
+              ``CONTCAR``, sorted by name; hidden files and subfolders are skipped, other
+              files too, named in one :class:`~xanesnet.io.sources.SkippedFilesWarning`;
             * a glob pattern string (``"data/*.xyz"``, ``"**"`` recursive), matches sorted;
             * an ASE database: a ``.db`` file (SQLite) or a ``postgresql://`` (also
               ``mysql://``, ``mariadb://``) URL.
@@ -81,7 +82,10 @@ def read_structures(
     Returns:
         An iterator of ``ase.Atoms`` (positions in Å). Each has in ``atoms.info``:
 
-        * ``"id"``: ``<stem>`` for a file holding exactly one structure (e.g.
+        * ``"id"``: where several inputs share a file stem, the stem is their path relative
+          to their common folder instead (``run1/CONTCAR``), with the suffix where only it
+          differs (``hem.traj``, ``hem.json``; :func:`~xanesnet.io.sources.unique_stems`).
+          ``<stem>`` for a file holding exactly one structure (e.g.
           ``"ACNCFE_C16H8FeO4"``); ``<stem>:<frame>`` (0-based frame number in the file) for
           a multi-frame file; ``<stem>:<row id>`` for a database row (stem of the ``.db``
           file or last component of the URL), e.g. ``"train:42"``.

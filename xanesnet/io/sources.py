@@ -40,7 +40,9 @@ __all__ = [
     "unique_stems",
 ]
 
-#: File suffixes (lower case) picked up when a folder is given. Other files are skipped.
+#: File suffixes (lower case) picked up when a folder is given. Other files are skipped, and
+#: named in one :class:`SkippedFilesWarning` per folder (not ``.json``: stray JSON files that
+#: are no structures would each be a failure; name such files or give a glob to read them).
 FOLDER_SUFFIXES: tuple[str, ...] = (".xyz", ".extxyz", ".cif", ".vasp", ".pdb", ".traj")
 #: Exact file names also picked up in a folder (VASP conventions).
 FOLDER_NAMES: tuple[str, ...] = ("POSCAR", "CONTCAR")

@@ -29,6 +29,10 @@ def _assert_same(a, b):
     for name in ("predicted_delta_mu", "domain_score", "outside_domain", "unphysical"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.no_sites == b.no_sites
+    # the per-site text columns (source; kept info keys)
+    assert list(a.columns) == list(b.columns)
+    for name in a.columns:
+        np.testing.assert_array_equal(a.columns[name], b.columns[name])
 
 
 def test_batch_output_matches_model_and_is_plain_hdf5(tmp_path, example_structures):

@@ -257,3 +257,25 @@ def test_unique_sites_on_dask_equal_the_single_run(crystal_runs):
         read_predictions(tmp / "dask").structure_mean,
         read_predictions(tmp / "unique").structure_mean,
     )
+
+
+def test_predict_command_routes_and_writes_unique_sites(tmp_path, capsys):
+    v = _write_extxyz(tmp_path / "v.extxyz", [COMPLEXES["VCl4"]()])
+    assert main(["predict", str(v), "-o", str(tmp_path / "v.npz"), "--absorber", "V"]) == 0
+    with np.load(tmp_path / "v.npz") as data:
+        assert json.loads(str(data["model_metadata"]))["element"] == "V"
+        assert "multiplicity" not in data
+    assert main(["predict", str(v), "-o", str(tmp_path / "x.npz"), "--absorber", "Fe,V"]) == 2
+    assert "one element per output file" in capsys.readouterr().err
+    crystals = _write_extxyz(tmp_path / "c.extxyz", [spinel()])
+    argv = ["predict", str(crystals), "-o", str(tmp_path / "c.npz"), "--unique-sites", "--quiet"]
+    assert main(argv) == 0
+    with np.load(tmp_path / "c.npz") as data:
+        assert data["multiplicity"].tolist() == [8, 16]
+        assert data["structure_mean"].shape == (1, len(data["energies"]))
+    argv[3] = str(tmp_path / "c.csv")
+    assert main(argv) == 0
+    rows = (tmp_path / "c.multiplicity.csv").read_text().splitlines()
+    assert rows[0] == "structure_id,site_index,multiplicity"
+    assert [row.split(",")[1:] for row in rows[1:]] == [["0", "8"], ["8", "16"]]
+    assert (tmp_path / "c.structure_mean.csv").is_file()

@@ -177,3 +177,19 @@ def test_every_reader_path_names_the_source_of_each_structure(tmp_path, fast_xyz
     sources, _ = resolve_sources(tmp_path / "f.extxyz", None, None, None)
     chunks = list(iter_chunks(sources, 1, fast_xyz=fast_xyz))
     assert [c.sources for c in chunks] == [[str(tmp_path / "f.extxyz")]] * 2
+
+
+def test_cli_keep_info_and_skipped_files_line(tmp_path, capsys):
+    from xanesnet.cli.batch import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "fe.extxyz", bulk("Fe", cubic=True), format="extxyz")
+    (folder / "notes.txt").write_text("not a structure\n")
+    code = main([str(folder), "-o", str(tmp_path / "out"), "--keep-info", "pbc", "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"warning: skipped 1 files in {folder} with unsupported suffixes: notes.txt" in err
+    stored = read_predictions(tmp_path / "out")
+    assert stored.metadata["job"]["keep_info"] == ["pbc"]
+    assert set(stored.columns["source"]) == {str(folder / "fe.extxyz")}

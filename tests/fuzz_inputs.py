@@ -406,9 +406,15 @@ def run_campaign(
     cases_file.write_text(json.dumps([c.__dict__ for c in cases]))
     report = Report(len(cases), {}, [], [])
     position = 0
+    import xanesnet
+
+    # the workers import the package this process imported (installed, or a developer build)
+    package_parent = str(Path(xanesnet.__file__).resolve().parents[1])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = dict(
-        os.environ, PYTHONPATH=str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        os.environ, PYTHONPATH=os.pathsep.join([package_parent, *map(os.path.abspath, paths)])
     )
+    worker_log = open(folder / "workers.log", "a")  # noqa: SIM115 - closed below
     while position < len(cases):
         proc = subprocess.Popen(
             [
@@ -419,7 +425,7 @@ def run_campaign(
                 str(position),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=worker_log,
             text=True,
             env=env,
         )
@@ -430,7 +436,7 @@ def run_campaign(
         while True:
             if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
                 if current is None:
-                    raise RuntimeError("fuzz worker did not start")
+                    raise RuntimeError(f"fuzz worker did not start (see {folder / 'workers.log'})")
                 report.hangs.append(current)
                 proc.kill()
                 break
@@ -454,7 +460,12 @@ def run_campaign(
         if current is not None:
             position = current + 1
         elif position < len(cases) and proc.returncode not in (0, None):
-            raise RuntimeError(f"fuzz worker failed outside a case (exit {proc.returncode})")
+            worker_log.flush()
+            tail = (folder / "workers.log").read_text()[-2000:]
+            raise RuntimeError(
+                f"fuzz worker failed outside a case (exit {proc.returncode}):\n{tail}"
+            )
+    worker_log.close()
     return report
 
 

@@ -32,6 +32,23 @@ TEST_DATA = Path(__file__).resolve().parent / "data"
 
 BACKENDS = ["cpp", "numba"]
 
+#: the folder holding the xanesnet package these tests run against (site-packages when it is
+#: installed, the checkout with a developer build)
+PACKAGE_PARENT = Path(xanesnet.__file__).resolve().parents[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a child Python process that must import the same xanesnet as the tests.
+
+    Its folder goes first on PYTHONPATH; run the child outside the checkout (``cwd``), or a
+    ``python -c`` child would import the uncompiled source tree from the working directory.
+    """
+    env = dict(os.environ, **extra)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT), *map(os.path.abspath, paths)])
+    return env
+
+
 #: spacing of float32 numbers at 1.0 (2**-23 ≈ 1.19e-7): twice the unit roundoff
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 

@@ -66,7 +66,8 @@ def test_env_setting(monkeypatch) -> None:
 def test_one_version() -> None:
     import tomllib
 
-    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    # the checkout's project file (the installed package has none beside it)
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert xanesnet.__version__ == pyproject["project"]["version"]
 
 

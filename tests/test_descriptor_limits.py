@@ -9,7 +9,6 @@ read names the case that did not finish.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
-from helpers import BACKENDS
+from helpers import BACKENDS, child_env
 
 from xanesnet import WACSF
 from xanesnet.descriptors import limits
 from xanesnet.descriptors.dispatch import run_kernel, site_error
 from xanesnet.descriptors.packing import PackedBatch
 
-ROOT = Path(__file__).resolve().parents[1]
+#: children run outside the checkout, so that they import the package the tests run against
+CHILD_CWD = Path(__file__).resolve().parent / "data"
 MEMORY_LIMIT = 4 * 2**30  # bytes: far above what any case needs, far below a runaway search
 TIME_LIMIT = 600  # seconds, for every case of one backend (a cold Numba cache compiles first)
 
@@ -86,8 +86,7 @@ CHILD = textwrap.dedent(
 
 def _run_cases(backend: str) -> dict[str, dict]:
     code = CHILD.format(limit=MEMORY_LIMIT, cases=list(CASES.items()))
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env = child_env(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     try:
         done = subprocess.run(
             [sys.executable, "-c", code, backend],
@@ -95,7 +94,7 @@ def _run_cases(backend: str) -> dict[str, dict]:
             text=True,
             timeout=TIME_LIMIT,
             env=env,
-            cwd=ROOT,
+            cwd=CHILD_CWD,
         )
         out, err, rc = done.stdout, done.stderr, done.returncode
     except subprocess.TimeoutExpired as exc:
@@ -226,19 +225,18 @@ FALLBACK_CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("requested", [None, "numba"])
-def test_numba_fallback_warns_once(requested: str | None) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+def test_numba_fallback_warns_once(requested: str | None, tmp_path: Path) -> None:
+    env = child_env(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     env.pop("XANESNET_BACKEND", None)
     if requested:
         env["XANESNET_BACKEND"] = requested  # asked for: nothing to warn about
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     done = subprocess.run(
         [sys.executable, "-c", FALLBACK_CHILD],
         capture_output=True,
         text=True,
         timeout=TIME_LIMIT,
         env=env,
-        cwd=ROOT,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     counts, message = done.stdout.splitlines()[:2]

@@ -277,8 +277,8 @@ def test_model_names_resolve_to_shipped_files(tmp_path, monkeypatch):
         resolve_model_path("nope.pt")
     with pytest.raises(ValueError, match="variant"):
         default_model_path("Fe", "K", "tiny")
-    with pytest.raises(ValueError, match="no shipped default model for the Cu K-edge"):
-        default_model_path("Cu", "K")
+    with pytest.raises(ValueError, match="no shipped default model for the Zn K-edge"):
+        default_model_path("Zn", "K")
 
 
 def test_derivative_loss_trains_and_is_validated(fixture_data):

@@ -101,6 +101,7 @@ def kill_reference(tmp_path_factory):
     return read_predictions(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["hdf5", "zarr", "csv"])
 def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, fmt, kill_reference):
     if fmt == "zarr":
@@ -192,6 +193,7 @@ def test_batch_bad_arguments(argv, message, capsys, tmp_path, monkeypatch):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_single_process_output(tmp_path):
     pytest.importorskip("distributed")
     single = tmp_path / "single"
@@ -267,6 +269,7 @@ def test_a_failed_commit_stops_the_job_and_a_rerun_completes_it(tmp_path, monkey
     _assert_same(read_predictions(tmp_path / "out"), read_predictions(tmp_path / "whole"))
 
 
+@pytest.mark.slow
 def test_bfloat16_jobs_resume_and_scale_out_identically(tmp_path, monkeypatch):
     """precision="bfloat16" is part of the job: an interrupted run resumes to the uninterrupted
     output, Dask workers give the same, and a float32 rerun is refused, not mixed in."""

@@ -205,6 +205,7 @@ def test_shards_of_the_fast_path_equal_the_atoms_path(tmp_path):
     assert new[0].chunks_skipped > 0 and new[0].chunks_written > 0
 
 
+@pytest.mark.slow
 def test_dask_fast_path_equals_single_process_atoms_path(tmp_path):
     pytest.importorskip("distributed")
     folder = _mixed_folder(tmp_path)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from helpers import EXAMPLES
 
 SCRIPT = textwrap.dedent(
@@ -59,6 +60,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_cpp_numba_and_torch_thread_pools_coexist(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     # the package this test runs against: a relative PYTHONPATH (``PYTHONPATH=. pytest``)

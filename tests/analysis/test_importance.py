@@ -22,7 +22,7 @@ from xanesnet.analysis import (
     write_csv,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "xanesnet" / "examples" / "fe_k_edge"
 SPECTRA = ROOT / "tests" / "data" / "spectra" / "processed"
 

@@ -19,6 +19,7 @@ import json
 import numpy as np
 import pytest
 from helpers import EXAMPLES, TEST_DATA, read_xanesnet_xyz
+from v_complexes import V_MODEL_CONFIG
 
 from xanesnet import WACSF
 
@@ -29,9 +30,6 @@ FLOAT64_RTOL = 1e-12
 
 #: The descriptor of the issue, and the one the V model ships (same, with the raw r_jk cutoff).
 ISSUE_CONFIG = WACSF(r_min=0.0, n_g2=32, n_g4=64, zetas=(1, 2, 4, 8), weight_scale=1.0)
-V_MODEL_CONFIG = WACSF(
-    r_min=0.0, n_g2=32, n_g4=64, zetas=(1, 2, 4, 8), weight_scale=1.0, rjk_cutoff="raw"
-)
 
 
 def _features(config: WACSF, name: str, backend: str) -> np.ndarray:

@@ -17,8 +17,8 @@ from xanesnet.io import ase_db, fast_path, sources, xanesnet_xyz
 from xanesnet.io import read as structures
 from xanesnet.io.read import read_structures, write_xanesnet_xyz
 
-FIXTURES = Path(__file__).parent / "data" / "structures"
-REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parents[1] / "data" / "structures"
+REPO = Path(__file__).resolve().parents[2]
 SHARED_XYZ = Path("data/fe_k_edge/xanesnet_2022_preconv/xyz_train")
 
 

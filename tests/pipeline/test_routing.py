@@ -19,7 +19,7 @@ from ase.build import bulk
 from ase.io import write
 from ase.spacegroup import crystal
 from helpers import EXAMPLES, float32_atol
-from test_v_model import COMPLEXES
+from v_complexes import COMPLEXES
 
 from xanesnet import read_predictions
 from xanesnet.cli.main import main

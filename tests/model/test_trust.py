@@ -368,7 +368,7 @@ def test_dataset_commands_refuse_an_absorber_of_another_element(
     from pathlib import Path
 
     monkeypatch.setenv("XANESNET_CACHE", str(tmp_path / "cache"))
-    spectra = Path(__file__).parent / "data" / "spectra" / "processed"
+    spectra = Path(__file__).parents[1] / "data" / "spectra" / "processed"
     xyz, xanes = tmp_path / "xyz", tmp_path / "xanes"
     xyz.mkdir()
     xanes.mkdir()

@@ -25,7 +25,7 @@ from xanesnet.descriptors.dispatch import run_kernel, site_error
 from xanesnet.descriptors.packing import PackedBatch
 
 #: children run outside the checkout, so that they import the package the tests run against
-CHILD_CWD = Path(__file__).resolve().parent / "data"
+CHILD_CWD = Path(__file__).resolve().parents[1] / "data"
 MEMORY_LIMIT = 4 * 2**30  # bytes: far above what any case needs, far below a runaway search
 TIME_LIMIT = 600  # seconds, for every case of one backend (a cold Numba cache compiles first)
 

@@ -232,7 +232,7 @@ def test_switches_choose_the_reader(tmp_path, monkeypatch):
         assert a.frames.ids == b.frames.ids and a.errors == b.errors
         np.testing.assert_array_equal(a.frames.positions, b.frames.positions)
     # a non-.xyz input anywhere: not the .xyz block reader
-    extxyz = Path(__file__).parent / "data" / "structures" / "FECL6_two_frames.extxyz"
+    extxyz = Path(__file__).parents[1] / "data" / "structures" / "FECL6_two_frames.extxyz"
     mixed = resolve_sources([EXAMPLES, extxyz], None, None, None)[0]
     assert not uses_blocks(mixed, True) and uses_blocks(sources, True)
     assert len(list(iter_chunks(mixed, 40, fast_xyz=True))) == 3 and len(calls) == 1
@@ -415,7 +415,7 @@ def _shared_xyz() -> Path | None:
     import os
 
     env = os.environ.get("XANESNET_SHARED")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for base in ([Path(env)] if env else []) + [root.parent / "shared", root / "shared"]:
         folder = base / "data" / "fe_k_edge" / "xanesnet_2022_preconv" / "xyz_train"
         if folder.is_dir():

@@ -22,7 +22,7 @@ from xanesnet.io import read_structures
 from xanesnet.io.chunks import iter_chunks
 from xanesnet.io.sources import resolve_sources
 
-FIXTURES = Path(__file__).resolve().parent / "data" / "structures"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "structures"
 
 
 def _extxyz_text() -> bytes:

@@ -33,7 +33,7 @@ from xanesnet.spectra import (
     write_processed_spectrum,
 )
 
-FIXTURES = Path(__file__).resolve().parent / "data" / "spectra"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "spectra"
 RAW = FIXTURES / "raw"
 PROCESSED = FIXTURES / "processed"
 #: Print precision of the processed files (8 significant digits), as the spec states it.

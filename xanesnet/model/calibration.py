@@ -175,9 +175,13 @@ class CalibratedUncertainty:
             return np.broadcast_to(self.floor, (n_sites, self.n_energies)).copy()
         spread = self._check("spread", spread)
         mean_spread = spread.mean(axis=1, keepdims=True)
-        return np.sqrt(
-            (self.scale * spread) ** 2 + (self.mean_scale * mean_spread) ** 2 + self.floor**2
-        )
+        # sqrt((a·s)² + (c·s̄)² + b²), evaluated in place in that order (same bits, no
+        # temporaries of the full (n_sites, n_energies) size: this runs on every batch chunk)
+        out = np.multiply(spread, self.scale)
+        np.multiply(out, out, out=out)
+        out += (self.mean_scale * mean_spread) ** 2
+        out += self.floor**2
+        return np.sqrt(out, out=out)
 
     def predicted_delta_mu(
         self, spread: np.ndarray | None, spectra: np.ndarray | None = None

@@ -133,8 +133,9 @@ class Float32Domain:
         """(n_sites,) float64 scores of raw descriptors (n_sites, n_features)."""
         out = np.empty(len(features))
         for start in range(0, len(features), _DOMAIN_BLOCK):
-            z = np.asarray(features[start : start + _DOMAIN_BLOCK], dtype=np.float32)
-            z = (z - self.mean) * self.inv_scale
+            z = np.array(features[start : start + _DOMAIN_BLOCK], dtype=np.float32)
+            z -= self.mean  # in place: same bits as (z - mean) * inv_scale
+            z *= self.inv_scale
             # |z - c|² = |z|² - 2 z·c + |c|², clipped at 0 (rounding). The product goes through
             # torch, like the networks: its float32 GEMM gives the same bits whatever the thread
             # count (numpy's BLAS did not: a Dask worker's single thread and this process's

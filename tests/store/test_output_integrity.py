@@ -209,7 +209,7 @@ def test_a_commit_that_hits_a_full_disk_is_a_write_error(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store.backend, "write_chunk", full)
+    monkeypatch.setattr(type(store.backend), "write_chunk", full)
     c = _chunk(1)
     with pytest.raises(OutputWriteError, match="No space left on device") as e:
         store.commit(1, c["ids"], c["sites"], c["spectra"], None, c["errors"], 5)

@@ -57,9 +57,15 @@ class InputFingerprint:
         """Write the full table next to the manifest (compressed TSV, one input a line)."""
         tmp = folder / f".{INPUTS_NAME}.partial"
         try:
-            with gzip.open(tmp, "wt", encoding="utf-8", errors="surrogateescape") as out:
-                for location, size, mtime in self.entries:
-                    out.write(f"{_escape(location)}\t{size}\t{mtime}\n")
+            # one compressor call per block of lines (a write per line cost 5 µs per input),
+            # at the fastest level: the table is read only to name what changed
+            with gzip.open(tmp, "wb", compresslevel=1) as out:
+                for start in range(0, len(self.entries), 8192):
+                    block = "".join(
+                        f"{_escape(location)}\t{size}\t{mtime}\n"
+                        for location, size, mtime in self.entries[start : start + 8192]
+                    )
+                    out.write(block.encode("utf-8", "surrogateescape"))
             os.replace(tmp, folder / INPUTS_NAME)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import errno
 import shutil
-import subprocess
-import sys
 
 import pytest
-from helpers import EXAMPLES
+from helpers import EXAMPLES, lock_held_elsewhere
 
 from xanesnet import predict_batch, read_predictions
 from xanesnet.cli.batch import main as batch_main
@@ -99,23 +97,8 @@ def test_cli_second_process_on_one_output_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     argv = [str(inputs), "-o", str(out), "--chunk-size", "2", "--quiet"]
     assert batch_main(argv) == 0
-    holder = subprocess.Popen(  # another process holding the output's lock
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
-            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
-            str(out / ".lock"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(out / ".lock"):  # another process writing the output
         assert batch_main(argv) == 2
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("xanesnet-batch: error: ") and str(out) in err[0]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import lock_held_elsewhere
 
 from xanesnet.store import (
     DamagedChunkWarning,
@@ -116,29 +117,11 @@ def test_a_damaged_chunk_is_recomputed_on_resume(tmp_path, format, fault):
 
 def test_a_second_process_is_refused(tmp_path):
     """The lock as another process holds it (a child holding flock on the lock file)."""
-    import subprocess
-    import sys
-
     out = tmp_path / "out"
     _write(out, [0]).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
-            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
-            str(out / ".lock"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(out / ".lock"):
         with pytest.raises(OutputLockedError, match=str(out)):
             PredictionStore(out, {"job": 1}, ENERGIES, has_spread=False)
-    finally:
-        holder.kill()
-        holder.wait()
     PredictionStore(out, {"job": 1}, ENERGIES, has_spread=False).close()  # free again
 
 

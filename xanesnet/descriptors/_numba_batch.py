@@ -100,14 +100,9 @@ def wacsf_batch(
     """wACSF of a packed batch of sites (the Numba twin of ``xanesnet._core.wacsf_batch``).
 
     Args:
-        positions: (n_atoms_total, 3) float64, Å.
-        numbers: (n_atoms_total,) int32 atomic numbers.
-        atom_offsets: (n_structures + 1,) int64; structure s owns atoms
-            ``atom_offsets[s]:atom_offsets[s + 1]``.
-        cells: (n_structures, 3, 3) float64, rows are lattice vectors, Å.
-        pbc: (n_structures, 3) uint8 periodicity flags.
-        site_structures: (n_sites,) int64 structure of each site.
-        site_atoms: (n_sites,) int64 atom index of each site within its structure.
+        positions, numbers, atom_offsets, cells, pbc, site_structures, site_atoms: the
+            arrays of a :class:`xanesnet.descriptors.packing.PackedBatch` (shapes and units
+            there).
         params: :meth:`xanesnet.WACSF.kernel_params` (every key required, no other).
         n_threads: threads to use; 0 = all (``numba.config.NUMBA_NUM_THREADS``).
 

@@ -25,9 +25,6 @@ __all__ = [
     "structure_label",
 ]
 
-#: Atoms closer than this (Å) within a site's cutoff sphere make the structure invalid.
-MIN_DISTANCE = 0.1
-
 
 @dataclass(frozen=True)
 class PackedBatch:

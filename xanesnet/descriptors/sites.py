@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xanesnet.descriptors.dispatch import default_backend, run_kernel, site_error
+from xanesnet.descriptors.dispatch import resolve_backend, run_kernel, site_error
 from xanesnet.descriptors.packing import OK, PackedBatch, check_structures, id_labels
 from xanesnet.frames import Frames
 
@@ -183,7 +183,7 @@ def compute_sites(
             site_atoms=site_atoms,
             labels=id_labels(kept.ids),
         )
-        backend = default_backend() if backend is None else backend
+        backend = resolve_backend(backend)  # warns once when falling back to Numba
         try:
             features, status, close_pair, value = run_kernel(config, batch, backend, n_threads)
         except ValueError:  # the arguments (backend, n_threads): the whole call is wrong

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,9 @@ from xanesnet.descriptors.dispatch import BACKENDS
 from xanesnet.pipeline.options import DEFAULT_CHUNK_SIZE, BatchOptions
 
 __all__ = [
+    "INPUT_ERRORS",
     "absorber_value",
+    "add_choice_argument",
     "add_prediction_arguments",
     "batch_options",
     "add_compute_arguments",
@@ -19,7 +23,31 @@ __all__ = [
     "add_precision_argument",
     "checked_inputs",
     "example_paths",
+    "parse_inputs",
+    "status_of",
 ]
+
+#: The exceptions a command reports as bad input (one line on stderr, exit status 2).
+INPUT_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError)
+
+
+def status_of(
+    prog: str, command: Callable[[], int], errors: tuple[type[Exception], ...] = INPUT_ERRORS
+) -> int:
+    """``command()``'s exit status, or 2 with the line "PROG: error: MESSAGE" on stderr when
+    it raises one of ``errors`` (bad input: no traceback)."""
+    try:
+        return command()
+    except errors as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def add_choice_argument(
+    parser: argparse.ArgumentParser, flag: str, choices: Sequence[str], help: str
+) -> None:
+    """An option taking one of ``choices``; the first is the default."""
+    parser.add_argument(flag, choices=choices, default=choices[0], help=help)
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
@@ -35,10 +63,10 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """``--precision``: the networks' arithmetic (the commands that run a model)."""
-    parser.add_argument(
+    add_choice_argument(
+        parser,
         "--precision",
-        choices=("float32", "bfloat16"),  # xanesnet.model.precision.PRECISIONS, without torch
-        default="float32",
+        ("float32", "bfloat16"),  # xanesnet.model.precision.PRECISIONS, without torch
         help="network arithmetic (default float32, the model file's own). bfloat16 is several "
         "times faster on CPUs with AMX / AVX-512 BF16 and on GPUs; spectra stay within "
         "~0.03 %% Δμ of float32",
@@ -105,6 +133,15 @@ def checked_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     if args.threads < 0:
         parser.error(f"--threads: expected an integer >= 0, got {args.threads}")
     return inputs
+
+
+def parse_inputs(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[argparse.Namespace, list[Any]]:
+    """``argv`` parsed, and the inputs of :func:`add_input_arguments` checked by
+    :func:`checked_inputs` (exits with status 2 on bad arguments)."""
+    args = parser.parse_args(argv)
+    return args, checked_inputs(parser, args)
 
 
 def add_prediction_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from xanesnet.cli._args import add_model_argument
+from xanesnet.cli._args import add_choice_argument, add_model_argument
 
 #: ``[data]`` keys naming where the pairs come from, one source per table
 SOURCE_KEYS = ("xanes_dir", "feff_dir", "pairs")
@@ -48,10 +48,10 @@ def add_dataset_arguments(
             help="instead of --xyz/--xanes: a CSV table with columns structure, spectrum "
             "[, absorber] (paths relative to the table)",
         )
-        parser.add_argument(
+        add_choice_argument(
+            parser,
             "--feff-target",
-            choices=("mu", "omnixas"),
-            default="mu",
+            ("mu", "omnixas"),
             help="FEFF spectra as FEFF's mu (default) or OmniXAS's 1000·mu·xsedge/a0²",
         )
     parser.add_argument(

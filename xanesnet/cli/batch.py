@@ -23,7 +23,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from xanesnet.cli._args import add_prediction_arguments, batch_options, checked_inputs
+from xanesnet.cli._args import add_prediction_arguments, batch_options, parse_inputs
 from xanesnet.io.sources import SkippedFilesWarning
 from xanesnet.store import FORMATS, OutputWriteError
 
@@ -86,9 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    inputs = checked_inputs(parser, args)
+    args, inputs = parse_inputs(build_parser(), argv)
     from xanesnet.pipeline.batch import OutOfDomainWarning, parse_shard, predict_batch
 
     try:

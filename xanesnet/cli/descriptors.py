@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xanesnet.cli._args import add_compute_arguments, add_input_arguments, checked_inputs
+from xanesnet.cli._args import add_compute_arguments, add_input_arguments, parse_inputs
 from xanesnet.cli._sites import SiteStream, report_failures, save_npz
 from xanesnet.descriptors import WACSF
 from xanesnet.descriptors.dispatch import default_backend
@@ -44,8 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    inputs = checked_inputs(parser, args)
+    args, inputs = parse_inputs(parser, argv)
     try:
         config = WACSF.from_json(args.config.read_text()) if args.config else WACSF()
     except (OSError, ValueError, TypeError) as exc:

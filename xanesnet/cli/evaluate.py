@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from functools import partial
 from pathlib import Path
 
-from xanesnet.cli._args import add_precision_argument
+from xanesnet.cli._args import (
+    INPUT_ERRORS,
+    add_choice_argument,
+    add_precision_argument,
+    status_of,
+)
 from xanesnet.cli._dataset import add_dataset_arguments
 from xanesnet.cli._progress import Progress
 
@@ -26,17 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xanesnet evaluate", description="Evaluate a model on (structure, spectrum) pairs."
     )
     add_dataset_arguments(parser, other_sources=True)
-    parser.add_argument(
+    add_choice_argument(
+        parser,
         "--norm",
-        choices=("l1", "l2", "max"),
-        default="l1",
+        ("l1", "l2", "max"),
         help="Δμ definition (default l1, see shared/spec/metrics.md)",
     )
-    parser.add_argument(
-        "--peaks",
-        choices=("all", "main"),
-        default="all",
-        help="peaks matched for ΔE and R² (default all)",
+    add_choice_argument(
+        parser, "--peaks", ("all", "main"), help="peaks matched for ΔE and R² (default all)"
     )
     parser.add_argument(
         "--post-broadening",
@@ -52,11 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"xanesnet evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    return status_of("xanesnet evaluate", partial(run, args), (*INPUT_ERRORS, KeyError))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,10 @@ Works on any finished (or partly committed) output of ``xanesnet-batch`` in any 
 from __future__ import annotations
 
 import argparse
-import sys
+from functools import partial
 from pathlib import Path
+
+from xanesnet.cli._args import status_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,14 +31,13 @@ def main(argv: list[str] | None = None) -> int:
             "default: the shipped model whose SHA-256 the output records"
         ),
     )
-    args = parser.parse_args(argv)
+    return status_of("xanesnet export-xdi", partial(_export, parser.parse_args(argv)))
+
+
+def _export(args: argparse.Namespace) -> int:
     from xanesnet.store.xdi import export_xdi
 
-    try:
-        paths = export_xdi(args.output, args.out_dir, model=args.model)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"xanesnet export-xdi: error: {exc}", file=sys.stderr)
-        return 2
+    paths = export_xdi(args.output, args.out_dir, model=args.model)
     print(f"wrote {len(paths)} XDI files -> {args.out_dir}")
     return 0
 

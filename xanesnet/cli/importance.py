@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
+from xanesnet.cli._args import INPUT_ERRORS, status_of
 from xanesnet.cli._dataset import add_dataset_arguments
 from xanesnet.cli._progress import Progress
 
@@ -57,11 +59,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(_join_negative_values(argv))
-    try:
-        return run(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"xanesnet importance: error: {exc}", file=sys.stderr)
-        return 2
+    return status_of("xanesnet importance", partial(run, args), (*INPUT_ERRORS, KeyError))
 
 
 def run(args: argparse.Namespace) -> int:

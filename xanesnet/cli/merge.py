@@ -6,8 +6,10 @@ The outputs must share one format (hdf5, zarr or csv); the merged output has it 
 from __future__ import annotations
 
 import argparse
-import sys
+from functools import partial
 from pathlib import Path
+
+from xanesnet.cli._args import status_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,14 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("outputs", nargs="+", type=Path, help="shard output folders")
     parser.add_argument("-o", "--output", required=True, type=Path, help="merged output folder")
-    args = parser.parse_args(argv)
+    return status_of("xanesnet merge", partial(_merge, parser.parse_args(argv)))
+
+
+def _merge(args: argparse.Namespace) -> int:
     from xanesnet.store import merge_outputs
 
-    try:
-        merge_outputs(args.outputs, args.output)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"xanesnet merge: error: {exc}", file=sys.stderr)
-        return 2
+    merge_outputs(args.outputs, args.output)
     print(f"merged {len(args.outputs)} outputs -> {args.output}")
     return 0
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xanesnet.cli._args import add_prediction_arguments, batch_options, checked_inputs
+from xanesnet.cli._args import add_prediction_arguments, batch_options, parse_inputs
 from xanesnet.cli._sites import report_failures, save_npz
 
 
@@ -48,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    inputs = checked_inputs(parser, args)
+    args, inputs = parse_inputs(build_parser(), argv)
     from xanesnet.model.files import load_model
     from xanesnet.model.pretrained import model_for_absorber
     from xanesnet.pipeline.batch import OutOfDomainWarning, predict_batch

@@ -21,6 +21,7 @@ request.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +37,28 @@ __all__ = ["TRUST_FIELDS", "Float32Domain", "SiteTrust", "TrustModel"]
 _DOMAIN_BLOCK = 4096
 
 
-def _ignored(path: Any, exc: Exception) -> None:
-    warnings.warn(
-        f"{path}: metadata entry ignored ({exc}); predictions of this model carry no "
-        "calibrated sigma / domain score (NaN)",
-        RuntimeWarning,
-        stacklevel=4,
-    )
+def _fitting_entry(
+    entry: Any, parse: Callable[[Any], Any], size: str, expected: int, mismatch: str, path: Any
+) -> Any:
+    """``parse(entry)`` when its ``size`` attribute is ``expected``; None when ``entry`` is
+    None, and None with a :class:`RuntimeWarning` naming ``path`` when it does not parse or
+    fit (``mismatch``: the message, formatted with the entry's size and ``expected``)."""
+    if entry is None:
+        return None
+    try:
+        value = parse(entry)
+        if getattr(value, size) != expected:
+            raise ValueError(mismatch.format(getattr(value, size), expected))
+    except ValueError as exc:
+        # stacklevel: the caller of TrustModel.from_metadata's caller (the model loader)
+        warnings.warn(
+            f"{path}: metadata entry ignored ({exc}); predictions of this model carry no "
+            "calibrated sigma / domain score (NaN)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+    return value
 
 
 #: The per-site scalar fields every output carries (name, numpy dtype of the stored column).
@@ -179,31 +195,22 @@ class TrustModel:
         energy grid or descriptor length is ignored with a :class:`RuntimeWarning` naming
         ``path``: the model still predicts, with NaN / False for what the entry provides.
         """
-        calibration = domain = None
-        entry = metadata.get("uncertainty_calibration")
-        if entry is not None:
-            try:
-                calibration = CalibratedUncertainty.from_metadata(entry)
-                if calibration.n_energies != n_energies:
-                    raise ValueError(
-                        f"uncertainty_calibration: {calibration.n_energies} energies, the "
-                        f"model has {n_energies}"
-                    )
-            except ValueError as exc:
-                calibration = None
-                _ignored(path, exc)
-        entry = metadata.get("domain")
-        if entry is not None:
-            try:
-                domain = DomainScore.from_metadata(entry)
-                if domain.n_features != n_features:
-                    raise ValueError(
-                        f"domain: {domain.n_features} features, the model's descriptor has "
-                        f"{n_features}"
-                    )
-            except ValueError as exc:
-                domain = None
-                _ignored(path, exc)
+        calibration = _fitting_entry(
+            metadata.get("uncertainty_calibration"),
+            CalibratedUncertainty.from_metadata,
+            "n_energies",
+            n_energies,
+            "uncertainty_calibration: {} energies, the model has {}",
+            path,
+        )
+        domain = _fitting_entry(
+            metadata.get("domain"),
+            DomainScore.from_metadata,
+            "n_features",
+            n_features,
+            "domain: {} features, the model's descriptor has {}",
+            path,
+        )
         fast = None if domain is None else Float32Domain.from_domain(domain)
         return cls(calibration, domain, n_energies, fast)
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from xanesnet.model.entries import MetadataEntry
+
 __all__ = [
     "CALIBRATION_SCHEMA",
     "NOMINAL_COVERAGE",
@@ -99,7 +101,7 @@ def _vector(data: dict[str, Any], key: str, n: int | None) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class CalibratedUncertainty:
+class CalibratedUncertainty(MetadataEntry):
     """A fitted map from a model's spread to a calibrated σ and a per-spectrum Δμ estimate.
 
     Attributes
@@ -246,47 +248,35 @@ class CalibratedUncertainty:
             "fit_figures": dict(self.fit_figures or {}),
         }
 
-    @classmethod
-    def from_metadata(cls, data: dict[str, Any]) -> CalibratedUncertainty:
-        """Rebuild from :meth:`to_metadata`'s dict.
+    KEY = "uncertainty_calibration"
+    SCHEMA = CALIBRATION_SCHEMA
 
-        Raises
-        ------
-        ValueError
-            not a calibration entry of this schema, or inconsistent lengths.
-        """
-        if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
-            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(
-                f"uncertainty_calibration: expected schema {CALIBRATION_SCHEMA!r}, got {got!r}"
-            )
-        try:
-            scale = _vector(data, "scale", None)
-            n = len(scale)
-            quantiles = {str(k): float(v) for k, v in data["delta_mu_ratio_quantiles"].items()}
-            return cls(
-                scale=scale,
-                mean_scale=_vector(data, "mean_scale", n),
-                floor=_vector(data, "floor", n),
-                delta_mu_factor=float(data["delta_mu_factor"]),
-                delta_mu_ratio_quantiles=quantiles,
-                spectra_low=_vector(data, "spectra_low", n),
-                spectra_high=_vector(data, "spectra_high", n),
-                range_margin=float(data.get("range_margin", 0.2)),
-                # entries written before this key: the sum of the range midpoints
-                reference_sum=float(
-                    data.get(
-                        "reference_sum",
-                        np.abs(
-                            0.5 * (np.asarray(data["spectra_low"]) + data["spectra_high"])
-                        ).sum(),
-                    )
-                ),
-                source=str(data.get("source", "")),
-                fit_figures=dict(data.get("fit_figures") or {}),
-            )
-        except KeyError as exc:
-            raise ValueError(f"uncertainty_calibration: missing key {exc}") from exc
+    @classmethod
+    def from_entry(cls, data: dict[str, Any]) -> CalibratedUncertainty:
+        """Rebuild from a calibration entry (see :meth:`MetadataEntry.from_metadata`: a
+        ValueError also for inconsistent lengths)."""
+        scale = _vector(data, "scale", None)
+        n = len(scale)
+        quantiles = {str(k): float(v) for k, v in data["delta_mu_ratio_quantiles"].items()}
+        return cls(
+            scale=scale,
+            mean_scale=_vector(data, "mean_scale", n),
+            floor=_vector(data, "floor", n),
+            delta_mu_factor=float(data["delta_mu_factor"]),
+            delta_mu_ratio_quantiles=quantiles,
+            spectra_low=_vector(data, "spectra_low", n),
+            spectra_high=_vector(data, "spectra_high", n),
+            range_margin=float(data.get("range_margin", 0.2)),
+            # entries written before this key: the sum of the range midpoints
+            reference_sum=float(
+                data.get(
+                    "reference_sum",
+                    np.abs(0.5 * (np.asarray(data["spectra_low"]) + data["spectra_high"])).sum(),
+                )
+            ),
+            source=str(data.get("source", "")),
+            fit_figures=dict(data.get("fit_figures") or {}),
+        )
 
 
 def calibration_from_model_metadata(
@@ -294,8 +284,7 @@ def calibration_from_model_metadata(
 ) -> CalibratedUncertainty | None:
     """The calibration a model file carries (its metadata's ``"uncertainty_calibration"``
     entry), or None for a file without one."""
-    entry = metadata.get("uncertainty_calibration")
-    return None if entry is None else CalibratedUncertainty.from_metadata(entry)
+    return CalibratedUncertainty.from_model_metadata(metadata)
 
 
 def _fit_variance_model(

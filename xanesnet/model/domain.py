@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from xanesnet.model.entries import MetadataEntry
+
 __all__ = ["DOMAIN_SCHEMA", "DomainScore", "domain_from_model_metadata", "fit_domain", "roc_auc"]
 
 DOMAIN_SCHEMA = "xanesnet.domain/1"
@@ -69,7 +71,7 @@ def _nearest_mean_distance(points: np.ndarray, centres: np.ndarray, k: int) -> n
 
 
 @dataclass(frozen=True)
-class DomainScore:
+class DomainScore(MetadataEntry):
     """Distance of sites to the training set, normalised so training-like sites score ≈ 1.
 
     Attributes
@@ -154,29 +156,21 @@ class DomainScore:
             "fit_figures": dict(self.fit_figures),
         }
 
-    @classmethod
-    def from_metadata(cls, data: dict[str, Any]) -> DomainScore:
-        """Rebuild from :meth:`to_metadata`'s dict.
+    KEY = "domain"
+    SCHEMA = DOMAIN_SCHEMA
 
-        Raises
-        ------
-        ValueError
-            not a domain entry of this schema, or inconsistent arrays.
-        """
-        if not isinstance(data, dict) or data.get("schema") != DOMAIN_SCHEMA:
-            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"domain: expected schema {DOMAIN_SCHEMA!r}, got {got!r}")
-        try:
-            mean = _decode(data["mean"], "mean")
-            inv_scale = _decode(data["inv_scale"], "inv_scale")
-            centres = _decode(data["centres"], "centres")
-            k, normaliser, threshold = (
-                int(data["k"]),
-                float(data["normaliser"]),
-                float(data["threshold"]),
-            )
-        except KeyError as exc:
-            raise ValueError(f"domain: missing key {exc}") from exc
+    @classmethod
+    def from_entry(cls, data: dict[str, Any]) -> DomainScore:
+        """Rebuild from a domain entry (see :meth:`MetadataEntry.from_metadata`: a ValueError
+        also for inconsistent arrays)."""
+        mean = _decode(data["mean"], "mean")
+        inv_scale = _decode(data["inv_scale"], "inv_scale")
+        centres = _decode(data["centres"], "centres")
+        k, normaliser, threshold = (
+            int(data["k"]),
+            float(data["normaliser"]),
+            float(data["threshold"]),
+        )
         if mean.ndim != 1 or inv_scale.shape != mean.shape or centres.ndim != 2:
             raise ValueError("domain: mean, inv_scale and centres do not fit together")
         if centres.shape[1] != len(mean):
@@ -200,8 +194,7 @@ class DomainScore:
 def domain_from_model_metadata(metadata: dict[str, Any]) -> DomainScore | None:
     """The domain score a model file carries (its metadata's ``"domain"`` entry), or None
     for a file without one."""
-    entry = metadata.get("domain")
-    return None if entry is None else DomainScore.from_metadata(entry)
+    return DomainScore.from_model_metadata(metadata)
 
 
 def _kmeans(points: np.ndarray, n_centres: int, seed: int, iterations: int = 50) -> np.ndarray:

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val = split["train"], split["validation"]
     started = time.perf_counter()
     # no structures: copies = 0, so distillation_set never looks at them
-    features, labels, summary = distillation_set(
+    features, labels, _, summary = distillation_set(
         teacher,
         [None] * len(train),
         x[train],

@@ -303,13 +303,17 @@ class _ScriptedTeacher:
         self.descriptor = descriptor
         self.n_energies = n_energies
         self.calls = 0
+        self.has_spread = True
+        self.label = "scripted teacher"
 
     def predict_features(self, features, n_threads=0):
         self.calls += 1
         mean = np.full((len(features), self.n_energies), 0.5)
         if self.calls > 1:  # the first call labels the originals
             mean[0] = 1e6
-        return mean, np.zeros_like(mean)
+        # a spread that tells the rows apart: 0.01 * (first feature's rank in the call)
+        spread = np.repeat(0.01 * np.arange(len(features))[:, None], self.n_energies, axis=1)
+        return mean, spread
 
 
 def test_distillation_set_labels_copies_and_drops_extrapolations(example_structures):
@@ -321,7 +325,8 @@ def test_distillation_set_labels_copies_and_drops_extrapolations(example_structu
     reference = np.random.default_rng(0).uniform(0.0, 1.0, (4, 10))
     teacher = _ScriptedTeacher(descriptor, 10)
     config = DistillConfig(copies=3, sigmas=(0.0, 0.05), seed=1)
-    x, y, summary = distillation_set(teacher, structures, features, reference, config)
+    x, y, spread, summary = distillation_set(teacher, structures, features, reference, config)
+    assert spread is None  # the students' own disagreement is their spread (the default)
     # 4 originals + 3 rounds of 4 copies, less structure 0's copies (teacher out of range)
     assert summary == {"structures": 4, "copies": 12, "mixed": 0, "dropped": 3, "samples": 13}
     assert x.shape == (13, descriptor.n_features) and y.shape == (13, 10)
@@ -331,18 +336,18 @@ def test_distillation_set_labels_copies_and_drops_extrapolations(example_structu
     assert not np.allclose(x[7:10], features[1:4], atol=1e-6)
     # "reference" labels the originals with the reference spectra
     reference_config = DistillConfig(copies=0, originals="reference")
-    _, y_ref, _ = distillation_set(teacher, structures, features, reference, reference_config)
+    _, y_ref, _, _ = distillation_set(teacher, structures, features, reference, reference_config)
     np.testing.assert_allclose(y_ref, reference.astype(np.float32))
     # mixed samples lie between two originals, and are seeded
     mixed_config = DistillConfig(copies=0, mixup=5, seed=2)
-    x_mix, _, facts = distillation_set(
+    x_mix, _, _, facts = distillation_set(
         _ScriptedTeacher(descriptor, 10), structures, features, reference, mixed_config
     )
     # (the scripted teacher sends the first mixed sample out of range: dropped too)
     assert facts["mixed"] == 5 and facts["samples"] == 8 and facts["dropped"] == 1
     low, high = features.min(axis=0), features.max(axis=0)
     assert np.all(x_mix[4:] >= low - 1e-5) and np.all(x_mix[4:] <= high + 1e-5)
-    x_again, _, _ = distillation_set(
+    x_again, _, _, _ = distillation_set(
         _ScriptedTeacher(descriptor, 10), structures, features, reference, mixed_config
     )
     np.testing.assert_array_equal(x_mix, x_again)
@@ -354,6 +359,50 @@ def test_distillation_set_labels_copies_and_drops_extrapolations(example_structu
     assert np.array_equal(structures[0].positions, before)
     with pytest.raises(ValueError, match="equal lengths"):
         distillation_set(teacher, structures, features[:3], reference, config)
+
+
+def test_students_carry_the_teachers_spread(example_structures):
+    """spread = "teacher": the teacher's spread travels with the kept samples, and two
+    students trained on mean ± spread average to the mean with the spread as their standard
+    deviation (blend_members: over the members, not n − 1)."""
+    from xanesnet.model.distill import DistillConfig, distillation_set, train_student
+
+    structures = example_structures[:4]
+    descriptor = WACSF(n_g2=4, n_g4=4)
+    features, _ = descriptor.compute(structures, n_threads=1)
+    reference = np.random.default_rng(0).uniform(0.0, 1.0, (4, 10))
+    config = DistillConfig(copies=2, sigmas=(0.01,), seed=1, spread="teacher")
+    teacher = _ScriptedTeacher(descriptor, 10)
+    x, y, spread, summary = distillation_set(teacher, structures, features, reference, config)
+    # originals keep rows 0-3 of the first call; each copy round drops its row 0
+    assert summary["samples"] == 4 + 3 + 3 and spread.shape == y.shape == (10, 10)
+    expected_rows = [0, 1, 2, 3, 1, 2, 3, 1, 2, 3]
+    np.testing.assert_allclose(spread[:, 0], 0.01 * np.array(expected_rows), rtol=1e-6)
+    with pytest.raises(ValueError, match="spread"):
+        DistillConfig(spread="ensemble")
+    single = _ScriptedTeacher(descriptor, 10)
+    single.has_spread = False
+    with pytest.raises(ValueError, match="no spread to carry"):
+        distillation_set(single, structures, features, reference, config)
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    mean = np.tanh(x[:, :1] + np.linspace(0, 1, 10)).astype(np.float32)
+    carried = (0.05 + 0.02 * np.abs(x[:, 1:2])).repeat(10, axis=1).astype(np.float32)
+    student_config = small_config(n_members=2, epochs=2)
+    student, _ = train_student(x, mean, student_config, spread=carried)
+    with torch.no_grad():
+        outputs = torch.stack([m(torch.from_numpy(x)) for m in student.members])
+        blended, blended_spread = student(torch.from_numpy(x))
+    # each member chases its own target; the mean and spread are those of the two members
+    np.testing.assert_allclose(blended.numpy(), outputs.mean(dim=0).numpy(), atol=1e-6)
+    half_gap = ((outputs[0] - outputs[1]) / 2).abs()
+    np.testing.assert_allclose(blended_spread.numpy(), half_gap.numpy(), atol=1e-6)
+    assert float((outputs[0] - outputs[1]).mean()) > 0  # member 0 learns mean + spread
+    with pytest.raises(ValueError, match="even number"):
+        train_student(x, mean, small_config(n_members=3, epochs=1), spread=carried)
+    with pytest.raises(ValueError, match="shape"):
+        train_student(x, mean, student_config, spread=carried[:, :5])
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ PyYAML is installed) has these tables::
     [teacher]   model: the teacher model file ("default", "ensemble" or "fast" for a shipped
                 one)
     [distill]   copies, sigmas (Å), mixup, seed, originals ("teacher"/"reference"),
-                label_margin
+                label_margin, spread ("members"/"teacher": the students carry the teacher's
+                spread)
     [training]  TrainConfig of the student (networks only), with [training.network]
     [output]    model, workdir, weight_dtype: as for ``xanesnet train``
 
@@ -80,8 +81,10 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     from xanesnet.model.distill import (
         DistillConfig,
         check_student_config,
+        check_teacher_split,
         distillation_set,
         train_student,
+        training_split_sha256,
     )
     from xanesnet.model.files import load_model
     from xanesnet.model.train import TrainConfig
@@ -102,13 +105,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     dataset, train_set, val_set = load_split_sets(
         data, base, teacher.descriptor, energies=teacher.energies
     )
-    expected = teacher.metadata.get("training_set_hash")
-    if expected != train_set.content_hash():
-        raise ValueError(
-            f"{teacher_file}: the teacher was trained on another training set (hash "
-            f"{str(expected)[:12]}..., this [data] gives {train_set.content_hash()[:12]}...): "
-            "distil on the teacher's own training split, or the validation figures are biased"
-        )
+    check_teacher_split(teacher.metadata, train_set, teacher_file)
     structures = list(
         read_structures([(base / data["xyz_dir"]).resolve() / f"{n}.xyz" for n in train_set.names])
     )
@@ -119,7 +116,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     with Progress(distill_config.copies, "teacher labels", "copy", quiet=args.quiet) as copies:
-        features, labels, summary = distillation_set(
+        features, labels, spread, summary = distillation_set(
             teacher,
             structures,
             train_set.features,
@@ -136,11 +133,12 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     )
     progress = TrainingProgress(train_config.epochs, quiet=args.quiet)
     student, histories = train_student(
-        features, labels, train_config, workdir=workdir, progress=progress
+        features, labels, train_config, spread=spread, workdir=workdir, progress=progress
     )
     progress.close()
     extra: dict[str, Any] = {
         "training_set_hash": train_set.content_hash(),
+        "training_split_sha256": training_split_sha256(train_set.names, train_set.spectra),
         "training_set_size": len(train_set.names),
         "training": train_config.to_dict(),
         "best_epochs": [h.best_epoch for h in histories],

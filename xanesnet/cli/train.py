@@ -77,6 +77,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     import torch
 
     from xanesnet.descriptors.wacsf import WACSF
+    from xanesnet.model.distill import training_split_sha256
     from xanesnet.model.train import TrainConfig, train_ensemble
 
     raw = copy.deepcopy(raw)
@@ -113,6 +114,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     progress.close()
     extra: dict[str, Any] = {
         "training_set_hash": train_set.content_hash(),
+        "training_split_sha256": training_split_sha256(train_set.names, train_set.spectra),
         "training_set_size": len(train_set.names),
         "training": train_config.to_dict(),
         "best_epochs": [h.best_epoch for h in histories],

@@ -15,6 +15,8 @@ two random training structures, fill the space between structures, where new str
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,9 +30,12 @@ __all__ = [
     "distillation_set",
     "perturbed_copies",
     "train_student",
+    "training_split_sha256",
+    "check_teacher_split",
 ]
 
 _ORIGINALS = ("teacher", "reference")
+_SPREADS = ("members", "teacher")
 _MIX_BLOCK = 32768  # mixed samples labelled per teacher call (bounds the float64 scratch)
 
 
@@ -50,6 +55,13 @@ class DistillConfig:
             that range on each side (the teacher extrapolating far from its data).
         mixup: number of mixed samples: λ·x_i + (1 − λ)·x_j for random training structures
             i, j and λ ~ U(0, 1), labelled by the teacher.
+        spread: what the students' spread is. "members": each student learns the teacher's
+            mean, so their spread is only their disagreement (in-sample small, no error scale).
+            "teacher": the students carry the teacher's spread: with an even number of
+            members, member i learns ``mean + (−1)^i · spread``, so the students' average is
+            the teacher's mean and their standard deviation (as ``blend_members`` computes it,
+            over the members, not n − 1) is the teacher's spread; the members share one seed,
+            so their fitting errors are alike and largely cancel in the difference.
     """
 
     copies: int = 32
@@ -58,6 +70,7 @@ class DistillConfig:
     originals: str = "teacher"
     label_margin: float = 0.2
     mixup: int = 0
+    spread: str = "members"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sigmas", tuple(float(s) for s in self.sigmas))
@@ -67,6 +80,8 @@ class DistillConfig:
             raise ValueError(f"sigmas: expected displacements >= 0 in Å, got {self.sigmas!r}")
         if self.originals not in _ORIGINALS:
             raise ValueError(f"originals: expected one of {_ORIGINALS}, got {self.originals!r}")
+        if self.spread not in _SPREADS:
+            raise ValueError(f"spread: expected one of {_SPREADS}, got {self.spread!r}")
         if int(self.mixup) < 0:
             raise ValueError(f"mixup: expected an integer >= 0, got {self.mixup!r}")
         if not self.label_margin >= 0:
@@ -107,7 +122,7 @@ def distillation_set(
     *,
     n_threads: int = 0,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
     """The student's training set: the training structures and their perturbed copies,
     labelled by the teacher.
 
@@ -121,7 +136,8 @@ def distillation_set(
         progress: called with (copies done, copies) after each round of copies.
 
     Returns:
-        features (m, n_features) float32, labels (m, n_energies) float32, and a summary
+        features (m, n_features) float32, labels (m, n_energies) float32, the teacher's spread
+        (m, n_energies) float32 when ``config.spread == "teacher"`` (else None), and a summary
         (copies and mixed samples made, how many ``label_margin`` dropped, samples).
     """
     features = np.asarray(features)
@@ -131,26 +147,42 @@ def distillation_set(
             f"structures, features and reference: expected equal lengths, got "
             f"{len(structures)}, {len(features)}, {len(reference)}"
         )
+    with_spread = config.spread == "teacher"
+    if with_spread and not teacher.has_spread:
+        raise ValueError(
+            f'spread = "teacher": the teacher ({teacher.label}) has no spread to carry '
+            "(one network)"
+        )
     low, high = float(reference.min()), float(reference.max())
     margin = config.label_margin * (high - low)
     low, high = low - margin, high + margin
-    if config.originals == "teacher":
-        original_labels = teacher.predict_features(features, n_threads=n_threads)[0]
-    else:
-        original_labels = reference
-    xs = [features.astype(np.float32)]
-    ys = [np.asarray(original_labels, dtype=np.float32)]
-    rng = np.random.default_rng(config.seed)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    spreads: list[np.ndarray] = []
     dropped = 0
+
+    def label(x: np.ndarray, keep_all: bool = False) -> None:
+        nonlocal dropped
+        y, spread = teacher.predict_features(x, n_threads=n_threads)
+        if keep_all:
+            kept = np.ones(len(y), dtype=bool)
+            if config.originals == "reference":
+                y = reference
+        else:
+            kept = (y.min(axis=1) >= low) & (y.max(axis=1) <= high)
+            dropped += int((~kept).sum())
+        xs.append(np.asarray(x[kept], dtype=np.float32))
+        ys.append(np.asarray(y[kept], dtype=np.float32))
+        if with_spread:
+            spreads.append(np.asarray(spread[kept], dtype=np.float32))
+
+    label(features, keep_all=True)
+    rng = np.random.default_rng(config.seed)
     for k in range(config.copies):
         sigma = config.sigmas[k % len(config.sigmas)]
         copies = perturbed_copies(structures, sigma, rng)
         x, _ = teacher.descriptor.compute(copies, 0, n_threads=n_threads)
-        y = teacher.predict_features(x, n_threads=n_threads)[0]
-        plausible = (y.min(axis=1) >= low) & (y.max(axis=1) <= high)
-        dropped += int((~plausible).sum())
-        xs.append(x[plausible].astype(np.float32))
-        ys.append(y[plausible].astype(np.float32))
+        label(x)
         if progress is not None:
             progress(k + 1, config.copies)
     mix_rng = np.random.default_rng([config.seed, 1])
@@ -158,13 +190,9 @@ def distillation_set(
         n = min(_MIX_BLOCK, config.mixup - start)
         i, j = mix_rng.integers(0, len(features), (2, n))
         lam = mix_rng.uniform(0.0, 1.0, (n, 1))
-        x = lam * features[i] + (1.0 - lam) * features[j]
-        y = teacher.predict_features(x, n_threads=n_threads)[0]
-        plausible = (y.min(axis=1) >= low) & (y.max(axis=1) <= high)
-        dropped += int((~plausible).sum())
-        xs.append(x[plausible].astype(np.float32))
-        ys.append(y[plausible].astype(np.float32))
+        label(lam * features[i] + (1.0 - lam) * features[j])
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    spread_all = np.concatenate(spreads) if with_spread else None
     summary = {
         "structures": len(structures),
         "copies": config.copies * len(structures),
@@ -172,7 +200,35 @@ def distillation_set(
         "dropped": dropped,
         "samples": len(x_all),
     }
-    return x_all, y_all, summary
+    return x_all, y_all, spread_all, summary
+
+
+def training_split_sha256(names: Sequence[str], spectra: np.ndarray) -> str:
+    """SHA-256 over a training set's names and spectra ((n, n_energies) float64): which
+    structures a model learned from, without the descriptors, whose last bits move with the
+    backend and the package version (a teacher and its students must share this value)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(list(names)).encode())
+    digest.update(np.ascontiguousarray(spectra, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def check_teacher_split(teacher_meta: dict[str, Any], train_set: Any, teacher_file: Any) -> None:
+    """Refuse a teacher trained on another training set than ``train_set``
+    (a :class:`~xanesnet.datasets.SpectrumDataset`): the validation figures would be biased.
+
+    Files that record ``training_split_sha256`` are compared on names and spectra; older
+    files only on ``training_set_hash`` (names, descriptors and spectra)."""
+    expected = teacher_meta.get("training_split_sha256")
+    found = training_split_sha256(train_set.names, train_set.spectra)
+    if expected is None:
+        expected, found = teacher_meta.get("training_set_hash"), train_set.content_hash()
+    if expected != found:
+        raise ValueError(
+            f"{teacher_file}: the teacher was trained on another training set (hash "
+            f"{str(expected)[:12]}..., this [data] gives {found[:12]}...): "
+            "distil on the teacher's own training split, or the validation figures are biased"
+        )
 
 
 def check_student_config(config: Any) -> None:
@@ -189,13 +245,59 @@ def train_student(
     labels: np.ndarray,
     config: Any,
     *,
+    spread: np.ndarray | None = None,
     workdir: Path | None = None,
     progress: Callable[[int, int, float, float | None], None] | None = None,
 ) -> tuple[Any, list[Any]]:
     """Train the student (``config``: a :class:`~xanesnet.model.train.TrainConfig` without a
     kernel member) on a distillation set; returns (SpectrumEnsemble, histories) like
-    :func:`~xanesnet.model.train.train_ensemble`."""
-    from xanesnet.model.train import train_ensemble
+    :func:`~xanesnet.model.train.train_ensemble`.
+
+    Args:
+        features: (m, n_features) inputs; labels: (m, n_energies) the teacher's mean.
+        spread: (m, n_energies) the teacher's spread, to be carried by the students (see
+            :attr:`DistillConfig.spread`): member i learns ``labels + (−1)^i · spread``, all
+            members with the seed ``config.seed``. None: every member learns ``labels``.
+        workdir: member checkpoints and logs (a killed run resumes).
+        progress: called with (member, epoch, train loss, validation loss).
+    """
+    from xanesnet.model.network import SpectrumEnsemble
+    from xanesnet.model.train import train_ensemble, train_member
 
     check_student_config(config)
-    return train_ensemble(features, labels, None, None, config, workdir=workdir, progress=progress)
+    if spread is None:
+        return train_ensemble(
+            features, labels, None, None, config, workdir=workdir, progress=progress
+        )
+    if spread.shape != labels.shape:
+        raise ValueError(f"spread: expected the labels' shape {labels.shape}, got {spread.shape}")
+    if config.n_members % 2:
+        raise ValueError(
+            f"n_members: carrying the teacher's spread needs an even number of students, "
+            f"got {config.n_members}"
+        )
+    members, histories = [], []
+    for i in range(config.n_members):
+        target = labels + spread if i % 2 == 0 else labels - spread
+        checkpoint = log = None
+        if workdir is not None:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            checkpoint, log = Path(workdir) / f"member_{i}.ckpt", Path(workdir) / f"member_{i}.csv"
+        member_progress = None
+        if progress is not None:
+            member_progress = lambda e, t, v, i=i: progress(i, e, t, v)  # noqa: E731
+        model, history = train_member(
+            features,
+            target,
+            None,
+            None,
+            config,
+            seed=config.seed,
+            checkpoint=checkpoint,
+            log_csv=log,
+            progress=member_progress,
+        )
+        del target
+        members.append(model)
+        histories.append(history)
+    return SpectrumEnsemble(members, None, 0.0).eval(), histories

@@ -392,6 +392,24 @@ def chunk_name(index: int) -> str:
     return f"chunk_{index:06d}"
 
 
+@dataclass(frozen=True)
+class ChunkPart:
+    """One file or folder of a chunk being written.
+
+    Attributes:
+        name: which part (a CSV table; ``"chunk"`` for a format with one file or folder
+            per chunk).
+        path: where to write it, aside (:meth:`Backend.write_chunk` renames it into place).
+        index: the chunk's index.
+        n_structures: the chunk's structures (failed and site-less ones included).
+    """
+
+    name: str
+    path: Path
+    index: int
+    n_structures: int
+
+
 class Backend(ABC):
     """One output format: how chunks are written, read and consolidated.
 
@@ -401,6 +419,9 @@ class Backend(ABC):
     """
 
     name: str = ""
+    #: whether a chunk's parts are folders (written in ``OUT/.partial/``) rather than files
+    #: (written next to their place)
+    folder_parts: bool = False
 
     def check(self) -> None:
         """Raise :class:`MissingDependencyError` when this format cannot be used here."""
@@ -411,10 +432,13 @@ class Backend(ABC):
         """Create the chunk folder (idempotent; touches nothing that exists)."""
 
     @abstractmethod
+    def chunk_parts(self, out: Path, index: int, manifest: dict[str, Any]) -> dict[str, Path]:
+        """The files or folders that hold chunk ``index``, by part name, in writing order."""
+
     def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
         """The files or folders that hold chunk ``index``."""
+        return list(self.chunk_parts(out, index, manifest).values())
 
-    @abstractmethod
     def write_chunk(
         self,
         out: Path,
@@ -425,6 +449,19 @@ class Backend(ABC):
     ) -> None:
         """Write chunk ``index`` aside, flush it, and rename it into place (each path
         atomically). The caller commits it by updating the manifest afterwards."""
+        for name, final in self.chunk_parts(out, index, manifest).items():
+            if self.folder_parts:
+                tmp = partial_path(out, final.name)
+            else:
+                tmp = final.with_name(f".{final.name}.partial")
+            self.write_part(ChunkPart(name, tmp, index, n_structures), chunk, manifest)
+            fsync_tree(tmp)
+            replace(tmp, final)
+
+    @abstractmethod
+    def write_part(self, part: ChunkPart, chunk: ChunkData, manifest: dict[str, Any]) -> None:
+        """Write ``part`` of ``chunk`` at ``part.path`` (:meth:`write_chunk` flushes it and
+        renames it into place)."""
 
     @abstractmethod
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:

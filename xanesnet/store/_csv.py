@@ -61,6 +61,7 @@ from xanesnet.store._common import (
     TRUST_FIELDS,
     Backend,
     ChunkData,
+    ChunkPart,
     fsync_file,
     has_trust,
     has_unique_sites,
@@ -112,15 +113,32 @@ def _line(row: list[str]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _write_csv(final: Path, header: list[str], rows: Iterable[Any]) -> None:
-    """Write rows to ``.NAME.partial`` next to ``final``, flush, rename into place."""
-    tmp = final.with_name(f".{final.name}.partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    fsync_file(tmp)
-    os.replace(tmp, final)
+def _chunk_table(
+    table: str, chunk: ChunkData, manifest: dict[str, Any]
+) -> tuple[list[str], Iterable[Any]]:
+    """(header, rows) of one table of a chunk."""
+    if table in ("spectra", "spread"):
+        values = chunk.spectra if table == "spectra" else chunk.spread
+        header = ["structure_id", "site_index", *_energy_labels(manifest)]
+        return header, _site_rows(chunk.ids, chunk.sites, values)
+    if table == "errors":
+        return _ERROR_HEADER, chunk.errors
+    if table == "trust":
+        return _TRUST_HEADER, _trust_rows(chunk)
+    if table == "no_sites":
+        return _NO_SITES_HEADER, [[i] for i in chunk.no_sites]
+    if table == "multiplicity":
+        rows = zip(chunk.ids, chunk.sites.tolist(), chunk.multiplicity.tolist(), strict=True)
+        return _MULTIPLICITY_HEADER, rows
+    if table == "structure_mean":
+        means = _decimal(chunk.mean_spectra)
+        return _mean_header(manifest), ([i, *means[row]] for row, i in enumerate(chunk.mean_ids))
+    names = site_column_names(manifest)  # site_info
+    columns = [chunk.columns[name] for name in names]
+    rows = (
+        [chunk.ids[i], int(chunk.sites[i]), *(c[i] for c in columns)] for i in range(len(chunk.ids))
+    )
+    return _site_info_header(names), rows
 
 
 def _site_rows(ids: np.ndarray, sites: np.ndarray, values: np.ndarray) -> Iterator[list[Any]]:
@@ -197,52 +215,15 @@ class CSVBackend(Backend):
         tables += ["multiplicity", "structure_mean"] if has_unique_sites(manifest) else []
         return tables + (["site_info"] if site_column_names(manifest) else [])
 
-    def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
-        return [self._file(out, table, index) for table in self._tables(manifest)]
+    def chunk_parts(self, out: Path, index: int, manifest: dict[str, Any]) -> dict[str, Path]:
+        return {table: self._file(out, table, index) for table in self._tables(manifest)}
 
-    def write_chunk(
-        self,
-        out: Path,
-        index: int,
-        chunk: ChunkData,
-        manifest: dict[str, Any],
-        n_structures: int,
-    ) -> None:
-        header = ["structure_id", "site_index", *_energy_labels(manifest)]
-        _write_csv(
-            self._file(out, "spectra", index),
-            header,
-            _site_rows(chunk.ids, chunk.sites, chunk.spectra),
-        )
-        if manifest["has_spread"]:
-            _write_csv(
-                self._file(out, "spread", index),
-                header,
-                _site_rows(chunk.ids, chunk.sites, chunk.spread),
-            )
-        _write_csv(self._file(out, "errors", index), _ERROR_HEADER, chunk.errors)
-        if has_trust(manifest):
-            _write_csv(self._file(out, "trust", index), _TRUST_HEADER, _trust_rows(chunk))
-            _write_csv(
-                self._file(out, "no_sites", index), _NO_SITES_HEADER, [[i] for i in chunk.no_sites]
-            )
-        if has_unique_sites(manifest):
-            rows = zip(chunk.ids, chunk.sites.tolist(), chunk.multiplicity.tolist(), strict=True)
-            _write_csv(self._file(out, "multiplicity", index), _MULTIPLICITY_HEADER, rows)
-            means = _decimal(chunk.mean_spectra)
-            _write_csv(
-                self._file(out, "structure_mean", index),
-                _mean_header(manifest),
-                ([i, *means[row]] for row, i in enumerate(chunk.mean_ids)),
-            )
-        names = site_column_names(manifest)
-        if names:
-            columns = [chunk.columns[name] for name in names]
-            rows = (
-                [chunk.ids[i], int(chunk.sites[i]), *(c[i] for c in columns)]
-                for i in range(len(chunk.ids))
-            )
-            _write_csv(self._file(out, "site_info", index), _site_info_header(names), rows)
+    def write_part(self, part: ChunkPart, chunk: ChunkData, manifest: dict[str, Any]) -> None:
+        header, rows = _chunk_table(part.name, chunk, manifest)
+        with open(part.path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
 
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
         n_e = len(manifest["energies"])

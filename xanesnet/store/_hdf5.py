@@ -40,8 +40,8 @@ from xanesnet.store._common import (
     TRUST_FIELDS,
     Backend,
     ChunkData,
+    ChunkPart,
     chunk_name,
-    fsync_file,
     has_trust,
     has_unique_sites,
     object_strings,
@@ -84,21 +84,11 @@ class HDF5Backend(Backend):
     def chunk_file(self, out: Path, index: int) -> Path:
         return out / "chunks" / f"{chunk_name(index)}.h5"
 
-    def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
-        return [self.chunk_file(out, index)]
+    def chunk_parts(self, out: Path, index: int, manifest: dict[str, Any]) -> dict[str, Path]:
+        return {"chunk": self.chunk_file(out, index)}
 
-    def write_chunk(
-        self,
-        out: Path,
-        index: int,
-        chunk: ChunkData,
-        manifest: dict[str, Any],
-        n_structures: int,
-    ) -> None:
-        h5py = _h5py()
-        final = self.chunk_file(out, index)
-        tmp = final.with_name(f".{final.name}.partial")
-        with h5py.File(tmp, "w") as f:
+    def write_part(self, part: ChunkPart, chunk: ChunkData, manifest: dict[str, Any]) -> None:
+        with _h5py().File(part.path, "w") as f:
             f.create_dataset("ids", data=chunk.ids, dtype=_string_dtype())
             f.create_dataset("sites", data=chunk.sites)
             # standard shuffle + gzip datasets, encoded by our faster plane-wise deflate
@@ -127,8 +117,6 @@ class HDF5Backend(Backend):
                 write_shuffle_deflate(f, "structure_mean", chunk.mean_spectra)
             for name in site_column_names(manifest):
                 f.create_dataset(name, data=chunk.columns[name], dtype=_string_dtype())
-        fsync_file(tmp)
-        os.replace(tmp, final)
 
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
         with _h5py().File(self.chunk_file(out, index), "r") as f:

@@ -53,6 +53,7 @@ from xanesnet.store._common import (
     TRUST_FIELDS,
     Backend,
     ChunkData,
+    ChunkPart,
     MissingDependencyError,
     chunk_name,
     fsync_tree,
@@ -158,6 +159,7 @@ class ZarrBackend(Backend):
     """``--format zarr``."""
 
     name = "zarr"
+    folder_parts = True
 
     def check(self) -> None:
         import_zarr()
@@ -175,22 +177,14 @@ class ZarrBackend(Backend):
         fsync_tree(tmp)
         replace(tmp, root)
 
-    def chunk_paths(self, out: Path, index: int, manifest: dict[str, Any]) -> list[Path]:
-        return [out / "chunks" / chunk_name(index)]
+    def chunk_parts(self, out: Path, index: int, manifest: dict[str, Any]) -> dict[str, Path]:
+        return {"chunk": out / "chunks" / chunk_name(index)}
 
-    def write_chunk(
-        self,
-        out: Path,
-        index: int,
-        chunk: ChunkData,
-        manifest: dict[str, Any],
-        n_structures: int,
-    ) -> None:
+    def write_part(self, part: ChunkPart, chunk: ChunkData, manifest: dict[str, Any]) -> None:
         zarr = import_zarr()
-        tmp = partial_path(out, chunk_name(index))
         group = zarr.create_group(
-            store=zarr.storage.LocalStore(tmp),
-            attributes={"chunk": index, "structures": int(n_structures)},
+            store=zarr.storage.LocalStore(part.path),
+            attributes={"chunk": part.index, "structures": int(part.n_structures)},
         )
         values: dict[str, Any] = {"ids": chunk.ids, "sites": chunk.sites, "spectra": chunk.spectra}
         if manifest["has_spread"]:
@@ -206,8 +200,6 @@ class ZarrBackend(Backend):
         _write_errors(group, chunk.errors)
         if has_trust(manifest):
             _write_array(group, "no_site_ids", object_strings(chunk.no_sites), "string")
-        fsync_tree(tmp)
-        replace(tmp, self.chunk_paths(out, index, manifest)[0])
 
     def read_chunk(self, out: Path, index: int, manifest: dict[str, Any]) -> ChunkData:
         zarr = import_zarr()

@@ -4,10 +4,17 @@ arguments, the ``[output]`` table and writing the model file with its validation
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_training_arguments", "export_trained", "output_paths", "output_weight_dtype"]
+__all__ = [
+    "add_training_arguments",
+    "export_trained",
+    "output_paths",
+    "output_weight_dtype",
+    "training_record",
+]
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, what: str) -> None:
@@ -54,6 +61,24 @@ def output_weight_dtype(output: dict[str, Any]) -> str:
             f"[output] weight_dtype: expected 'float32' or 'float16', got {weight_dtype!r}"
         )
     return str(weight_dtype)
+
+
+def training_record(
+    train_set: Any, train_config: Any, histories: list[Any], started: float
+) -> dict[str, Any]:
+    """The model metadata describing a fit: the training split's hashes and size, the
+    training configuration, each member's best epoch and the seconds since ``started`` (a
+    :func:`time.perf_counter` reading)."""
+    from xanesnet.model.distill import training_split_sha256
+
+    return {
+        "training_set_hash": train_set.content_hash(),
+        "training_split_sha256": training_split_sha256(train_set.names, train_set.spectra),
+        "training_set_size": len(train_set.names),
+        "training": train_config.to_dict(),
+        "best_epochs": [h.best_epoch for h in histories],
+        "training_seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def export_trained(

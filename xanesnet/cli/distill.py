@@ -35,6 +35,7 @@ from xanesnet.cli._training import (
     export_trained,
     output_paths,
     output_weight_dtype,
+    training_record,
 )
 from xanesnet.config import load_config
 
@@ -84,7 +85,6 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         check_teacher_split,
         distillation_set,
         train_student,
-        training_split_sha256,
     )
     from xanesnet.model.files import load_model
     from xanesnet.model.train import TrainConfig
@@ -136,20 +136,13 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         features, labels, train_config, spread=spread, workdir=workdir, progress=progress
     )
     progress.close()
-    extra: dict[str, Any] = {
-        "training_set_hash": train_set.content_hash(),
-        "training_split_sha256": training_split_sha256(train_set.names, train_set.spectra),
-        "training_set_size": len(train_set.names),
-        "training": train_config.to_dict(),
-        "best_epochs": [h.best_epoch for h in histories],
-        "training_seconds": round(time.perf_counter() - started, 1),
-        "distillation": {
-            **distill_config.to_dict(),
-            **summary,
-            "teacher_file": teacher_file.name,
-            "teacher_sha256": file_sha256(teacher_file),
-            "teacher_validation_metrics": teacher.metadata.get("validation_metrics"),
-        },
+    extra = training_record(train_set, train_config, histories, started)
+    extra["distillation"] = {
+        **distill_config.to_dict(),
+        **summary,
+        "teacher_file": teacher_file.name,
+        "teacher_sha256": file_sha256(teacher_file),
+        "teacher_validation_metrics": teacher.metadata.get("validation_metrics"),
     }
     export_trained(
         student,

@@ -40,6 +40,7 @@ from xanesnet.cli._training import (
     export_trained,
     output_paths,
     output_weight_dtype,
+    training_record,
 )
 from xanesnet.config import load_config
 
@@ -77,7 +78,6 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     import torch
 
     from xanesnet.descriptors.wacsf import WACSF
-    from xanesnet.model.distill import training_split_sha256
     from xanesnet.model.train import TrainConfig, train_ensemble
 
     raw = copy.deepcopy(raw)
@@ -112,14 +112,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         progress=progress,
     )
     progress.close()
-    extra: dict[str, Any] = {
-        "training_set_hash": train_set.content_hash(),
-        "training_split_sha256": training_split_sha256(train_set.names, train_set.spectra),
-        "training_set_size": len(train_set.names),
-        "training": train_config.to_dict(),
-        "best_epochs": [h.best_epoch for h in histories],
-        "training_seconds": round(time.perf_counter() - started, 1),
-    }
+    extra = training_record(train_set, train_config, histories, started)
     export_trained(
         ensemble,
         model_path,

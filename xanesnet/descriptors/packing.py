@@ -261,14 +261,23 @@ def check_structures(
             f"{labels[s]}: unknown element (atomic number {int(numbers[atom])}) "
             f"at atom {atom - int(offsets[s])}",
         )
-    nonfinite = np.nonzero(~np.isfinite(positions).all(axis=1))[0]
+    # one reduction over the whole array first: per-atom .all(axis=1) over a 3-wide axis is
+    # slow, and almost every batch is all finite
+    finite = bool(np.isfinite(positions).all())
+    nonfinite = (
+        np.zeros(0, np.int64) if finite else np.nonzero(~np.isfinite(positions).all(axis=1))[0]
+    )
     for s, atom in _first_per_structure(offsets, nonfinite):
         fail(
             s,
             NON_FINITE,
             f"{labels[s]}: non-finite (NaN or inf) coordinates at atom {atom - int(offsets[s])}",
         )
-    for s in np.nonzero(pbc.any(axis=1) | ~np.isfinite(cells).all(axis=(1, 2)))[0].tolist():
+    if pbc.any() or not np.isfinite(cells).all():
+        to_check = np.nonzero(pbc.any(axis=1) | ~np.isfinite(cells).all(axis=(1, 2)))[0].tolist()
+    else:
+        to_check = []
+    for s in to_check:
         try:
             _check_cell(cells[s], pbc[s], labels[s])
         except ValueError as exc:

@@ -261,43 +261,29 @@ def train_student(
         workdir: member checkpoints and logs (a killed run resumes).
         progress: called with (member, epoch, train loss, validation loss).
     """
-    from xanesnet.model.network import SpectrumEnsemble
-    from xanesnet.model.train import train_ensemble, train_member
+    from xanesnet.model.train import train_ensemble
 
     check_student_config(config)
-    if spread is None:
-        return train_ensemble(
-            features, labels, None, None, config, workdir=workdir, progress=progress
-        )
-    if spread.shape != labels.shape:
-        raise ValueError(f"spread: expected the labels' shape {labels.shape}, got {spread.shape}")
-    if config.n_members % 2:
-        raise ValueError(
-            f"n_members: carrying the teacher's spread needs an even number of students, "
-            f"got {config.n_members}"
-        )
-    members, histories = [], []
-    for i in range(config.n_members):
-        target = labels + spread if i % 2 == 0 else labels - spread
-        checkpoint = log = None
-        if workdir is not None:
-            Path(workdir).mkdir(parents=True, exist_ok=True)
-            checkpoint, log = Path(workdir) / f"member_{i}.ckpt", Path(workdir) / f"member_{i}.csv"
-        member_progress = None
-        if progress is not None:
-            member_progress = lambda e, t, v, i=i: progress(i, e, t, v)  # noqa: E731
-        model, history = train_member(
-            features,
-            target,
-            None,
-            None,
-            config,
-            seed=config.seed,
-            checkpoint=checkpoint,
-            log_csv=log,
-            progress=member_progress,
-        )
-        del target
-        members.append(model)
-        histories.append(history)
-    return SpectrumEnsemble(members, None, 0.0).eval(), histories
+    carried = None
+    if spread is not None:
+        if spread.shape != labels.shape:
+            raise ValueError(
+                f"spread: expected the labels' shape {labels.shape}, got {spread.shape}"
+            )
+        if config.n_members % 2:
+            raise ValueError(
+                f"n_members: carrying the teacher's spread needs an even number of students, "
+                f"got {config.n_members}"
+            )
+        carried = lambda i: labels + spread if i % 2 == 0 else labels - spread  # noqa: E731
+    return train_ensemble(
+        features,
+        labels,
+        None,
+        None,
+        config,
+        workdir=workdir,
+        progress=progress,
+        member_targets=carried,
+        shared_seed=carried is not None,
+    )

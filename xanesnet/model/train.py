@@ -388,12 +388,16 @@ def train_ensemble(
     *,
     workdir: Path | None = None,
     progress: Callable[[int, int, float, float | None], None] | None = None,
+    member_targets: Callable[[int], np.ndarray] | None = None,
+    shared_seed: bool = False,
 ) -> tuple[SpectrumEnsemble, list[History]]:
     """Train ``config.n_members`` members (seeds ``seed + i``) into one ensemble.
 
     With ``workdir``, member i checkpoints to ``member_i.ckpt`` and logs to ``member_i.csv``
     there, so a killed run resumes where it stopped. With ``config.kernel`` the kernel ridge
-    model is fitted last (deterministic, seconds) and blended in.
+    model is fitted last (deterministic, seconds) and blended in. ``member_targets(i)`` gives
+    member i its own (n_train, n_energies) targets instead of ``y_train`` (made when that
+    member starts, so one copy at a time); ``shared_seed``: every member uses ``seed``.
     """
     members, histories = [], []
     for i in range(config.n_members):
@@ -407,11 +411,11 @@ def train_ensemble(
             member_progress = lambda e, t, v, i=i: progress(i, e, t, v)  # noqa: E731
         model, history = train_member(
             x_train,
-            y_train,
+            y_train if member_targets is None else member_targets(i),
             x_val,
             y_val,
             config,
-            seed=config.seed + i,
+            seed=config.seed if shared_seed else config.seed + i,
             checkpoint=ckpt,
             log_csv=log,
             progress=member_progress,

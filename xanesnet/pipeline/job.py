@@ -4,16 +4,15 @@ identity, the chunks this run computes, and the per-chunk step in this process."
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Container, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xanesnet.checksums import file_sha256
 from xanesnet.io.chunks import Chunk, iter_chunks
 from xanesnet.io.memory import MEMORY_SOURCE, MemoryStructures, holds_structures
-from xanesnet.io.sources import SkippedFilesWarning, locations_and_stems, resolve_sources
+from xanesnet.io.sources import locations_and_stems, resolve_sources
 from xanesnet.pipeline.columns import StructureColumns, column_names, structure_columns
 from xanesnet.pipeline.options import BatchOptions
 from xanesnet.pipeline.progress import expected_structures
@@ -50,6 +49,8 @@ class Job:
     inputs: list[Any]
     output: Path
     memory: MemoryStructures | None = None
+    # the resolved sources, listed once (a folder of a million files takes a second)
+    resolved: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def start(
@@ -138,7 +139,7 @@ class Job:
                 )
             )
         else:
-            sources, _ = resolve_sources(self.inputs, None, self.options.select, None)
+            sources = self.sources()
             locations, _ = locations_and_stems(sources, 0, len(sources))
             fingerprint = InputFingerprint.of(locations)
         return PredictionStore(
@@ -166,9 +167,7 @@ class Job:
             expect(len(self.memory))
             chunks = self.memory.chunks(options.chunk_size)
         else:
-            with warnings.catch_warnings():  # said once per job, by open_store
-                warnings.simplefilter("ignore", SkippedFilesWarning)
-                sources, _ = resolve_sources(self.inputs, None, options.select, None)
+            sources = self.sources()
             expect(expected_structures(sources, options.select))
             # the block reader of .xyz folders keeps no metadata: kept info needs the others
             fast_xyz = False if options.keep_info else options.fast_xyz
@@ -180,6 +179,13 @@ class Job:
                 ledger.skipped += 1
                 continue
             yield chunk
+
+    def sources(self) -> Any:
+        """The inputs resolved into sources (:func:`~xanesnet.io.sources.resolve_sources`),
+        once per job: skipped files are warned about on the first call only."""
+        if not self.resolved:
+            self.resolved.append(resolve_sources(self.inputs, None, self.options.select, None)[0])
+        return self.resolved[0]
 
     def structure_columns(self, chunk: Chunk) -> StructureColumns:
         """The per-structure text columns of one chunk (source, kept info keys)."""

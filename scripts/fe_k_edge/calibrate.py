@@ -8,14 +8,14 @@ Steps (method and figures: docs/calibration.md):
 1. descriptors of the 3264 training structures of ``split.json`` (the model's own descriptor);
 2. 5-fold out-of-fold predictions: per fold, trained on the other four folds, a 2-member
    ensemble of 2 × 512 SiLU networks (the shipped recipe, AdamW wd 0.05, Huber, one-cycle,
-   but 100 epochs at batch 64 / lr 2e-3 to cut the cost) and a Laplacian kernel ridge model;
-   every training structure gets out-of-fold predictions and spreads that no weight was
-   chosen on;
+   but 100 epochs at batch 64 / lr 2e-3 to cut the cost), a Laplacian kernel ridge model, and
+   (for the record) two students distilled from their blend on mixed samples; every training
+   structure gets out-of-fold predictions and spreads that no weight was chosen on;
 3. the σ model ``σ(E) = sqrt((a(E)·s(E))² + (c(E)·s̄)² + b(E)²)``, its coverage factor and the
    per-spectrum Δμ map are fitted on those residuals
    (:func:`xanesnet.model.calibration.fit_calibration`), one per shipped variant, each on the
-   stand-in its spread resembles (networks + kernel: ensemble, and the default, whose two
-   students carry the ensemble's spread; one network, no spread: fast);
+   stand-in its spread resembles (networks only: default; networks + kernel: ensemble; one
+   network, no spread: fast);
 4. the fits are written to ``calibration.json`` beside this script, with their figures on
    the out-of-fold data and on the validation split (the shipped models' own spread, before
    and after calibration; the validation split is never used above).
@@ -49,6 +49,8 @@ DATA = HERE.parents[1].parent / "shared" / "data" / "fe_k_edge" / "xanesnet_2022
 N_FOLDS = 5
 FOLD_SEED = 0
 KERNEL_WEIGHT = 0.5  # the shipped ensemble's blend
+STUDENT_EPOCHS = 15
+STUDENT_MIXUP = 10000
 
 
 def load_split(cache: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -74,8 +76,8 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, epochs: int, workdir: Path) -> dic
     """Out-of-fold predictions, fold by fold (cached in ``workdir``).
 
     Returns:
-        ``members`` (2, n, n_e) of the direct networks and ``kernel`` (n, n_e) of the kernel
-        ridge model.
+        ``members`` (2, n, n_e) of the direct networks, ``kernel`` (n, n_e) of the kernel ridge
+        model and ``students`` (2, n, n_e) of two students distilled from the fold's blend.
     """
     config = TrainConfig(
         network=NetworkConfig(hidden=(512, 512), activation="silu", dropout=0.1),
@@ -93,30 +95,63 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, epochs: int, workdir: Path) -> dic
     kernel_config = KernelConfig(
         weight=KERNEL_WEIGHT, length_scale=1.0, ridge=1e-4, centre_dtype="float16", n_components=64
     )
+    student_config = replace(
+        config, network=NetworkConfig(hidden=(512, 512), activation="silu", dropout=0.0),
+        epochs=STUDENT_EPOCHS, batch_size=128, learning_rate=1e-3,
+    )  # fmt: skip
     out = {
         "members": np.zeros((2, *y.shape)),
         "kernel": np.zeros(y.shape),
+        "students": np.zeros((2, *y.shape)),
     }
     for fold, (fit, held) in enumerate(kfold_indices(len(x), N_FOLDS, FOLD_SEED)):
-        cached = workdir / f"fold_{fold}_e{epochs}.npz"
+        cached = workdir / f"fold_{fold}_e{epochs}_s{STUDENT_EPOCHS}_m{STUDENT_MIXUP}.npz"
         if not cached.exists():
             started = time.perf_counter()
             ensemble, _ = train_ensemble(
                 x[fit], y[fit], None, None, replace(config, seed=100 * fold)
             )
             krr = fit_kernel_ridge(x[fit], y[fit], kernel_config)
+
+            def teacher(features: np.ndarray, ensemble=ensemble, krr=krr) -> np.ndarray:  # noqa: ANN001
+                with torch.no_grad():
+                    xt = torch.as_tensor(features, dtype=torch.float32)
+                    outs = torch.stack([m(xt) for m in ensemble.members])
+                    return blend_members(outs, krr(xt), KERNEL_WEIGHT)[0].numpy()
+
+            # the shipped default's recipe in small: the blend's labels on the fold's
+            # training structures and on mixed samples between them (no perturbed copies)
+            rng = np.random.default_rng([FOLD_SEED, fold])
+            i, j = rng.integers(0, len(fit), (2, STUDENT_MIXUP))
+            lam = rng.uniform(0.0, 1.0, (STUDENT_MIXUP, 1))
+            x_mix = np.concatenate([x[fit], lam * x[fit][i] + (1.0 - lam) * x[fit][j]])
+            y_mix = np.concatenate(
+                [teacher(x_mix[k : k + 4096]) for k in range(0, len(x_mix), 4096)]
+            )
+            students, _ = train_ensemble(
+                x_mix, y_mix, None, None, replace(student_config, seed=100 * fold + 50)
+            )
             with torch.no_grad():
                 xt = torch.as_tensor(x[held], dtype=torch.float32)
                 np.savez(
                     cached,
                     members=np.stack([m(xt).numpy() for m in ensemble.members]),
                     kernel=krr(xt).numpy(),
+                    students=np.stack([m(xt).numpy() for m in students.members]),
                     held=held,
+                    # the students on their own training structures (in-sample spread)
+                    students_fit=np.stack(
+                        [
+                            m(torch.as_tensor(x[fit], dtype=torch.float32)).numpy()
+                            for m in students.members
+                        ]
+                    ),  # fmt: skip
                 )
             print(f"fold {fold}: {time.perf_counter() - started:.0f} s", flush=True)
         with np.load(cached) as stored:
             out["members"][:, held] = stored["members"]
             out["kernel"][held] = stored["kernel"]
+            out["students"][:, held] = stored["students"]
     return out
 
 
@@ -174,22 +209,23 @@ def main() -> None:
         f"scripts/fe_k_edge/split.json (fold seed {FOLD_SEED}); per fold 2 x (2 x 512 SiLU), "
         f"{args.epochs} epochs, batch 64, lr 2e-3, AdamW wd 0.05, Huber"
     )
-    # the stand-in of each shipped variant: what its spread is made of. The default's two
-    # students are distilled with spread = "teacher" (distill.toml): they carry the ensemble's
-    # spread, in the ensemble's units, so the ensemble's stand-in is theirs too.
-    ensemble_stand_in = (
-        blend(oof["members"], oof["kernel"]),
-        source + " + Laplacian kernel ridge (blend 0.5)",
-    )
+    # the stand-in of each shipped variant: what its spread is made of
     stand_ins = {
-        "default": (
-            ensemble_stand_in[0],
-            ensemble_stand_in[1] + "; the default's students carry the ensemble's spread",
+        "default": (blend(oof["members"], None), source),
+        "ensemble": (
+            blend(oof["members"], oof["kernel"]),
+            source + " + Laplacian kernel ridge (blend 0.5)",
         ),
-        "ensemble": ensemble_stand_in,
         "fast": ((oof["members"][0], np.zeros_like(y)), source + " (member 0 alone: no spread)"),
     }
+    # for the record: two students distilled per fold (a cheap version of the default's recipe)
+    students = blend(oof["students"], None)
+    student_source = (
+        f"{source}; 2 students per fold distilled from the fold's blend "
+        f"({STUDENT_MIXUP} mixed samples, {STUDENT_EPOCHS} epochs)"
+    )
     fits = {v: fit_calibration(y, *pair, source=text) for v, (pair, text) in stand_ins.items()}
+    student_fit = fit_calibration(y, *students, source=student_source)
     figures = {}
     for variant, calibration in fits.items():
         figures[variant] = {"oof": report(f"{variant} OOF", y, *stand_ins[variant][0], calibration)}
@@ -198,6 +234,11 @@ def main() -> None:
         figures[variant]["validation"] = report(
             f"{variant} validation", yv, mean, spread, calibration
         )
+        if variant == "default":
+            report("default OOF (student stand-in)", y, *students, student_fit)
+            figures[variant]["validation_with_student_stand_in"] = report(
+                "default validation (student stand-in)", yv, mean, spread, student_fit
+            )
     payload = {
         variant: {**fits[variant].to_metadata(), "figures": figures[variant]} for variant in fits
     }

@@ -30,7 +30,7 @@ FOLD_SEED = 0
 def oof_predictions(workdir: Path, y: np.ndarray) -> np.ndarray:
     """(2, n, n_energies) out-of-fold predictions of the stand-in's two networks."""
     members = np.zeros((2, *y.shape))
-    for path in sorted(workdir.glob("fold_*_e100.npz")):
+    for path in sorted(workdir.glob("fold_*_e100_*.npz")):
         with np.load(path) as stored:
             members[:, stored["held"]] = stored["members"]
     return members

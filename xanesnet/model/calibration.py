@@ -52,6 +52,7 @@ NOMINAL_COVERAGE = {k: math.erf(k / math.sqrt(2.0)) for k in (1, 2, 3)}
 
 # E|x| = sqrt(2/π)·σ for x ~ N(0, σ²): the expected absolute error of a calibrated point
 _MEAN_ABS_PER_SIGMA = math.sqrt(2.0 / math.pi)
+_SIGMA_BLOCK = 1024  # sites per block of predicted_delta_mu
 
 
 def coverage(
@@ -203,15 +204,27 @@ class CalibratedUncertainty(MetadataEntry):
             (n_sites,) predicted Δμ in %.
         """
         n_sites = None if spectra is None else np.asarray(spectra).shape[0]
-        sigma = self.sigma(spread, n_sites)
+        if spread is None:
+            sigma_sum = self.sigma(None, n_sites).sum(axis=1)
+        else:
+            spread = self._check("spread", spread)
+            # σ summed block by block: the same values, with the (block, n_energies) scratch
+            # in cache instead of a full-size array (this runs on every batch chunk)
+            sigma_sum = np.concatenate(
+                [
+                    self.sigma(spread[start : start + _SIGMA_BLOCK]).sum(axis=1)
+                    for start in range(0, len(spread), _SIGMA_BLOCK)
+                ]
+                or [np.zeros(0)]
+            )
         if spectra is None:
-            denominator = np.full(len(sigma), self.reference_sum)
+            denominator = np.full(len(sigma_sum), self.reference_sum)
         else:
             spectra = self._check("spectra", spectra)
-            if len(spectra) != len(sigma):
+            if len(spectra) != len(sigma_sum):
                 raise ValueError("predicted_delta_mu: spread and spectra differ in n_sites")
             denominator = np.maximum(np.abs(spectra).sum(axis=1), 1e-12)
-        raw = 100.0 * _MEAN_ABS_PER_SIGMA * sigma.sum(axis=1) / denominator
+        raw = 100.0 * _MEAN_ABS_PER_SIGMA * sigma_sum / denominator
         return self.delta_mu_factor * raw
 
     def delta_mu_bound(
@@ -460,7 +473,9 @@ def physical_range_flags(spectra: np.ndarray, calib: CalibratedUncertainty) -> n
     width = calib.spectra_high - calib.spectra_low
     low = calib.spectra_low - calib.range_margin * width
     high = calib.spectra_high + calib.range_margin * width
-    outside = (spectra < low) | (spectra > high) | (spectra < 0)
+    # μ < low or μ < 0 is μ < max(low, 0): two comparisons per point, not three
+    outside = spectra < np.maximum(low, 0.0)
+    outside |= spectra > high
     return outside.any(axis=1)
 
 

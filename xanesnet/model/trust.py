@@ -237,16 +237,18 @@ class TrustModel:
         """
         spectra = np.asarray(spectra, dtype=np.float64)
         n_sites = len(spectra)
-        trust = SiteTrust.unknown(n_sites, self.n_energies)
-        negative = (spectra < 0).any(axis=1) if n_sites else np.zeros(0, dtype=bool)
-        sigmas, delta_mu, unphysical = trust.sigma, trust.predicted_delta_mu, negative
+        # the unknown fields, without the (n_sites, n_energies) NaN σ when none is wanted
+        unknown = SiteTrust.unknown(n_sites, self.n_energies if sigma else 0)
+        sigmas, delta_mu = unknown.sigma, unknown.predicted_delta_mu
         if self.calibration is not None and n_sites:
             raw = None if spread is None else np.asarray(spread, dtype=np.float64)
             if sigma:
                 sigmas = self.calibration.sigma(raw, n_sites)
             delta_mu = self.calibration.predicted_delta_mu(raw, spectra)
             unphysical = physical_range_flags(spectra, self.calibration)
-        score, outside = trust.domain_score, trust.outside_domain
+        else:
+            unphysical = (spectra < 0).any(axis=1) if n_sites else np.zeros(0, dtype=bool)
+        score, outside = unknown.domain_score, unknown.outside_domain
         if self.domain is not None and self.fast_domain is not None and n_sites:
             score = self.fast_domain.score(features)
             outside = self.domain.is_outside(score)

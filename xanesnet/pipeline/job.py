@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from xanesnet.checksums import file_sha256
 from xanesnet.io.chunks import Chunk, iter_chunks
 from xanesnet.io.memory import MEMORY_SOURCE, MemoryStructures, holds_structures
+from xanesnet.io.sources import locations_and_stems, resolve_sources
 from xanesnet.pipeline.columns import StructureColumns, column_names, structure_columns
-from xanesnet.pipeline.input_scan import InputScan
 from xanesnet.pipeline.options import BatchOptions
 from xanesnet.pipeline.progress import expected_structures
 from xanesnet.pipeline.step import ChunkResult, run_step
@@ -49,8 +49,8 @@ class Job:
     inputs: list[Any]
     output: Path
     memory: MemoryStructures | None = None
-    # the input files resolved and fingerprinted in a thread (None: structures in memory)
-    scan: InputScan | None = field(default=None, repr=False, compare=False)
+    # the resolved sources, listed once (a folder of a million files takes a second)
+    resolved: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def start(
@@ -59,14 +59,7 @@ class Job:
         output: str | os.PathLike,
         options: BatchOptions,
     ) -> Job:
-        """Check the options and load the model (before any reading); the input files are
-        listed and fingerprinted meanwhile, in a thread (:mod:`xanesnet.pipeline.input_scan`)."""
-        input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-        if holds_structures([inputs]):  # one structure (an Atoms is also a sequence of atoms)
-            input_list = [inputs]
-        memory = MemoryStructures(input_list) if holds_structures(input_list) else None
-        scan = InputScan(input_list, options.select) if memory is None else None
-
+        """Check the options and load the model (before any reading)."""
         from xanesnet.descriptors.absorbers import resolve_absorber
         from xanesnet.model.files import load_model
         from xanesnet.model.precision import check_precision
@@ -85,6 +78,10 @@ class Job:
                 f"unique_sites: needs the element as absorber (every {loaded.element} site), "
                 f"not the atom index {absorber!r}"
             )
+        input_list = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        if holds_structures([inputs]):  # one structure (an Atoms is also a sequence of atoms)
+            input_list = [inputs]
+        memory = MemoryStructures(input_list) if holds_structures(input_list) else None
         return cls(
             options,
             loaded,
@@ -94,7 +91,6 @@ class Job:
             input_list,
             Path(output),
             memory,
-            scan,
         )
 
     def description(self) -> dict[str, Any]:
@@ -143,7 +139,9 @@ class Job:
                 )
             )
         else:
-            _, fingerprint = self.sources_and_fingerprint()
+            sources = self.sources()
+            locations, _ = locations_and_stems(sources, 0, len(sources))
+            fingerprint = InputFingerprint.of(locations)
         return PredictionStore(
             self.output,
             self.description(),
@@ -169,7 +167,7 @@ class Job:
             expect(len(self.memory))
             chunks = self.memory.chunks(options.chunk_size)
         else:
-            sources, _ = self.sources_and_fingerprint()
+            sources = self.sources()
             expect(expected_structures(sources, options.select))
             # the block reader of .xyz folders keeps no metadata: kept info needs the others
             fast_xyz = False if options.keep_info else options.fast_xyz
@@ -182,11 +180,12 @@ class Job:
                 continue
             yield chunk
 
-    def sources_and_fingerprint(self) -> tuple[Any, Any]:
-        """The inputs resolved into sources and their files' fingerprint (paths only)."""
-        if self.scan is None:
-            raise RuntimeError("structures in memory have no input files")
-        return self.scan.result()
+    def sources(self) -> Any:
+        """The inputs resolved into sources (:func:`~xanesnet.io.sources.resolve_sources`),
+        once per job: skipped files are warned about on the first call only."""
+        if not self.resolved:
+            self.resolved.append(resolve_sources(self.inputs, None, self.options.select, None)[0])
+        return self.resolved[0]
 
     def structure_columns(self, chunk: Chunk) -> StructureColumns:
         """The per-structure text columns of one chunk (source, kept info keys)."""

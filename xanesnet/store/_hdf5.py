@@ -168,19 +168,23 @@ class HDF5Backend(Backend):
             if has_unique_sites(manifest):
                 columns += [("multiplicity", np.int64, np.int64)]
             columns += [(name, _string_dtype(), object) for name in site_column_names(manifest)]
-            for name, dtype, empty in columns:
-                values = []
-                for (_, file), n in zip(chunks, counts, strict=True):
+            # each chunk file opened once for all its columns (not once per column)
+            values: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in columns}
+            no_sites: list[str] = []
+            for (_, file), n in zip(chunks, counts, strict=True):
+                if not n and not has_trust(manifest):
+                    continue
+                with h5py.File(file, "r") as c:
                     if n:
-                        with h5py.File(file, "r") as c:
-                            values.append(c[name][()])
-                data = np.concatenate(values) if values else np.empty(0, dtype=empty)
+                        for name in values:
+                            values[name].append(c[name][()])
+                    if has_trust(manifest):
+                        no_sites += list(c["no_site_ids"].asstr()[()])
+            for name, dtype, empty in columns:
+                parts = values[name]
+                data = np.concatenate(parts) if parts else np.empty(0, dtype=empty)
                 f.create_dataset(name, data=data, dtype=dtype)
             if has_trust(manifest):
-                no_sites = []
-                for _, file in chunks:
-                    with h5py.File(file, "r") as c:
-                        no_sites += list(c["no_site_ids"].asstr()[()])
                 f.create_dataset(
                     "no_site_ids", data=object_strings(no_sites), dtype=_string_dtype()
                 )

@@ -30,17 +30,15 @@ class InputFingerprint:
     @classmethod
     def of(cls, locations: Iterable[str]) -> InputFingerprint:
         """Stat every distinct input location (files read several times count once)."""
-        seen: dict[str, tuple[str, int, int]] = {}
-        for location in locations:
-            location = str(location)
-            if location in seen:
-                continue
+        stat = os.stat
+        entries = []
+        for location in dict.fromkeys(map(str, locations)):  # in order, each once
             try:
-                info = os.stat(location)
-                seen[location] = (location, int(info.st_size), int(info.st_mtime_ns))
+                info = stat(location)
+                entries.append((location, info.st_size, info.st_mtime_ns))
             except (OSError, ValueError):  # URLs, in-memory items: named, not stat-ed
-                seen[location] = (location, -1, 0)
-        return cls(tuple(seen.values()))
+                entries.append((location, -1, 0))
+        return cls(tuple(entries))
 
     @property
     def digest(self) -> str:

@@ -148,6 +148,49 @@ def test_changed_inputs_are_refused_naming_the_files(tmp_path):
     assert "modified: " in str(e.value) and "b.xyz" in str(e.value)
 
 
+def test_inputs_made_in_a_thread_are_on_record_with_the_first_chunk(tmp_path):
+    """A new output takes its input fingerprint as a function run in a thread: the manifest
+    holds it from the first committed chunk on (never a chunk without it), a resume over
+    changed inputs is refused as before, and an output with no chunk yet resumes freely."""
+    files = []
+    for name in ("a.xyz", "b.xyz"):
+        (tmp_path / name).write_text(name)
+        files.append(str(tmp_path / name))
+    out = tmp_path / "out"
+    store = PredictionStore(
+        out, {"job": 1}, ENERGIES, has_spread=False, inputs=lambda: InputFingerprint.of(files)
+    )
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert "inputs" not in on_disk and on_disk["chunks"] == {}
+    c = _chunk(0)
+    store.commit(0, c["ids"], c["sites"], c["spectra"], None, c["errors"], c["n_structures"])
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk["inputs"] == InputFingerprint.of(files).summary()
+    assert InputFingerprint.read(out) == InputFingerprint.of(files)
+    store.close()
+    (tmp_path / "b.xyz").write_text("edited, longer")
+    with pytest.raises(ValueError, match=r"inputs changed.*modified: .*b\.xyz"):
+        PredictionStore(
+            out, {"job": 1}, ENERGIES, has_spread=False, inputs=lambda: InputFingerprint.of(files)
+        )
+    # killed before any chunk: nothing on record to protect, a resume goes on
+    fresh = tmp_path / "fresh"
+    PredictionStore(fresh, {"job": 1}, ENERGIES, has_spread=False, inputs=lambda: 1 / 0).close()
+    again = PredictionStore(
+        fresh, {"job": 1}, ENERGIES, has_spread=False, inputs=InputFingerprint.of(files)
+    )
+    assert again.committed == set()
+    again.close()
+    # a fingerprint that fails fails the commit that would record it
+    failing = PredictionStore(
+        tmp_path / "failing", {"job": 1}, ENERGIES, has_spread=False, inputs=lambda: 1 / 0
+    )
+    with pytest.raises(ZeroDivisionError):
+        failing.commit(0, c["ids"], c["sites"], c["spectra"], None, c["errors"], c["n_structures"])
+    assert failing.committed == set()
+    failing.close()
+
+
 def test_a_failed_first_manifest_leaves_a_fresh_folder(tmp_path, monkeypatch):
     import xanesnet.store._output as output
 

@@ -132,7 +132,7 @@ class Job:
         if self.memory is not None:
             # one entry per chunk: its structure count as the size, 60 bits of its content
             # digest as the time stamp, so that a change names the chunk that differs
-            fingerprint = InputFingerprint(
+            inputs: Any = InputFingerprint(
                 tuple(
                     (f"{MEMORY_SOURCE} chunk {k}", n, int(digest[:15], 16))
                     for k, (n, digest) in enumerate(self.memory.digests(self.options.chunk_size))
@@ -140,15 +140,18 @@ class Job:
             )
         else:
             sources = self.sources()
-            locations, _ = locations_and_stems(sources, 0, len(sources))
-            fingerprint = InputFingerprint.of(locations)
+
+            def inputs() -> InputFingerprint:  # a new output makes it in a thread
+                locations, _ = locations_and_stems(sources, 0, len(sources))
+                return InputFingerprint.of(locations)
+
         return PredictionStore(
             self.output,
             self.description(),
             self.model.energies,
             has_spread=self.model.has_spread,
             format=self.options.format,
-            inputs=fingerprint,
+            inputs=inputs,
             site_columns=column_names(self.options.keep_info),
             unique_sites=self.options.unique_sites,
         )

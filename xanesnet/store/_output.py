@@ -6,7 +6,8 @@ import os
 import shutil
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,12 @@ class PredictionStore:
         has_spread: whether chunks carry an ensemble spread.
         format: "hdf5", "zarr" or "csv" (see :mod:`xanesnet.store`). Resuming requires the
             format the output was started with.
-        inputs: what identifies the input files (:class:`InputFingerprint`); a resume whose
-            inputs differ from those the output was started with is refused, naming what
-            changed. None (in-memory inputs): not checked.
+        inputs: what identifies the input files (:class:`InputFingerprint`, or a function
+            that makes it); a resume whose inputs differ from those the output was started
+            with is refused, naming what changed. None (in-memory inputs): not checked. For a
+            new output a function runs in a thread (the ``stat`` of every input file overlaps
+            the first chunks) and its result is recorded with the first committed chunk, so a
+            chunk is never on record without the inputs it came from.
         unique_sites: a new output holds one row per symmetry orbit: its chunks carry
             ``multiplicity`` and ``structure_mean`` (manifest ``unique_sites``).
         site_columns: the per-site text columns of a new output (manifest ``site_columns``;
@@ -103,7 +107,7 @@ class PredictionStore:
         energies: np.ndarray,
         has_spread: bool,
         format: str = DEFAULT_FORMAT,
-        inputs: InputFingerprint | None = None,
+        inputs: InputFingerprint | Callable[[], InputFingerprint] | None = None,
         unique_sites: bool = False,
         site_columns: Sequence[str] = (),
     ) -> None:
@@ -115,6 +119,8 @@ class PredictionStore:
         self.has_spread = has_spread
         #: (chunk index, why) of committed chunks found damaged on opening: dropped, recomputed
         self.damaged: list[tuple[int, str]] = []
+        #: the inputs' fingerprint still being made (new output): recorded with the first chunk
+        self._pending_inputs: Future[InputFingerprint] | None = None
         if self.manifest_path.exists():
             manifest = read_manifest(self.path)
             existing = manifest_format(manifest)
@@ -129,7 +135,7 @@ class PredictionStore:
                     f"{self.path}: holds the output of a different job "
                     f"({_job_difference(stored, job)}); choose another output or delete it"
                 )
-            _check_inputs(self.path, manifest, inputs)
+            _check_inputs(self.path, manifest, inputs() if callable(inputs) else inputs)
             self.lock = OutputLock(self.path)
             self.manifest = manifest
             self._drop_damaged_chunks()
@@ -155,7 +161,9 @@ class PredictionStore:
                     self.manifest["unique_sites"] = True
                 if site_columns:
                     self.manifest["site_columns"] = list(site_columns)
-                if inputs is not None:
+                if callable(inputs):
+                    self._pending_inputs = _in_thread(inputs)
+                elif inputs is not None:
                     inputs.write(self.path)
                     self.manifest["inputs"] = inputs.summary()
                 atomic_json(self.manifest_path, self.manifest)
@@ -167,6 +175,17 @@ class PredictionStore:
                 self.backend.prepare(self.path, self.manifest)
             except OSError as exc:
                 raise write_error(self.path, exc) from exc
+
+    def _record_inputs(self) -> None:
+        """Write the pending input fingerprint (table and manifest entry), once; call with
+        the manifest lock held. Raises what making the fingerprint raised."""
+        if self._pending_inputs is None:
+            return
+        inputs = self._pending_inputs.result()
+        inputs.write(self.path)
+        self.manifest = dict(self.manifest, inputs=inputs.summary())
+        atomic_json(self.manifest_path, self.manifest)
+        self._pending_inputs = None
 
     def _drop_damaged_chunks(self) -> None:
         """Check every committed chunk against its checksum; forget the damaged ones (their
@@ -281,6 +300,7 @@ class PredictionStore:
         try:
             self.backend.write_chunk(self.path, index, chunk, self.manifest, n_structures)
             with self._manifest_lock:  # commits may run in several threads; chunks in order
+                self._record_inputs()
                 chunks = dict(self.manifest["chunks"])
                 chunks[str(index)] = {
                     "sites": int(len(chunk.ids)),
@@ -302,8 +322,10 @@ class PredictionStore:
         In this order, a job killed in between is not complete: re-running it writes the view
         again (every chunk is already committed) instead of leaving none.
         """
-        manifest = dict(self.manifest, complete=True)
         try:
+            with self._manifest_lock:
+                self._record_inputs()
+            manifest = dict(self.manifest, complete=True)
             self.backend.write_index(self.path, manifest)
             atomic_json(self.manifest_path, manifest)
         except OSError as exc:
@@ -447,6 +469,20 @@ def merge_outputs(sources: Iterable[str | os.PathLike], target: str | os.PathLik
     atomic_json(target / "manifest.json", merged)
     drop_partial_dir(target)
     return target
+
+
+def _in_thread(make: Callable[[], InputFingerprint]) -> Future[InputFingerprint]:
+    """``make()`` run in a daemon thread (mostly ``stat`` calls, without the GIL)."""
+    future: Future[InputFingerprint] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(make())
+        except BaseException as exc:  # raised where the result is taken
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="xanesnet-inputs", daemon=True).start()
+    return future
 
 
 def _check_inputs(path: Path, manifest: dict[str, Any], inputs: InputFingerprint | None) -> None:

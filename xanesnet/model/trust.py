@@ -116,7 +116,8 @@ class Float32Domain:
 
     Attributes:
         mean, inv_scale: (n_features,) float32 standardiser.
-        centres_t: (n_features, n_centres) float32 centres, transposed for one product.
+        minus_two_centres_t: (n_features, n_centres) float32 centres times −2, transposed for
+            one product (× −2 is exact: z·(−2c) has the bits of −2·(z·c)).
         centre_norms: (n_centres,) float32 squared norms of the centres.
         k: nearest centres averaged.
         normaliser: the score's divisor.
@@ -124,7 +125,7 @@ class Float32Domain:
 
     mean: np.ndarray
     inv_scale: np.ndarray
-    centres_t: np.ndarray
+    minus_two_centres_t: np.ndarray
     centre_norms: np.ndarray
     k: int
     normaliser: float
@@ -135,37 +136,39 @@ class Float32Domain:
         return cls(
             mean=np.asarray(domain.mean, dtype=np.float32),
             inv_scale=np.asarray(domain.inv_scale, dtype=np.float32),
-            centres_t=np.ascontiguousarray(centres.T),
+            minus_two_centres_t=np.ascontiguousarray(centres.T * np.float32(-2.0)),
             centre_norms=np.einsum("ij,ij->i", centres, centres),
             k=min(int(domain.k), len(centres)),
             normaliser=float(domain.normaliser),
         )
 
-    @property
-    def _centres_t_tensor(self) -> torch.Tensor:
-        return torch.from_numpy(self.centres_t)
-
     def score(self, features: np.ndarray) -> np.ndarray:
         """(n_sites,) float64 scores of raw descriptors (n_sites, n_features)."""
         out = np.empty(len(features))
+        centres = torch.from_numpy(self.minus_two_centres_t)
         for start in range(0, len(features), _DOMAIN_BLOCK):
             z = np.array(features[start : start + _DOMAIN_BLOCK], dtype=np.float32)
             z -= self.mean  # in place: same bits as (z - mean) * inv_scale
             z *= self.inv_scale
-            # |z - c|² = |z|² - 2 z·c + |c|², clipped at 0 (rounding). The product goes through
-            # torch, like the networks: its float32 GEMM gives the same bits whatever the thread
-            # count (numpy's BLAS did not: a Dask worker's single thread and this process's
-            # pool disagreed in the last bits)
-            d2 = torch.from_numpy(z).mm(self._centres_t_tensor).numpy()
-            d2 *= -2.0
+            # |z - c|² = (|c|² - 2 z·c) + |z|², clipped at 0 (rounding). The product goes
+            # through torch, like the networks: its float32 GEMM gives the same bits whatever
+            # the thread count (numpy's BLAS did not: a Dask worker's single thread and this
+            # process's pool disagreed in the last bits)
+            d2 = torch.from_numpy(z).mm(centres).numpy()
             d2 += self.centre_norms
-            d2 += np.einsum("ij,ij->i", z, z)[:, None]
-            np.maximum(d2, 0.0, out=d2)
+            z_norms = np.einsum("ij,ij->i", z, z)
             if self.k == 1:
-                nearest = np.sqrt(d2.min(axis=1, keepdims=True))
+                # |z|² and the clip after the minimum over centres: x -> fl(x + |z|²) and the
+                # clip are monotonic, so this is the minimum of the clipped sums, bit for bit,
+                # without two passes over (block, n_centres)
+                nearest = d2.min(axis=1) + z_norms
+                np.maximum(nearest, 0.0, out=nearest)
+                out[start : start + len(z)] = np.sqrt(nearest)
             else:
+                d2 += z_norms[:, None]
+                np.maximum(d2, 0.0, out=d2)
                 nearest = np.sqrt(np.partition(d2, self.k - 1, axis=1)[:, : self.k])
-            out[start : start + len(z)] = nearest.mean(axis=1, dtype=np.float64)
+                out[start : start + len(z)] = nearest.mean(axis=1, dtype=np.float64)
         return out / self.normaliser
 
 

@@ -118,7 +118,8 @@ def folder_sources(folder: str, fmt: str | None) -> FolderSources:
             name = entry.name
             if name.startswith("."):
                 continue
-            suffix = _split_suffix(name)[1]
+            _, dot, tail = name.rpartition(".")  # _split_suffix, inlined: once per file
+            suffix = dot + tail.lower() if dot else ""
             if suffix in FOLDER_SUFFIXES or name in FOLDER_NAMES:
                 if entry.is_file():
                     names.append(name)
@@ -246,8 +247,12 @@ def unique_stems(items: list[Any]) -> list[Any]:
     """
     if not items or (len(items) == 1 and not isinstance(items[0], FolderSources)):
         return items
-    if len(items) == 1 and len({_split_suffix(n)[1] for n in items[0].names}) <= 1:
-        return items  # one folder, one suffix: distinct names have distinct stems
+    if len(items) == 1:
+        suffixes = items[0].suffixes
+        if suffixes is None:
+            suffixes = {_split_suffix(n)[1] for n in items[0].names}
+        if len(suffixes) <= 1:
+            return items  # one folder, one suffix: distinct names have distinct stems
     # stem -> [(item index, name index or -1)]
     where: dict[str, list[tuple[int, int]]] = {}
     for k, item in enumerate(items):
@@ -309,6 +314,8 @@ class FolderSources(Sequence[Source]):
         self.skipped = skipped or []
         #: id stems that are not the file's stem (see :func:`unique_stems`), by name index
         self.stems: dict[int, str] = {}
+        #: the names' lower-case suffixes, when collected while listing the folder
+        self.suffixes = suffixes
         if fmt is None:
             if suffixes is None:  # not collected while listing the folder
                 suffixes = set(self._suffixes())

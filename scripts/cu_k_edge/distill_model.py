@@ -42,7 +42,12 @@ from train_model import (  # this folder's training script
 from xanesnet.checksums import file_sha256
 from xanesnet.model import TrainConfig, fit_kernel_ridge, load_model, save_model
 from xanesnet.model.calibration import fit_calibration
-from xanesnet.model.distill import DistillConfig, distillation_set, train_student
+from xanesnet.model.distill import (
+    DistillConfig,
+    distillation_set,
+    student_training,
+    train_student,
+)
 from xanesnet.model.network import blend_members, store_weights_as_float16
 
 HERE = Path(__file__).resolve().parent
@@ -145,20 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     val = np.array([i for i in parts["validation"] if sites[i].split == "val"])
     if teacher.metadata.get("training_set_size") != len(fit):
         raise ValueError(f"{args.teacher}: not trained on train + early_stop ({len(fit)} sites)")
-    config = TrainConfig.from_dict(
-        {
-            "epochs": args.epochs,
-            "batch_size": 128,
-            "learning_rate": 1e-3,
-            "weight_decay": 0.05,
-            "schedule": "onecycle",
-            "loss": "huber",
-            "n_members": 2,
-            "seed": 0,
-            "restore_best": False,
-            "network": {"hidden": [512, 512], "activation": "silu", "dropout": 0.0},
-        }
-    )
+    config = student_training(args.epochs, 2)
     distill = DistillConfig(copies=0, mixup=args.mixup, seed=0, spread=args.spread)
     started = time.perf_counter()
     # 1. the calibration: stand-in students (train materials only) on the early_stop sites

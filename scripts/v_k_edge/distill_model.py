@@ -22,8 +22,13 @@ import numpy as np
 import torch
 from train_model import validation_metrics  # this folder's training script
 
-from xanesnet.model import TrainConfig, load_model, save_model
-from xanesnet.model.distill import DistillConfig, distillation_set, train_student
+from xanesnet.model import load_model, save_model
+from xanesnet.model.distill import (
+    DistillConfig,
+    distillation_set,
+    student_training,
+    train_student,
+)
 from xanesnet.model.network import store_weights_as_float16
 
 HERE = Path(__file__).resolve().parent
@@ -60,20 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         n_threads=args.threads,
     )
     print(f"distillation set: {summary}", file=sys.stderr)
-    config = TrainConfig.from_dict(
-        {
-            "epochs": args.epochs,
-            "batch_size": 128,
-            "learning_rate": 1e-3,
-            "weight_decay": 0.05,
-            "schedule": "onecycle",
-            "loss": "huber",
-            "n_members": args.members,
-            "seed": 0,
-            "restore_best": False,
-            "network": {"hidden": [512, 512], "activation": "silu", "dropout": 0.0},
-        }
-    )
+    config = student_training(args.epochs, args.members)
     student, _ = train_student(
         features,
         labels,

@@ -423,3 +423,17 @@ def test_bad_distillation_config(changes, message):
     with pytest.raises(ValueError, match="unknown keys"):
         DistillConfig.from_dict({"copy": 3})
     assert DistillConfig.from_dict(DistillConfig().to_dict()) == DistillConfig()
+
+
+def test_student_training_is_the_shipped_default_recipe():
+    """The scripts' student recipe is the one scripts/fe_k_edge/distill.toml ships with."""
+    from pathlib import Path
+
+    import tomllib
+
+    from xanesnet.model.distill import student_training
+
+    toml = Path(__file__).resolve().parents[2] / "scripts" / "fe_k_edge" / "distill.toml"
+    shipped = TrainConfig.from_dict(tomllib.loads(toml.read_text())["training"])
+    assert student_training(60) == shipped
+    assert student_training(5, 4).n_members == 4 and student_training(5, 4).epochs == 5

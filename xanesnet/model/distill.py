@@ -29,6 +29,7 @@ __all__ = [
     "check_student_config",
     "distillation_set",
     "perturbed_copies",
+    "student_training",
     "train_student",
     "training_split_sha256",
     "check_teacher_split",
@@ -229,6 +230,28 @@ def check_teacher_split(teacher_meta: dict[str, Any], train_set: Any, teacher_fi
             f"{str(expected)[:12]}..., this [data] gives {found[:12]}...): "
             "distil on the teacher's own training split, or the validation figures are biased"
         )
+
+
+def student_training(epochs: int, n_members: int = 2) -> Any:
+    """The :class:`~xanesnet.model.train.TrainConfig` of the shipped Fe default's students
+    (``scripts/fe_k_edge/distill.toml``): ``n_members`` × (2 × 512 SiLU, no dropout), AdamW
+    lr 1e-3 wd 0.05, one-cycle, Huber, batch 128, seed 0, last epoch kept."""
+    from xanesnet.model.train import TrainConfig
+
+    return TrainConfig.from_dict(
+        {
+            "epochs": epochs,
+            "batch_size": 128,
+            "learning_rate": 1e-3,
+            "weight_decay": 0.05,
+            "schedule": "onecycle",
+            "loss": "huber",
+            "n_members": n_members,
+            "seed": 0,
+            "restore_best": False,
+            "network": {"hidden": [512, 512], "activation": "silu", "dropout": 0.0},
+        }
+    )
 
 
 def check_student_config(config: Any) -> None:

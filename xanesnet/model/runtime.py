@@ -263,19 +263,11 @@ class XanesModel:
         *,
         sigma: bool = True,
     ) -> SiteTrust:
-        """Calibrated σ, predicted Δμ, out-of-domain score and flags of predicted sites.
-
-        Args:
-            features: (n_sites, n_features) the descriptors given to :meth:`predict_features`.
-            spectra, spread: (n_sites, n_energies) what it returned (the spread is ignored for
-                a model without one, see :attr:`has_spread`).
-            sigma: False leaves out σ (``SiteTrust.sigma`` None), which a batch does not
-                store.
-
-        Returns:
-            :class:`~xanesnet.model.trust.SiteTrust`; NaN / False where the model file lacks
-            the calibration or domain entry.
-        """
+        """Calibrated σ, predicted Δμ, out-of-domain score and flags of predicted sites:
+        :meth:`xanesnet.model.trust.TrustModel.assess` of this file's entries, on the
+        ``features`` given to :meth:`predict_features` and what it returned (the spread is
+        ignored for a model without one, see :attr:`has_spread`); NaN / False where the file
+        lacks the calibration or domain entry."""
         spread = spread if self.has_spread else None
         return self.trust_model.assess(features, spectra, spread, sigma=sigma)
 

@@ -3,9 +3,10 @@ identity, the chunks this run computes, and the per-chunk step in this process."
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Container, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +50,6 @@ class Job:
     inputs: list[Any]
     output: Path
     memory: MemoryStructures | None = None
-    # the resolved sources, listed once (a folder of a million files takes a second)
-    resolved: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def start(
@@ -139,7 +138,7 @@ class Job:
                 )
             )
         else:
-            sources = self.sources()
+            sources = self.sources
 
             def inputs() -> InputFingerprint:  # a new output makes it in a thread
                 locations, _ = locations_and_stems(sources, 0, len(sources))
@@ -170,7 +169,7 @@ class Job:
             expect(len(self.memory))
             chunks = self.memory.chunks(options.chunk_size)
         else:
-            sources = self.sources()
+            sources = self.sources
             expect(expected_structures(sources, options.select))
             # the block reader of .xyz folders keeps no metadata: kept info needs the others
             fast_xyz = False if options.keep_info else options.fast_xyz
@@ -183,12 +182,12 @@ class Job:
                 continue
             yield chunk
 
+    @functools.cached_property
     def sources(self) -> Any:
         """The inputs resolved into sources (:func:`~xanesnet.io.sources.resolve_sources`),
-        once per job: skipped files are warned about on the first call only."""
-        if not self.resolved:
-            self.resolved.append(resolve_sources(self.inputs, None, self.options.select, None)[0])
-        return self.resolved[0]
+        once per job (a folder of a million files takes a second to list): skipped files are
+        warned about once."""
+        return resolve_sources(self.inputs, None, self.options.select, None)[0]
 
     def structure_columns(self, chunk: Chunk) -> StructureColumns:
         """The per-structure text columns of one chunk (source, kept info keys)."""

@@ -11,7 +11,9 @@ variants take turns within a round, so that a machine's drift hits them alike. V
 - ``after``: this tree;
 - ``after-bare``: this tree with the per-site trust columns (calibrated σ sums, domain score,
   range flags) and the input fingerprint of safe resumes replaced by no-ops, so that the
-  cost of the code's shape and the cost of those two features are told apart.
+  cost of the code's shape and the cost of those two features are told apart;
+- ``after-bare-nosum``: ``after-bare`` without the per-chunk data checksums (SHA-256 of each
+  committed chunk, which resumes verify) either.
 
 Prints min / median / max seconds per job for each variant, the CPU and the versions.
 ``DIR`` should hold a few ten thousand XANESNET .xyz files (e.g. 5 copies of the Fe training
@@ -37,7 +39,7 @@ from _environment import cpuinfo_field, git_commit  # noqa: E402
 # are no-ops (the columns are then NaN/False, which the job still writes).
 _CHILD = r"""
 import json, shutil, sys, time
-tree, inputs, work, jobs, bare = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+tree, inputs, work, jobs, bare = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, tree)
 import xanesnet
 if bare:
@@ -47,6 +49,9 @@ if bare:
         return trust.SiteTrust.unknown(len(spectra), self.n_energies if sigma else 0)
     trust.TrustModel.assess = no_trust
     fingerprint.InputFingerprint.of = classmethod(lambda cls, locations: cls(()))
+    if bare == 2:  # and the chunk checksums of safe resumes
+        import xanesnet.store._output as output
+        output.chunk_checksum = lambda chunk: ""
 times = []
 for k in range(jobs + 1):
     out = f"{work}/out_{k}"
@@ -69,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     after = HERE.parent
     variants = {
-        "before": (args.before.resolve(), False),
-        "after": (after, False),
-        "after-bare": (after, True),
+        "before": (args.before.resolve(), 0),
+        "after": (after, 0),
+        "after-bare": (after, 1),
+        "after-bare-nosum": (after, 2),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, (tree, bare) in variants.items():
                 done = subprocess.run(
                     [sys.executable, "-c", _CHILD, str(tree), str(args.inputs), work,
-                     str(args.jobs), "1" if bare else "0"],
+                     str(args.jobs), str(bare)],
                     cwd=tree, capture_output=True, text=True, check=True,
                 )  # fmt: skip
                 runs = json.loads(done.stdout.strip().splitlines()[-1])

@@ -98,12 +98,51 @@ def cross_validated(inputs: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out
 
 
+def students_search(workdir: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """The same question on the held-out folds of the full-recipe students
+    (``calibrate_students.py``): does anything rank their errors better than their own
+    calibrated predicted Δμ? (Rows scored by a 5-fold cross-validation over those rows.)"""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from calibrate import student_oof
+
+    from xanesnet.model.calibration import fit_calibration
+
+    found = student_oof(workdir)
+    rows, mean, spread = found["rows"], found["mean"], found["spread"]
+    actual = delta_mu(mean, y[rows])
+    predicted = np.zeros(len(rows))
+    for fit, held in kfold_indices(len(rows), N_FOLDS, 1):
+        calibration = fit_calibration(y[rows][fit], mean[fit], spread[fit], reference_spectra=y)
+        predicted[held] = calibration.predicted_delta_mu(spread[held], mean[held])
+    _, ood = fit_domain(x)
+    log_predicted, log_ood = np.log(predicted), np.log(ood[rows])
+    mlp = cross_validated(np.column_stack([standardised(x)[rows], log_ood]), np.log(actual))
+    candidates = {
+        "students' calibrated predicted delta-mu": log_predicted,
+        **{f"  + {b} x log OOD": log_predicted + b * log_ood for b in (0.1, 0.2, 0.5, 1.0)},
+        "MLP on descriptor + log OOD": mlp,
+        **{f"  + {b} x log predicted delta-mu": mlp + b * log_predicted for b in (1.0, 1.5)},
+    }
+    print(f"students of folds {found['folds']}: {len(rows)} held-out spectra")
+    for label, predictor in candidates.items():
+        print(f"{label:70s} Spearman {spearmanr(predictor, actual).statistic:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/xanesnet_calibration"))
+    parser.add_argument(
+        "--students", action="store_true",
+        help="search on the full-recipe students of calibrate_students.py instead",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     x, y = np.load(args.workdir / "x_train.npy"), np.load(args.workdir / "y_train.npy")
+    if args.students:
+        students_search(args.workdir, x, y)
+        return
     members = oof_predictions(args.workdir, y)
     mean, spread = members.mean(axis=0), members.std(axis=0)
     actual = delta_mu(mean, y)

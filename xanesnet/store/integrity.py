@@ -37,11 +37,12 @@ def chunk_checksum(chunk: ChunkData) -> str:
     digest = hashlib.sha256()
     ids = "\0".join(str(i) for i in chunk.ids).encode()
     digest.update(len(ids).to_bytes(8, "little") + ids)
-    digest.update(np.ascontiguousarray(chunk.sites, dtype="<i8").tobytes())
-    digest.update(np.ascontiguousarray(chunk.spectra, dtype="<f4").tobytes())
+    # the arrays' buffers are hashed in place (no .tobytes() copy; the same bytes)
+    digest.update(np.ascontiguousarray(chunk.sites, dtype="<i8").data)
+    digest.update(np.ascontiguousarray(chunk.spectra, dtype="<f4").data)
     if chunk.spread is not None:
         digest.update(b"spread")
-        digest.update(np.ascontiguousarray(chunk.spread, dtype="<f4").tobytes())
+        digest.update(np.ascontiguousarray(chunk.spread, dtype="<f4").data)
     for structure_id, reason in chunk.errors:
         digest.update(f"\0{structure_id}\0{reason}".encode())
     # the trust columns and no-site ids, where the output has them (older outputs' chunks

@@ -37,8 +37,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import xanesnet  # noqa: E402
 from calibrate import DATA, FOLD_SEED, KERNEL_WEIGHT, N_FOLDS, load_split  # noqa: E402
+
+import xanesnet  # noqa: E402
 from xanesnet.io import read_structures  # noqa: E402
 from xanesnet.model.distill import DistillConfig, distillation_set, student_training  # noqa: E402
 from xanesnet.model.kernel import KernelConfig, fit_kernel_ridge  # noqa: E402

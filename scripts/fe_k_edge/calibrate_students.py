@@ -37,43 +37,18 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from calibrate import DATA, FOLD_SEED, KERNEL_WEIGHT, N_FOLDS, load_split  # noqa: E402
+from calibrate import DATA, FOLD_SEED, KERNEL_WEIGHT, N_FOLDS, FoldTeacher, load_split  # noqa: E402
 
 import xanesnet  # noqa: E402
 from xanesnet.io import read_structures  # noqa: E402
 from xanesnet.model.distill import DistillConfig, distillation_set, student_training  # noqa: E402
 from xanesnet.model.kernel import KernelConfig, fit_kernel_ridge  # noqa: E402
-from xanesnet.model.network import NetworkConfig, blend_members  # noqa: E402
+from xanesnet.model.network import NetworkConfig  # noqa: E402
 from xanesnet.model.train import TrainConfig, kfold_indices, train_ensemble  # noqa: E402
 
 SHIPPED_MIXUP = 400_000  # distill.toml, for the 3264 training structures
 SHIPPED_STRUCTURES = 3264
 STUDENT_EPOCHS = 60
-BLOCK = 4096
-
-
-class FoldTeacher:
-    """A fold's networks + kernel ridge blend, with the interface ``distillation_set`` uses."""
-
-    has_spread = True
-
-    def __init__(self, members: list[torch.nn.Module], krr: torch.nn.Module, descriptor) -> None:  # noqa: ANN001
-        self.members, self.krr, self.descriptor = members, krr, descriptor
-        self.label = "fold teacher"
-
-    def predict_features(self, x: np.ndarray, n_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        means, spreads = [], []
-        with torch.no_grad():
-            for k in range(0, len(x), BLOCK):
-                xt = torch.as_tensor(np.asarray(x[k : k + BLOCK]), dtype=torch.float32)
-                outs = torch.stack([m(xt) for m in self.members])
-                mean, spread = blend_members(outs, self.krr(xt), KERNEL_WEIGHT)
-                means.append(mean.numpy())
-                spreads.append(spread.numpy())
-        return (
-            np.concatenate(means).astype(np.float64),
-            np.concatenate(spreads).astype(np.float64),
-        )
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import torch
 
 from xanesnet import WACSF
 from xanesnet.cli import batch as batch_cli
-from xanesnet.model import SpectrumEnsemble, SpectrumMLP, load_model, save_model
+from xanesnet.model import SpectrumEnsemble, SpectrumMLP, files, load_model, save_model
 from xanesnet.model.files import (
     CHECKSUM_KEY,
     METADATA_NAME,
@@ -92,6 +92,31 @@ def test_saved_model_carries_a_checksum_that_verifies(good):
     with quiet_torchscript():
         module = torch.jit.load(str(good))
     assert weights_checksum(module.state_dict(), model.metadata) == model.metadata[CHECKSUM_KEY]
+
+
+def test_saved_archive_is_deflated_and_loads_like_a_stored_one(good, tmp_path):
+    with zipfile.ZipFile(good) as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    # the same entries stored uncompressed (as torch.jit.save writes them) give the same model
+    stored = tmp_path / "stored.pt"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(stored, "w") as zout:
+        for item in zin.infolist():
+            entry = zipfile.ZipInfo(item.filename, date_time=item.date_time)
+            zout.writestr(entry, zin.read(item), compress_type=zipfile.ZIP_STORED)
+    deflated, plain = load_model(good), load_model(stored)
+    assert deflated.metadata == plain.metadata
+    x = np.random.default_rng(1).normal(size=(5, DESCRIPTOR.n_features))
+    np.testing.assert_array_equal(deflated.predict_features(x)[0], plain.predict_features(x)[0])
+
+
+def test_archive_declaring_too_much_inflated_data_is_refused_unread(good, monkeypatch):
+    with zipfile.ZipFile(good) as archive:
+        total = sum(i.file_size for i in archive.infolist())
+    monkeypatch.setattr(files, "MAX_INFLATED_BYTES", total - 1)
+    with pytest.raises(ValueError, match=rf"good\.pt: model archive declares {total} bytes"):
+        load_model(good)
+    monkeypatch.setattr(files, "MAX_INFLATED_BYTES", total)
+    assert load_model(good).metadata["element"] == "Fe"
 
 
 def test_one_flipped_weight_byte_is_refused(good, tmp_path):

@@ -11,6 +11,12 @@ torch's restricted loader and the metadata is plain JSON. ``torch.export`` archi
 are neither written nor read: they may hold weights and constants stored with Python's pickle,
 which runs code when loaded.
 
+Size: the archive's entries are stored deflated (torch's reader inflates them; lossless), which
+takes a kernel ridge member's float16 centres, many of them zero in element channels a
+structure lacks, well below their raw size. Before torch reads an archive, its declared
+inflated size is checked against :data:`MAX_INFLATED_BYTES`, so that a small crafted file
+cannot claim gigabytes of memory.
+
 Integrity: the metadata carries a SHA-256 of every tensor of the network state (by name, in
 sorted order, with dtype and shape) and of the canonical metadata JSON itself (without the
 checksum). Loading verifies it and checks the metadata against the network (input and output
@@ -28,6 +34,7 @@ import os
 import shutil
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ from xanesnet.model.runtime import XanesModel
 
 __all__ = [
     "CHECKSUM_KEY",
+    "MAX_INFLATED_BYTES",
     "METADATA_NAME",
     "OPTIONAL_OBJECT_KEYS",
     "SCHEMA",
@@ -64,6 +72,9 @@ CHECKSUM_KEY = "checksum"
 #: the checksum): the uncertainty calibration and the applicability domain of a model, and the
 #: units/normalisation of its spectra (keys in xanesnet.store.units.SPECTRUM_UNITS_KEYS).
 OPTIONAL_OBJECT_KEYS = ("uncertainty_calibration", "domain", "spectrum_units")
+#: Largest total inflated size of a model archive's entries that is read (bytes): far above
+#: any model of this package (the largest shipped is under 10 MB), far below a machine's memory.
+MAX_INFLATED_BYTES = 1 << 31
 #: Suffix of ``torch.export`` archives, refused on save and load (see the module docstring).
 EXPORT_ARCHIVE_SUFFIX = ".pt2"
 _REQUIRED = (
@@ -273,6 +284,33 @@ def _kernel_metadata(ensemble: SpectrumEnsemble) -> dict[str, Any] | None:
     }
 
 
+def _deflate_archive(src: Path, dst: Path) -> None:
+    """Copy the zip archive ``src`` to ``dst`` with every entry deflated (names, order and
+    timestamps kept; the bytes inside are unchanged, so the weights checksum is too)."""
+    with zipfile.ZipFile(src) as source, zipfile.ZipFile(dst, "w") as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            target.writestr(entry, source.read(info), compresslevel=9)
+
+
+def _check_inflated_size(path: Path) -> None:
+    """Refuse an archive whose entries declare more than :data:`MAX_INFLATED_BYTES` in all
+    (the check reads only the zip directory). Files that are not zip archives pass: torch's
+    loader refuses them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    if total > MAX_INFLATED_BYTES:
+        raise ValueError(
+            f"{path}: model archive declares {total} bytes once inflated, more than the "
+            f"{MAX_INFLATED_BYTES} a model file may hold: not read"
+        )
+
+
 def _write_archive(module: Any, meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """Check ``meta`` against ``module``, add the checksum and write atomically to ``path``."""
     meta = {k: v for k, v in meta.items() if k != CHECKSUM_KEY}
@@ -284,10 +322,13 @@ def _write_archive(module: Any, meta: dict[str, Any], path: Path) -> dict[str, A
     # written under its final name in a scratch folder beside it (the archive's root folder
     # is named after the file), then renamed into place when complete
     scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    stored = scratch / "stored"
+    stored.mkdir()
     tmp = scratch / path.name
     try:
         with quiet_torchscript():
-            torch.jit.save(module, str(tmp), _extra_files={METADATA_NAME: text})
+            torch.jit.save(module, str(stored / path.name), _extra_files={METADATA_NAME: text})
+        _deflate_archive(stored / path.name, tmp)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -366,6 +407,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     _refuse_export_archive(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
+    _check_inflated_size(path)
     extra = {METADATA_NAME: ""}
     try:
         # torch.jit.load reads only TorchScript archives (its own restricted unpickler); a

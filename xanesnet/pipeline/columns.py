@@ -10,7 +10,6 @@ every value given is a number as float64 with NaN where missing.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -104,24 +103,15 @@ def structure_columns(chunk: Chunk, keep_info: Sequence[str]) -> StructureColumn
 
 def site_columns(structures: StructureColumns, site_ids: Sequence[str]) -> dict[str, list[str]]:
     """The columns per site: each site takes its structure's values. Sites come in structure
-    order, so each run of equal site ids belongs to the next structure (from the last one
-    matched) with that id; failed structures and those without sites are passed over."""
+    order, so site k belongs to the next structure (from the last one matched) with its id;
+    failed structures and those without sites are passed over."""
     ids = structures.ids
-    site_ids = list(site_ids)
-    if site_ids == ids:  # one site per structure, none failed: the common case, no lookups
-        return {name: list(column) for name, column in structures.values.items()}
     rows: list[int] = []
-    counts: list[int] = []
     s = 0
-    for site_id, run in itertools.groupby(site_ids):
+    for site_id in site_ids:
         while s < len(ids) and ids[s] != site_id:
             s += 1
         if s == len(ids):  # not in order (cannot happen with the step's results): by id
             s = ids.index(site_id)
         rows.append(s)
-        counts.append(sum(1 for _ in run))
-    site_rows = np.repeat(np.asarray(rows, dtype=np.intp), counts)
-    return {
-        name: np.asarray(column, dtype=object)[site_rows].tolist()
-        for name, column in structures.values.items()
-    }
+    return {name: [column[r] for r in rows] for name, column in structures.values.items()}

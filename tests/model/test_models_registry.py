@@ -37,9 +37,11 @@ def test_every_registry_row_is_a_shipped_file_that_agrees_with_its_metadata():
         # every shipped model records its validation figures
         assert summary["validation"]["delta_mu_avg"] > 0
         assert summary["validation"]["n_spectra"] > 0
-        # written by save_model: every entry deflated (the files stay a few MB)
+        # written by save_model: the metadata (and kernel centres) deflated, so that the files
+        # stay a few MB
         with zipfile.ZipFile(row.path) as archive:
-            assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+            metadata = [i for i in archive.infolist() if i.filename.endswith("/xanesnet.json")]
+            assert [i.compress_type for i in metadata] == [zipfile.ZIP_DEFLATED]
 
 
 def test_default_models_by_element_and_edge():

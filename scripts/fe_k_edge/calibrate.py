@@ -25,11 +25,10 @@ students that ``calibrate_students.py`` distilled per fold with the default's fu
 (the folds it has written; session 9: folds 0–2): their spread is at the default's level
 (median 0.0012 on their held-out folds against 0.0014 for the shipped default on the
 validation inputs; the two-network stand-in: 0.0026). The ensemble's fit then uses those
-students' teachers: 3 networks + kernel ridge per fold, the shipped ensemble's make-up, whose
-spread per unit of error matches the shipped ensemble's (median spread / mean Δμ_avg on their
-held-out folds 0.0054 / 4.76 %, shipped on validation inputs and as reported 0.0051 / 4.46 %;
-the 2-network stand-in 0.0049 / 4.81 %: a wider σ for the same spread). The fast fit is
-unchanged by it.
+students' teachers: per fold 3 networks + kernel ridge, the shipped ensemble's make-up (the
+standing stand-in has 2 networks, and the spread of a blend depends on how many networks
+it averages); median spread on their held-out folds 0.0054, the shipped ensemble's on the
+validation inputs 0.0051 (no labels). The fast fit is unchanged by it.
 
 Per-fold predictions are cached in the work folder, so a killed run resumes.
 """

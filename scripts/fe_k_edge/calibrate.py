@@ -22,7 +22,7 @@ Steps (method and figures: docs/calibration.md):
 
 With ``--students`` the default model's fit uses, instead of the two-network stand-in, the
 students that ``calibrate_students.py`` distilled per fold with the default's full recipe
-(the folds it has written; session 9: folds 0–2): their spread is at the default's level
+(the folds it has written; all five since session 10): their spread is at the default's level
 (median 0.0012 on their held-out folds against 0.0014 for the shipped default on the
 validation inputs; the two-network stand-in: 0.0026). The ensemble's fit then uses those
 students' teachers: per fold 3 networks + kernel ridge, the shipped ensemble's make-up (the

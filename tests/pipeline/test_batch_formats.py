@@ -104,6 +104,16 @@ def test_hdf5_view_is_plain_hdf5(outputs):
         np.testing.assert_array_equal(f["spread"][()], result.spread)
         np.testing.assert_array_equal(f["energies"][()], result.energies)
         assert list(f["ids"].asstr()[()]) == list(result.ids)
+        np.testing.assert_array_equal(f["sites"][()], result.sites)
+        for name in ("predicted_delta_mu", "domain_score"):
+            np.testing.assert_array_equal(f[name][()], getattr(result, name))
+        for name in ("outside_domain", "unphysical"):
+            assert f[name].dtype == bool
+            np.testing.assert_array_equal(f[name][()], getattr(result, name))
+        assert list(f["source"].asstr()[()]) == list(result.columns["source"])
+        # every per-site array reads through to the chunk files (nothing copied)
+        per_site = ("spectra", "spread", "ids", "sites", "predicted_delta_mu", "source")
+        assert all(f[name].is_virtual for name in per_site)
         errors = zip(f["error_ids"].asstr()[()], f["error_reasons"].asstr()[()])
         assert [(str(a), str(b)) for a, b in errors] == result.errors
         assert json.loads(f.attrs["manifest"])["format"] == "hdf5"

@@ -13,8 +13,8 @@ Each chunk file holds ``ids`` (n,), ``sites`` (n,), ``spectra`` (n, n_energies) 
 ``error_reasons``) and, in outputs started since they exist (manifest ``trust_fields``), the
 per-site trust columns ``predicted_delta_mu`` (n,) float32 %, ``domain_score`` (n,) float32,
 ``outside_domain`` and ``unphysical`` (n,) bool, and ``no_site_ids`` (structures without a
-site of the model's element). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``, ``spread``
-(virtual: they read through to the chunk files), the trust columns and ``no_site_ids``
+site of the model's element). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``, ``spread``, the trust columns and the
+text columns below (virtual: they read through to the chunk files), ``no_site_ids``
 (where the output has them), ``energies`` (n_energies,) eV, the error
 table of all chunks (``error_ids``, ``error_reasons``) and the manifest as the JSON attribute
 ``manifest``. A unique-sites output (manifest ``unique_sites``: one row per symmetry orbit)
@@ -66,11 +66,6 @@ def _errors(f: Any) -> list[tuple[str, str]]:
     """The (id, reason) table of an open chunk file."""
     ids, reasons = f["error_ids"].asstr()[()], f["error_reasons"].asstr()[()]
     return [(str(a), str(b)) for a, b in zip(ids, reasons, strict=True)]
-
-
-def _read_errors(file: Path) -> list[tuple[str, str]]:
-    with _h5py().File(file, "r") as f:
-        return _errors(f)
 
 
 class HDF5Backend(Backend):
@@ -139,58 +134,64 @@ class HDF5Backend(Backend):
             )
 
     def write_index(self, out: Path, manifest: dict[str, Any]) -> Path:
-        """``predictions.h5``: virtual datasets over the committed chunks, plus the ids, sites,
-        energies, error table and the manifest as an attribute. Readable with plain h5py."""
+        """``predictions.h5``: virtual datasets over the committed chunks for every per-site
+        array, plus the energies, the error and no-site tables and the manifest as an
+        attribute. Readable with plain h5py."""
         h5py = _h5py()
-        chunks = [(k, self.chunk_file(out, k)) for k in ordered_chunks(manifest)]
-        counts = [manifest["chunks"][str(k)]["sites"] for k, _ in chunks]
-        total = int(sum(counts))
+        chunks = [
+            (self.chunk_file(out, k), manifest["chunks"][str(k)]) for k in ordered_chunks(manifest)
+        ]
         n_e = len(manifest["energies"])
-        names = ["spectra", "spread"] if manifest["has_spread"] else ["spectra"]
+        # per-site arrays: (name, trailing shape, dtype as the chunk files store it)
+        arrays: list[tuple[str, tuple[int, ...], Any]] = [
+            ("spectra", (n_e,), np.float32),
+            ("ids", (), _string_dtype()),
+            ("sites", (), np.int64),
+        ]
+        if manifest["has_spread"]:
+            arrays.insert(1, ("spread", (n_e,), np.float32))
+        if has_trust(manifest):
+            arrays += [(name, (), dtype) for name, dtype in TRUST_FIELDS]
+        if has_unique_sites(manifest):
+            arrays += [("multiplicity", (), np.int64)]
+        arrays += [(name, (), _string_dtype()) for name in site_column_names(manifest)]
         tmp = out / ".predictions.h5.partial"
         with h5py.File(tmp, "w") as f:
             f.attrs["manifest"] = json.dumps(manifest)
             f.create_dataset("energies", data=np.asarray(manifest["energies"]))
-            for name in names:
-                layout = h5py.VirtualLayout(shape=(total, n_e), dtype=np.float32)
+            # every per-site array reads through to the chunk files (none is copied: the
+            # index of a million sites is written in milliseconds)
+            total = int(sum(record["sites"] for _, record in chunks))
+            for name, tail, dtype in arrays:
+                layout = h5py.VirtualLayout(shape=(total, *tail), dtype=dtype)
                 offset = 0
-                for (_, file), n in zip(chunks, counts, strict=True):
+                for file, record in chunks:
+                    n = int(record["sites"])
                     if n:
                         source = h5py.VirtualSource(
-                            os.path.relpath(file, out), name, shape=(n, n_e)
+                            os.path.relpath(file, out), name, shape=(n, *tail)
                         )
                         layout[offset : offset + n] = source
                     offset += n
-                f.create_virtual_dataset(name, layout, fillvalue=np.nan)
-            columns = [("ids", _string_dtype(), object), ("sites", np.int64, np.int64)]
-            if has_trust(manifest):
-                columns += [(name, dtype, dtype) for name, dtype in TRUST_FIELDS]
-            if has_unique_sites(manifest):
-                columns += [("multiplicity", np.int64, np.int64)]
-            columns += [(name, _string_dtype(), object) for name in site_column_names(manifest)]
-            # each chunk file opened once for all its columns (not once per column)
-            values: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in columns}
+                fill = np.nan if np.dtype(dtype).kind == "f" else None
+                f.create_virtual_dataset(name, layout, fillvalue=fill)
+            # the small per-chunk tables are copied; a chunk file is opened only when it
+            # holds one (no-site ids exist in outputs with trust columns only)
             no_sites: list[str] = []
-            for (_, file), n in zip(chunks, counts, strict=True):
-                if not n and not has_trust(manifest):
+            errors: list[tuple[str, str]] = []
+            for file, record in chunks:
+                if not (has_trust(manifest) or record.get("errors", 1)):
                     continue
                 with h5py.File(file, "r") as c:
-                    if n:
-                        for name in values:
-                            values[name].append(c[name][()])
                     if has_trust(manifest):
                         no_sites += list(c["no_site_ids"].asstr()[()])
-            for name, dtype, empty in columns:
-                parts = values[name]
-                data = np.concatenate(parts) if parts else np.empty(0, dtype=empty)
-                f.create_dataset(name, data=data, dtype=dtype)
+                    errors += _errors(c)
             if has_trust(manifest):
                 f.create_dataset(
                     "no_site_ids", data=object_strings(no_sites), dtype=_string_dtype()
                 )
             if has_unique_sites(manifest):
-                _write_structure_means(f, [file for _, file in chunks], n_e)
-            errors = [e for _, file in chunks for e in _read_errors(file)]
+                _write_structure_means(f, [file for file, _ in chunks], n_e)
             for column, name in enumerate(("error_ids", "error_reasons")):
                 data = object_strings([e[column] for e in errors])
                 f.create_dataset(name, data=data, dtype=_string_dtype())

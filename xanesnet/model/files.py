@@ -260,7 +260,10 @@ def check_against_network(module: Any, meta: Mapping[str, Any], path: str | os.P
                 f"descriptor configuration gives {n_features}"
             )
     try:
-        with torch.inference_mode():
+        # a two-row probe of the output width, unoptimised: TorchScript's first optimised
+        # call of a module costs ~10x more (profiling and graph passes), and this call only
+        # checks shapes (batches run the members rebuilt in eager code)
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
             mean, _ = module(torch.zeros(2, n_features))
     except RuntimeError as exc:
         raise ValueError(

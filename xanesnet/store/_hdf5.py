@@ -13,9 +13,9 @@ Each chunk file holds ``ids`` (n,), ``sites`` (n,), ``spectra`` (n, n_energies) 
 ``error_reasons``) and, in outputs started since they exist (manifest ``trust_fields``), the
 per-site trust columns ``predicted_delta_mu`` (n,) float32 %, ``domain_score`` (n,) float32,
 ``outside_domain`` and ``unphysical`` (n,) bool, and ``no_site_ids`` (structures without a
-site of the model's element). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``, ``spread``, the trust columns and the
-text columns below (virtual: they read through to the chunk files), ``no_site_ids``
-(where the output has them), ``energies`` (n_energies,) eV, the error
+site of the model's element). ``predictions.h5`` holds ``ids``, ``sites``, ``spectra``,
+``spread``, the trust columns and the text columns below (virtual: they read through to the
+chunk files), ``no_site_ids`` (where the output has them), ``energies`` (n_energies,) eV, the error
 table of all chunks (``error_ids``, ``error_reasons``) and the manifest as the JSON attribute
 ``manifest``. A unique-sites output (manifest ``unique_sites``: one row per symmetry orbit)
 also holds, per chunk and in ``predictions.h5``, ``multiplicity`` (n,) int64 (the sites each
@@ -143,13 +143,10 @@ class HDF5Backend(Backend):
         ]
         n_e = len(manifest["energies"])
         # per-site arrays: (name, trailing shape, dtype as the chunk files store it)
-        arrays: list[tuple[str, tuple[int, ...], Any]] = [
-            ("spectra", (n_e,), np.float32),
-            ("ids", (), _string_dtype()),
-            ("sites", (), np.int64),
-        ]
+        arrays: list[tuple[str, tuple[int, ...], Any]] = [("spectra", (n_e,), np.float32)]
         if manifest["has_spread"]:
-            arrays.insert(1, ("spread", (n_e,), np.float32))
+            arrays += [("spread", (n_e,), np.float32)]
+        arrays += [("ids", (), _string_dtype()), ("sites", (), np.int64)]
         if has_trust(manifest):
             arrays += [(name, (), dtype) for name, dtype in TRUST_FIELDS]
         if has_unique_sites(manifest):

@@ -42,13 +42,10 @@ def read_config(path: str | os.PathLike, sections: tuple[str, ...] | None = None
     """Parse a TOML (or, with PyYAML installed, ``.yaml``/``.yml``) file of these tables
     (``sections=None``: any).
 
-    Raises
-    ------
-    FileNotFoundError
-        no such file.
-    ValueError
-        invalid TOML/YAML, not a table at the top, or a table not in ``sections``
-        (the message names the file).
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: invalid TOML/YAML, not a table at the top, or a table not in ``sections``
+            (the message names the file).
     """
     path = Path(path)
     if not path.is_file():
@@ -83,10 +80,8 @@ def read_config(path: str | os.PathLike, sections: tuple[str, ...] | None = None
 def apply_override(config: dict[str, Any], assignment: str) -> None:
     """Apply ``a.b.c=VALUE`` to ``config`` in place (VALUE parsed as TOML, else a string).
 
-    Raises
-    ------
-    ValueError
-        no ``=``, or a key that goes through a value that is not a table.
+    Raises:
+        ValueError: no ``=``, or a key that goes through a value that is not a table.
     """
     if "=" not in assignment:
         raise ValueError(f"--set: expected KEY=VALUE, got {assignment!r}")
@@ -121,18 +116,12 @@ def load_config(
 class EnvSetting:
     """One environment variable the package reads.
 
-    Attributes
-    ----------
-    name
-        the variable.
-    values
-        what it may hold, in words.
-    default
-        what happens when it is unset or empty.
-    meaning
-        what it changes.
-    read_by
-        the module that reads it.
+    Attributes:
+        name: the variable.
+        values: what it may hold, in words.
+        default: what happens when it is unset or empty.
+        meaning: what it changes.
+        read_by: the module that reads it.
     """
 
     name: str
@@ -203,10 +192,8 @@ _BY_NAME = {setting.name: setting for setting in ENVIRONMENT}
 def env_setting(name: str) -> str | None:
     """The value of a listed environment variable, stripped; ``None`` when unset or empty.
 
-    Raises
-    ------
-    KeyError
-        ``name`` is not in :data:`ENVIRONMENT` (every setting must be listed there).
+    Raises:
+        KeyError: ``name`` is not in :data:`ENVIRONMENT` (every setting must be listed there).
     """
     if name not in _BY_NAME:
         raise KeyError(f"{name} is not a listed xanesnet environment setting (xanesnet.config)")

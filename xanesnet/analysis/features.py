@@ -29,27 +29,17 @@ __all__ = [
 class FeatureInfo:
     """Meaning of one descriptor column.
 
-    Attributes
-    ----------
-    index
-        column index.
-    name
-        the configuration's feature name.
-    kind
-        ``"G1"``, ``"G2"``, ``"G4"``, ``"S"`` (spin) or ``"q"`` (charge).
-    mu
-        radial centre, Å (G2, G4), else NaN.
-    eta
-        radial width parameter, Å⁻² (G2, G4), else NaN.
-    lambda_
-        G4 angular λ, else NaN.
-    zeta
-        G4 angular ζ, else NaN.
-    group
-        element group of a per-group G2 channel, ``""`` for the Z-weighted block.
-    grid
-        radial grid of a G2 feature: 0 the main grid, k the k-th of
-        ``g2_extra_grids`` (each grid has its own width η); 0 for other kinds.
+    Attributes:
+        index: column index.
+        name: the configuration's feature name.
+        kind: ``"G1"``, ``"G2"``, ``"G4"``, ``"S"`` (spin) or ``"q"`` (charge).
+        mu: radial centre, Å (G2, G4), else NaN.
+        eta: radial width parameter, Å⁻² (G2, G4), else NaN.
+        lambda_: G4 angular λ, else NaN.
+        zeta: G4 angular ζ, else NaN.
+        group: element group of a per-group G2 channel, ``""`` for the Z-weighted block.
+        grid: radial grid of a G2 feature: 0 the main grid, k the k-th of
+            ``g2_extra_grids`` (each grid has its own width η); 0 for other kinds.
     """
 
     index: int

@@ -53,10 +53,8 @@ def parse_windows(text: str) -> tuple[Window, ...]:
 
     Windows equal to a default one keep its label ("near edge", "high energy").
 
-    Raises
-    ------
-    ValueError
-        malformed text, non-numbers or ``hi <= lo``.
+    Raises:
+        ValueError: malformed text, non-numbers or ``hi <= lo``.
     """
     windows = []
     for part in text.split(","):
@@ -77,10 +75,8 @@ def parse_windows(text: str) -> tuple[Window, ...]:
 def window_masks(energies_rel: np.ndarray, windows: Sequence[Window]) -> np.ndarray:
     """(n_windows, n_energies) bool: grid points inside each window.
 
-    Raises
-    ------
-    ValueError
-        a window holds no grid point.
+    Raises:
+        ValueError: a window holds no grid point.
     """
     energies_rel = np.asarray(energies_rel, dtype=np.float64)
     masks = np.array([(energies_rel >= w.lo) & (energies_rel <= w.hi) for w in windows])
@@ -97,20 +93,13 @@ def window_masks(energies_rel: np.ndarray, windows: Sequence[Window]) -> np.ndar
 class ImportanceResult:
     """Permutation importance of every feature in every window.
 
-    Attributes
-    ----------
-    windows
-        the energy windows.
-    baseline
-        (n_windows,) unpermuted mean absolute error per window (spectrum units).
-    mean
-        (n_features, n_windows) mean over repeats of permuted minus baseline error.
-    std
-        (n_features, n_windows) standard deviation over repeats (ddof=0).
-    repeats
-        number of shuffles per feature.
-    seed
-        seed of the shuffles.
+    Attributes:
+        windows: the energy windows.
+        baseline: (n_windows,) unpermuted mean absolute error per window (spectrum units).
+        mean: (n_features, n_windows) mean over repeats of permuted minus baseline error.
+        std: (n_features, n_windows) standard deviation over repeats (ddof=0).
+        repeats: number of shuffles per feature.
+        seed: seed of the shuffles.
     """
 
     windows: tuple[Window, ...]
@@ -150,29 +139,18 @@ def permutation_importance(
     seeded permutation each); all shuffles of one column go to ``predict`` in one call
     (split only beyond ``max_rows`` rows). Importance is permuted minus baseline error.
 
-    Parameters
-    ----------
-    predict
-        features (m, n_features) -> spectra (m, n_energies).
-    features
-        (n_samples, n_features) descriptors.
-    targets
-        (n_samples, n_energies) reference spectra.
-    energies_rel
-        (n_energies,) grid energies relative to the edge, eV.
-    windows
-        energy windows relative to the edge, eV.
-    repeats
-        shuffles per feature (>= 1).
-    seed
-        seed of :func:`numpy.random.default_rng`.
-    max_rows
-        most rows per ``predict`` call.
-    progress
-        called as ``progress(done, n_features)`` after each feature.
+    Args:
+        predict: features (m, n_features) -> spectra (m, n_energies).
+        features: (n_samples, n_features) descriptors.
+        targets: (n_samples, n_energies) reference spectra.
+        energies_rel: (n_energies,) grid energies relative to the edge, eV.
+        windows: energy windows relative to the edge, eV.
+        repeats: shuffles per feature (>= 1).
+        seed: seed of :func:`numpy.random.default_rng`.
+        max_rows: most rows per ``predict`` call.
+        progress: called as ``progress(done, n_features)`` after each feature.
 
-    Returns
-    -------
+    Returns:
         :class:`ImportanceResult` with (n_features, n_windows) mean and std.
     """
     features = np.asarray(features, dtype=np.float64)

@@ -50,8 +50,7 @@ def plot_g2_importance(
     a line of its own, in increasing μ, told apart by its marker. Vertical dotted lines mark
     coordination shells (Å).
 
-    Returns
-    -------
+    Returns:
         The Figure (already written to ``path``, ``.png`` or ``.svg``).
     """
     out = image_path(path)
@@ -118,8 +117,7 @@ def plot_pair_distribution(
 ) -> Any:
     """Stacked histogram of absorber–neighbour distances (Å) coloured by neighbour group.
 
-    Returns
-    -------
+    Returns:
         The Figure (already written to ``path``, ``.png`` or ``.svg``).
     """
     out = image_path(path)

@@ -54,33 +54,20 @@ def _fmt(x: float | None, digits: int) -> str:
 class SpectrumMetrics:
     """The seed-table metrics of a set of predicted spectra.
 
-    Attributes
-    ----------
-    delta_mu_avg
-        mean Δμ over the set, %.
-    delta_mu_median
-        median Δμ, %.
-    skew
-        Fisher–Pearson (biased) skewness of the Δμ values.
-    delta_e_avg
-        ΔE, mean |E_pred − E_target| over matched peak pairs, eV.
-    r2_peaks
-        R² of predicted against target peak energies, pooled over the pairs.
-    r2_intensity
-        R² of predicted against target μ, all grid points of all spectra pooled.
-    mse
-        mean squared error of μ over all grid points (μ units squared).
-    n_spectra
-        number of spectra.
-    n_peak_pairs
-        number of matched peak pairs.
-    n_unmatched_spectra
-        spectra that gave no peak pair (no peak in target or prediction).
-    post_broadening_delta_mu_avg
-        mean Δμ after broadening both spectra, % (``None``
-        unless a broadening was given).
-    definitions
-        the options and formulas used (strings, JSON-ready).
+    Attributes:
+        delta_mu_avg: mean Δμ over the set, %.
+        delta_mu_median: median Δμ, %.
+        skew: Fisher–Pearson (biased) skewness of the Δμ values.
+        delta_e_avg: ΔE, mean |E_pred − E_target| over matched peak pairs, eV.
+        r2_peaks: R² of predicted against target peak energies, pooled over the pairs.
+        r2_intensity: R² of predicted against target μ, all grid points of all spectra pooled.
+        mse: mean squared error of μ over all grid points (μ units squared).
+        n_spectra: number of spectra.
+        n_peak_pairs: number of matched peak pairs.
+        n_unmatched_spectra: spectra that gave no peak pair (no peak in target or prediction).
+        post_broadening_delta_mu_avg: mean Δμ after broadening both spectra, % (``None``
+            unless a broadening was given).
+        definitions: the options and formulas used (strings, JSON-ready).
     """
 
     delta_mu_avg: float
@@ -157,41 +144,27 @@ def evaluate_spectra(
 ) -> SpectrumMetrics:
     """All seed-table metrics of a set of predicted spectra.
 
-    Parameters
-    ----------
-    energies
-        energy grid, eV, shape ``(n_e,)``.
-    pred
-        predicted spectra, shape ``(n, n_e)`` (or ``(n_e,)`` for one spectrum).
-    target
-        target spectra, same shape.
-    norm
-        Δμ definition, see :func:`delta_mu`.
-    peaks
-        ΔE / R² peak matching, see :func:`peak_shift`.
-    broaden
-        optional ``broaden(mu) -> mu'`` mapping ``(n, n_e)`` spectra to ``(n, n_e)``
-        broadened spectra on the same grid (e.g. the arctangent model of ``spectra.md``
-        with its parameters bound). Applied separately to ``pred`` and ``target``; the
-        post-broadening Δμ uses the same ``norm``.
-    broaden_label
-        how to describe the broadening in ``definitions`` (its parameters);
-        defaults to ``repr(broaden)`` (informative for a ``functools.partial``).
-    step
-        energy-step convention of ``norm="l2"``, see :func:`delta_mu`.
-    min_prominence
-        peak prominence threshold, fraction of each spectrum's maximum.
-    include_edges
-        count maxima at the grid ends as peaks.
+    Args:
+        energies: energy grid, eV, shape ``(n_e,)``.
+        pred: predicted spectra, shape ``(n, n_e)`` (or ``(n_e,)`` for one spectrum).
+        target: target spectra, same shape.
+        norm: Δμ definition, see :func:`delta_mu`.
+        peaks: ΔE / R² peak matching, see :func:`peak_shift`.
+        broaden: optional ``broaden(mu) -> mu'`` mapping ``(n, n_e)`` spectra to ``(n, n_e)``
+            broadened spectra on the same grid (e.g. the arctangent model of ``spectra.md``
+            with its parameters bound). Applied separately to ``pred`` and ``target``; the
+            post-broadening Δμ uses the same ``norm``.
+        broaden_label: how to describe the broadening in ``definitions`` (its parameters);
+            defaults to ``repr(broaden)`` (informative for a ``functools.partial``).
+        step: energy-step convention of ``norm="l2"``, see :func:`delta_mu`.
+        min_prominence: peak prominence threshold, fraction of each spectrum's maximum.
+        include_edges: count maxima at the grid ends as peaks.
 
-    Returns
-    -------
+    Returns:
         :class:`SpectrumMetrics`.
 
-    Raises
-    ------
-    ValueError
-        bad options, mismatched shapes, or a ``broaden`` result of the wrong shape.
+    Raises:
+        ValueError: bad options, mismatched shapes, or a ``broaden`` result of the wrong shape.
     """
     p, t = check_spectra_pair(pred, target)
     p2, t2 = np.atleast_2d(p), np.atleast_2d(t)

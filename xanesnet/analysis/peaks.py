@@ -27,16 +27,11 @@ PEAK_MODES = ("all", "main")
 class Peaks(NamedTuple):
     """Peaks of one spectrum, in increasing energy.
 
-    Attributes
-    ----------
-    energies
-        refined peak positions, eV, shape ``(m,)``.
-    heights
-        refined peak heights (μ units), shape ``(m,)``.
-    indices
-        grid index of each maximum (the plateau centre, rounded down), shape ``(m,)``.
-    prominences
-        prominence of each peak (μ units, on the grid values), shape ``(m,)``.
+    Attributes:
+        energies: refined peak positions, eV, shape ``(m,)``.
+        heights: refined peak heights (μ units), shape ``(m,)``.
+        indices: grid index of each maximum (the plateau centre, rounded down), shape ``(m,)``.
+        prominences: prominence of each peak (μ units, on the grid values), shape ``(m,)``.
     """
 
     energies: np.ndarray
@@ -111,26 +106,18 @@ def find_peaks(
       ``include_edges=True`` it is reported at the end point, unrefined, and its prominence is
       measured on the inner side only.
 
-    Parameters
-    ----------
-    energies
-        energy grid, eV, shape ``(n_e,)``, strictly increasing.
-    mu
-        one spectrum, shape ``(n_e,)``.
-    min_prominence
-        relative prominence threshold (fraction of the spectrum's maximum).
-    include_edges
-        also report maxima at the grid ends.
+    Args:
+        energies: energy grid, eV, shape ``(n_e,)``, strictly increasing.
+        mu: one spectrum, shape ``(n_e,)``.
+        min_prominence: relative prominence threshold (fraction of the spectrum's maximum).
+        include_edges: also report maxima at the grid ends.
 
-    Returns
-    -------
+    Returns:
         :class:`Peaks` (refined energies in eV, heights, grid indices, prominences), in order
         of increasing energy; empty arrays when there are no peaks.
 
-    Raises
-    ------
-    ValueError
-        ``mu`` not 1-D, ``energies`` of another length or not increasing.
+    Raises:
+        ValueError: ``mu`` not 1-D, ``energies`` of another length or not increasing.
     """
     m = as_finite_array(mu, "mu")
     if m.ndim != 1:
@@ -179,23 +166,15 @@ def find_peaks(
 class PeakShift:
     """Matched peak pairs of a set of spectra and the mean peak-position error ΔE.
 
-    Attributes
-    ----------
-    target_energies
-        target peak energy of each matched pair, eV, shape ``(m,)``.
-    pred_energies
-        matched predicted peak energy, eV, shape ``(m,)``.
-    spectrum_index
-        index of the spectrum each pair comes from, shape ``(m,)``.
-    delta_e
-        ΔE = mean |E_pred − E_target| over all pairs, eV (``nan`` when no pairs).
-    unmatched_spectra
-        indices of the spectra that gave no pair (no target peak or no
-        predicted peak), shape ``(k,)``.
-    n_spectra
-        number of spectra examined.
-    mode
-        ``"all"`` or ``"main"``.
+    Attributes:
+        target_energies: target peak energy of each matched pair, eV, shape ``(m,)``.
+        pred_energies: matched predicted peak energy, eV, shape ``(m,)``.
+        spectrum_index: index of the spectrum each pair comes from, shape ``(m,)``.
+        delta_e: ΔE = mean |E_pred − E_target| over all pairs, eV (``nan`` when no pairs).
+        unmatched_spectra: indices of the spectra that gave no pair (no target peak or no
+            predicted peak), shape ``(k,)``.
+        n_spectra: number of spectra examined.
+        mode: ``"all"`` or ``"main"``.
     """
 
     target_energies: np.ndarray
@@ -245,23 +224,15 @@ def peak_shift(
     A spectrum whose target or prediction has no peak gives no pair; it is listed in
     ``unmatched_spectra`` and otherwise ignored.
 
-    Parameters
-    ----------
-    energies
-        energy grid, eV, shape ``(n_e,)``.
-    pred
-        predicted spectra, shape ``(n, n_e)`` or ``(n_e,)``.
-    target
-        target spectra, same shape as ``pred``.
-    peaks
-        ``"all"`` or ``"main"``.
-    min_prominence
-        relative prominence threshold passed to :func:`find_peaks`.
-    include_edges
-        passed to :func:`find_peaks`.
+    Args:
+        energies: energy grid, eV, shape ``(n_e,)``.
+        pred: predicted spectra, shape ``(n, n_e)`` or ``(n_e,)``.
+        target: target spectra, same shape as ``pred``.
+        peaks: ``"all"`` or ``"main"``.
+        min_prominence: relative prominence threshold passed to :func:`find_peaks`.
+        include_edges: passed to :func:`find_peaks`.
 
-    Returns
-    -------
+    Returns:
         :class:`PeakShift` with the pairs and ΔE = mean |E_pred − E_target| in eV.
     """
     if peaks not in PEAK_MODES:

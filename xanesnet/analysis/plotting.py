@@ -133,12 +133,9 @@ def site_groups(spectra: Any, rtol: float = 1e-5) -> list[np.ndarray]:
     spectrum up to float32 rounding; rows within ``rtol`` · max|μ| of a group's first row join
     it. Groups are in order of their first row.
 
-    Parameters
-    ----------
-    spectra
-        (n_sites, n_e) μ of the sites of one structure.
-    rtol
-        tolerance relative to the largest |μ|.
+    Args:
+        spectra: (n_sites, n_e) μ of the sites of one structure.
+        rtol: tolerance relative to the largest |μ|.
     """
     mu = np.asarray(spectra, dtype=np.float64)
     tol = rtol * float(np.max(np.abs(mu))) if mu.size else 0.0
@@ -170,36 +167,26 @@ def plot_spectra(
 
     The legends sit right of the axes, never on the data.
 
-    Parameters
-    ----------
-    energies_rel
-        (n_e,) energies relative to the edge, E − E0 in eV.
-    predicted
-        (n, n_e) or (n_e,) predicted μ (the ensemble mean for an ensemble).
-    reference
-        same shape as ``predicted``: reference μ, drawn dashed; or None.
-    spread
-        same shape: ensemble spread (one standard deviation), drawn as a mean ± spread
-        band; or None.
-    labels
-        n names for the legend (default "#0", "#1", ...; none for one spectrum).
-    path
-        output image, ``.png`` or ``.svg``.
-    title
-        optional figure title.
-    ranges
-        (low, high), each shaped like ``predicted``: the minimum and maximum over the
-        sites a line stands for (e.g. the mean of many sites), drawn hatched; rows of NaN
-        draw no band. None: no bands.
-    band_label
-        what the ``spread`` band is, for the legend: :data:`SPREAD_LABEL` (a raw ensemble
-        spread) or :data:`CALIBRATED_LABEL` (a calibrated σ, see :mod:`xanesnet.model.trust`).
-    outside_domain
-        n flags: lines of sites outside the model's training domain are drawn dotted, their
-        band cross-hatched, their names marked :data:`OUTSIDE_DOMAIN_NOTE`. None: no flags.
+    Args:
+        energies_rel: (n_e,) energies relative to the edge, E − E0 in eV.
+        predicted: (n, n_e) or (n_e,) predicted μ (the ensemble mean for an ensemble).
+        reference: same shape as ``predicted``: reference μ, drawn dashed; or None.
+        spread: same shape: ensemble spread (one standard deviation), drawn as a mean ± spread
+            band; or None.
+        labels: n names for the legend (default "#0", "#1", ...; none for one spectrum).
+        path: output image, ``.png`` or ``.svg``.
+        title: optional figure title.
+        ranges: (low, high), each shaped like ``predicted``: the minimum and maximum over the
+            sites a line stands for (e.g. the mean of many sites), drawn hatched; rows of NaN
+            draw no band. None: no bands.
+        band_label: what the ``spread`` band is, for the legend: :data:`SPREAD_LABEL` (a raw
+            ensemble spread) or :data:`CALIBRATED_LABEL` (a calibrated σ, see
+            :mod:`xanesnet.model.trust`).
+        outside_domain: n flags: lines of sites outside the model's training domain are drawn
+            dotted, their band cross-hatched, their names marked :data:`OUTSIDE_DOMAIN_NOTE`. None:
+            no flags.
 
-    Returns
-    -------
+    Returns:
         The Figure (already written to ``path``).
     """
     out = image_path(path)
@@ -268,19 +255,13 @@ def plot_delta_mu_histogram(
 ) -> Any:
     """Histogram of Δμ (%) over a set, with the average (vertical line) and skew annotated.
 
-    Parameters
-    ----------
-    delta_mu_values
-        Δμ of each spectrum, in percent (see :func:`xanesnet.analysis.delta_mu`).
-    path
-        output image, ``.png`` or ``.svg``.
-    bins
-        passed to ``Axes.hist``.
-    title
-        optional figure title.
+    Args:
+        delta_mu_values: Δμ of each spectrum, in percent (see :func:`xanesnet.analysis.delta_mu`).
+        path: output image, ``.png`` or ``.svg``.
+        bins: passed to ``Axes.hist``.
+        title: optional figure title.
 
-    Returns
-    -------
+    Returns:
         The Figure (already written to ``path``).
     """
     out = image_path(path)
@@ -341,25 +322,16 @@ def plot_best_median_worst(
 ) -> Any:
     """Three panels side by side: the best, median and worst predicted spectrum by Δμ.
 
-    Parameters
-    ----------
-    energies_rel
-        (n_e,) energies relative to the edge, E − E0 in eV.
-    predicted, reference
-        (n, n_e) predicted and reference μ.
-    delta_mu
-        (n,) Δμ of each spectrum, percent.
-    ids
-        n structure names (panel titles).
-    path
-        output image, ``.png`` or ``.svg``.
-    spread
-        (n, n_e) ensemble spread, drawn as a mean ± spread band; or None.
-    title
-        optional figure title.
+    Args:
+        energies_rel: (n_e,) energies relative to the edge, E − E0 in eV.
+        predicted, reference: (n, n_e) predicted and reference μ.
+        delta_mu: (n,) Δμ of each spectrum, percent.
+        ids: n structure names (panel titles).
+        path: output image, ``.png`` or ``.svg``.
+        spread: (n, n_e) ensemble spread, drawn as a mean ± spread band; or None.
+        title: optional figure title.
 
-    Returns
-    -------
+    Returns:
         The Figure (already written to ``path``), with three axes: best, median, worst.
     """
     out = image_path(path)

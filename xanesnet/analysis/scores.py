@@ -28,36 +28,28 @@ _CONSTANT_RTOL = 10.0 * float(np.finfo(np.float64).eps)
 def delta_mu(pred: Any, target: Any, norm: DeltaMuNorm = "l1", *, step: float = 1.0) -> np.ndarray:
     """Relative spectral error Δμ of each spectrum, in percent.
 
-    Parameters
-    ----------
-    pred
-        predicted spectra μ̂, shape ``(n, n_e)`` or ``(n_e,)``.
-    target
-        target spectra μ, same shape as ``pred``.
-    norm
-        which definition (sums run over the ``n_e`` grid points k of one spectrum):
+    Args:
+        pred: predicted spectra μ̂, shape ``(n, n_e)`` or ``(n_e,)``.
+        target: target spectra μ, same shape as ``pred``.
+        norm: which definition (sums run over the ``n_e`` grid points k of one spectrum):
 
-        * ``"l1"`` (default): ``100 · Σ_k |μ̂_k − μ_k| / Σ_k |μ_k|``;
-        * ``"l2"``: ``100 · sqrt(Σ_k (μ̂_k − μ_k)²) / Σ_k μ_k`` (relative spectral error of
-          the 2025 upstream code);
-        * ``"max"``: ``100 · mean_k |μ̂_k − μ_k| / max_k μ_k``.
-    step
-        only for ``"l2"``. The "l2" ratio is not scale-free in the energy step h: written
-        with integrals, ``sqrt(∫(μ̂−μ)² dE) / ∫μ dE = sqrt(h·Σ(μ̂−μ)²) / (h·Σμ)``, which is
-        the sum formula above divided by ``sqrt(h)``. The default ``step=1`` is the sum
-        formula exactly (the step measured in grid points); pass the grid step in eV (e.g.
-        1/3) for the integral convention. "l1" and "max" do not depend on the step.
+            * ``"l1"`` (default): ``100 · Σ_k |μ̂_k − μ_k| / Σ_k |μ_k|``;
+            * ``"l2"``: ``100 · sqrt(Σ_k (μ̂_k − μ_k)²) / Σ_k μ_k`` (relative spectral error
+              of the 2025 upstream code);
+            * ``"max"``: ``100 · mean_k |μ̂_k − μ_k| / max_k μ_k``.
+        step: only for ``"l2"``. The "l2" ratio is not scale-free in the energy step h: written
+            with integrals, ``sqrt(∫(μ̂−μ)² dE) / ∫μ dE = sqrt(h·Σ(μ̂−μ)²) / (h·Σμ)``, which is
+            the sum formula above divided by ``sqrt(h)``. The default ``step=1`` is the sum
+            formula exactly (the step measured in grid points); pass the grid step in eV (e.g.
+            1/3) for the integral convention. "l1" and "max" do not depend on the step.
 
-    Returns
-    -------
+    Returns:
         Δμ in percent, shape ``(n,)`` (a 0-d array for 1-D input). A spectrum whose denominator
         is zero gives ``nan`` (or ``inf``); a negative "l2"/"max" denominator is used as is.
 
-    Raises
-    ------
-    ValueError
-        unknown ``norm``, non-positive ``step``, or ``pred``/``target`` shapes that
-        differ or are not 1-D/2-D.
+    Raises:
+        ValueError: unknown ``norm``, non-positive ``step``, or ``pred``/``target`` shapes that
+            differ or are not 1-D/2-D.
     """
     if norm not in DELTA_MU_NORMS:
         raise ValueError(f"norm: expected one of {DELTA_MU_NORMS}, got {norm!r}")
@@ -80,13 +72,10 @@ def skewness(values: Any) -> float:
 
     ``g1 = m3 / m2**1.5`` with the central moments ``m_r = mean((x − mean(x))**r)``.
 
-    Parameters
-    ----------
-    values
-        the sample, any shape (flattened), e.g. the Δμ values of a set.
+    Args:
+        values: the sample, any shape (flattened), e.g. the Δμ values of a set.
 
-    Returns
-    -------
+    Returns:
         The skewness (dimensionless); ``nan`` for an empty sample or one that is constant
         within rounding (all values within 10 ulp of their mean).
     """
@@ -109,22 +98,16 @@ def r2_score(pred: Any, target: Any) -> float:
     ``R² = 1 − Σ(pred − target)² / Σ(target − mean(target))²`` over all elements (inputs are
     flattened, so pooling several spectra or pairs is just passing them all).
 
-    Parameters
-    ----------
-    pred
-        predicted values, any shape.
-    target
-        true values, same shape as ``pred``.
+    Args:
+        pred: predicted values, any shape.
+        target: true values, same shape as ``pred``.
 
-    Returns
-    -------
+    Returns:
         R² (1 for a perfect prediction, ≤ 1 in general, may be negative); ``nan`` when there are
         no values or ``target`` is constant (R² undefined).
 
-    Raises
-    ------
-    ValueError
-        if the shapes differ.
+    Raises:
+        ValueError: if the shapes differ.
     """
     p = as_finite_array(pred, "pred")
     t = as_finite_array(target, "target")
@@ -144,10 +127,8 @@ def r2_score(pred: Any, target: Any) -> float:
 def mse(pred: Any, target: Any) -> float:
     """Mean squared error over all elements (all grid points of all spectra pooled).
 
-    Raises
-    ------
-    ValueError
-        if the shapes differ.
+    Raises:
+        ValueError: if the shapes differ.
     """
     p, t = check_spectra_pair(pred, target)
     return float(np.mean(np.square(p - t)))

@@ -38,8 +38,7 @@ def absorber_distances(
     Periodic structures use the minimum-image distance (neighbours beyond one image are
     not repeated).
 
-    Returns
-    -------
+    Returns:
         distances (m,) float64 Å and atomic numbers (m,) int of the neighbours.
     """
     dists, numbers = [], []

@@ -39,10 +39,8 @@ def output_paths(
     """(model file, work folder or None) from ``-o``/``--workdir`` or the ``[output]`` table,
     relative paths taken from ``base``.
 
-    Raises
-    ------
-    ValueError
-        no model file given either way.
+    Raises:
+        ValueError: no model file given either way.
     """
     model_path = args.output or ((base / output["model"]).resolve() if "model" in output else None)
     if model_path is None:

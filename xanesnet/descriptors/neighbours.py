@@ -31,44 +31,31 @@ def neighbour_list(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every pair of atoms closer than ``cutoff``, periodic images included.
 
-    Parameters
-    ----------
-    atoms:
-        The structure: ``atoms.positions`` (Å, used as given, not wrapped into the cell),
-        ``atoms.cell`` (rows are lattice vectors; rows of non-periodic axes may be zero) and
-        ``atoms.pbc``.
-    cutoff:
-        Radius in Å; pairs with ``0 < d < cutoff`` are returned (an atom is its own neighbour
-        through a periodic image when the cutoff exceeds the cell).
-    centres:
-        Indices of the centre atoms ``i`` to list neighbours of (default: every atom); the
-        result is grouped by centre in this order.
-    n_threads:
-        Threads for the search; 0 uses all available (or ``OMP_NUM_THREADS``).
-    max_neighbours:
-        Most neighbours accepted per centre (default: what matter can hold within the
-        cutoff, :func:`xanesnet.descriptors.limits.densest_neighbours`); found before the
-        result is allocated.
+    Args:
+        atoms: The structure: ``atoms.positions`` (Å, used as given, not wrapped into the cell),
+            ``atoms.cell`` (rows are lattice vectors; rows of non-periodic axes may be zero) and
+            ``atoms.pbc``.
+        cutoff: Radius in Å; pairs with ``0 < d < cutoff`` are returned (an atom is its own
+            neighbour through a periodic image when the cutoff exceeds the cell).
+        centres: Indices of the centre atoms ``i`` to list neighbours of (default: every atom); the
+            result is grouped by centre in this order.
+        n_threads: Threads for the search; 0 uses all available (or ``OMP_NUM_THREADS``).
+        max_neighbours: Most neighbours accepted per centre (default: what matter can hold within
+            the cutoff, :func:`xanesnet.descriptors.limits.densest_neighbours`); found before the
+            result is allocated.
 
-    Returns
-    -------
-    i, j:
-        ``(n_pairs,)`` int64 indices of the centre and of its neighbour.
-    d:
-        ``(n_pairs,)`` float64 distances, Å.
-    D:
-        ``(n_pairs, 3)`` float64 vectors ``r_j + S @ cell - r_i``, Å.
-    S:
-        ``(n_pairs, 3)`` int32 integer cell shifts of the neighbour's image (zero along
-        non-periodic axes).
+    Returns:
+        i, j: ``(n_pairs,)`` int64 indices of the centre and of its neighbour.
+        d: ``(n_pairs,)`` float64 distances, Å.
+        D: ``(n_pairs, 3)`` float64 vectors ``r_j + S @ cell - r_i``, Å.
+        S: ``(n_pairs, 3)`` int32 integer cell shifts of the neighbour's image (zero along
+            non-periodic axes).
 
-    Raises
-    ------
-    ValueError
-        For a cutoff that is not positive and finite, singular periodic lattice vectors,
-        non-finite positions, centre indices out of range, and beyond the limits: a centre
-        with more than ``max_neighbours`` neighbours, a cell too small or skewed for the cutoff
-        (too many periodic images), coordinates or lattice vectors beyond 1e6 Å.
+    Raises:
+        ValueError: For a cutoff that is not positive and finite, singular periodic lattice vectors,
+            non-finite positions, centre indices out of range, and beyond the limits: a centre
+            with more than ``max_neighbours`` neighbours, a cell too small or skewed for the cutoff
+            (too many periodic images), coordinates or lattice vectors beyond 1e6 Å.
     """
     positions = np.ascontiguousarray(atoms.get_positions(), dtype=np.float64)
     cell = np.ascontiguousarray(np.asarray(atoms.get_cell()), dtype=np.float64)

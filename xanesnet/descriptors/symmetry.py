@@ -34,23 +34,19 @@ DEFAULT_SYMPREC = 1e-3
 class UniqueSites:
     """Candidate absorbers of one structure grouped into symmetry orbits.
 
-    Attributes
-    ----------
-    candidates : numpy.ndarray
-        (n_candidates,) int64 atom indices, in the order given.
-    indices : numpy.ndarray
-        (n_unique,) int64 atom index of each orbit's representative: its first candidate.
-    multiplicities : numpy.ndarray
-        (n_unique,) int64 number of candidates in each orbit; sums to ``n_candidates``.
-    orbit : numpy.ndarray
-        (n_candidates,) int64 position in ``indices`` of each candidate's representative.
-    symmetry_used : bool
-        False when the fallback "every site unique" was taken (not fully periodic, or spglib
-        found no symmetry dataset).
-    spacegroup : str or None
-        International symbol found by spglib (e.g. ``"Fm-3m"``), None in the fallback.
-    symprec : float
-        The distance tolerance used, Å.
+    Attributes:
+        candidates (numpy.ndarray): (n_candidates,) int64 atom indices, in the order given.
+        indices (numpy.ndarray): (n_unique,) int64 atom index of each orbit's representative: its
+            first candidate.
+        multiplicities (numpy.ndarray): (n_unique,) int64 number of candidates in each orbit; sums
+            to ``n_candidates``.
+        orbit (numpy.ndarray): (n_candidates,) int64 position in ``indices`` of each candidate's
+            representative.
+        symmetry_used (bool): False when the fallback "every site unique" was taken (not fully
+            periodic, or spglib found no symmetry dataset).
+        spacegroup (str or None): International symbol found by spglib (e.g. ``"Fm-3m"``), None in
+            the fallback.
+        symprec (float): The distance tolerance used, Å.
     """
 
     candidates: np.ndarray
@@ -144,29 +140,20 @@ def unique_sites(
 ) -> UniqueSites:
     """Group candidate absorbers of a crystal into symmetry orbits.
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        The structure; symmetry is used only when ``atoms.pbc`` is True in all three
-        directions and the cell has full rank.
-    candidates : sequence of int, str or None
-        Atom indices (negative allowed), an element symbol (every atom of it), or None (every
-        atom).
-    symprec : float
-        spglib's distance tolerance, Å.
-    angle_tolerance : float
-        spglib's angle tolerance, degrees; -1 lets spglib choose.
+    Args:
+        atoms (ase.Atoms): The structure; symmetry is used only when ``atoms.pbc`` is True in all
+            three directions and the cell has full rank.
+        candidates (sequence of int, str or None): Atom indices (negative allowed), an element
+            symbol (every atom of it), or None (every atom).
+        symprec (float): spglib's distance tolerance, Å.
+        angle_tolerance (float): spglib's angle tolerance, degrees; -1 lets spglib choose.
 
-    Returns
-    -------
-    UniqueSites
-        Orbits in order of their first candidate.
+    Returns:
+        UniqueSites: Orbits in order of their first candidate.
 
-    Raises
-    ------
-    ValueError
-        Naming the structure (``atoms.info["id"]`` or its formula): candidate indices out of
-        range or repeated, or a non-positive ``symprec``.
+    Raises:
+        ValueError: Naming the structure (``atoms.info["id"]`` or its formula): candidate indices
+            out of range or repeated, or a non-positive ``symprec``.
     """
     from xanesnet.io.pymatgen import as_atoms  # a pymatgen Structure/Molecule too
 

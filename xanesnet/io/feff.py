@@ -62,40 +62,29 @@ def _to_float(text: str) -> float:
 class XmuSpectrum:
     """One FEFF ``xmu.dat`` spectrum.
 
-    Attributes
-    ----------
-    path : str
-        The file it was read from.
-    omega : numpy.ndarray
-        (n,) absolute photon energy, eV; strictly increasing, uniform in ``k`` (not in energy).
-    e : numpy.ndarray
-        (n,) energy relative to FEFF's threshold, eV (``omega - e0`` to print precision).
-    k : numpy.ndarray
-        (n,) photoelectron wave number, 1/Å (negative below the threshold).
-    mu, mu0, chi : numpy.ndarray
-        (n,) absorption normalised at threshold + 50 eV, its atomic background, and
-        ``mu - mu0``.
-    e0 : float
-        Edge energy, eV, absolute: the median of ``omega - e`` (see the module docstring).
-    xsedge : float or None
-        The header's ``xsedge+ 50`` normalisation constant (cross-section at threshold + 50 eV,
-        FEFF units); None when the header lacks it.
-    fermi_level : float or None
-        Header ``Mu=`` value, eV, on the scale of ``e``: the threshold, where ``k = 0``.
-    core_hole_width : float or None
-        Header ``Gam_ch``, the core-hole lifetime width, eV.
-    s02 : float or None
-        Amplitude reduction factor from the header.
-    fms_radius : float or None
-        Full-multiple-scattering radius ``rfms``, Å.
-    absorber_z : int or None
-        Atomic number of the absorber (header ``Abs Z=``).
-    potentials : dict[int, int]
-        Potential index → atomic number for the scatterers listed in the header (``Pot i Z=``).
-    feff_version : str or None
-        FEFF version from the first header line, e.g. ``"9.9.1"``.
-    header : tuple[str, ...]
-        All comment lines, verbatim.
+    Attributes:
+        path (str): The file it was read from.
+        omega (numpy.ndarray): (n,) absolute photon energy, eV; strictly increasing, uniform in
+            ``k`` (not in energy).
+        e (numpy.ndarray): (n,) energy relative to FEFF's threshold, eV (``omega - e0`` to print
+            precision).
+        k (numpy.ndarray): (n,) photoelectron wave number, 1/Å (negative below the threshold).
+        mu, mu0, chi (numpy.ndarray): (n,) absorption normalised at threshold + 50 eV, its atomic
+            background, and ``mu - mu0``.
+        e0 (float): Edge energy, eV, absolute: the median of ``omega - e`` (see the module
+            docstring).
+        xsedge (float or None): The header's ``xsedge+ 50`` normalisation constant (cross-section at
+            threshold + 50 eV, FEFF units); None when the header lacks it.
+        fermi_level (float or None): Header ``Mu=`` value, eV, on the scale of ``e``: the threshold,
+            where ``k = 0``.
+        core_hole_width (float or None): Header ``Gam_ch``, the core-hole lifetime width, eV.
+        s02 (float or None): Amplitude reduction factor from the header.
+        fms_radius (float or None): Full-multiple-scattering radius ``rfms``, Å.
+        absorber_z (int or None): Atomic number of the absorber (header ``Abs Z=``).
+        potentials (dict[int, int]): Potential index → atomic number for the scatterers listed in
+            the header (``Pot i Z=``).
+        feff_version (str or None): FEFF version from the first header line, e.g. ``"9.9.1"``.
+        header (tuple[str, ...]): All comment lines, verbatim.
     """
 
     path: str
@@ -166,27 +155,19 @@ def read_xmu(path: str | os.PathLike, min_rows: int = 2) -> XmuSpectrum:
     ``omega e k mu mu0 chi``); blank lines are skipped; every other line must hold at least the
     six numbers ``omega e k mu mu0 chi`` (further columns are ignored).
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The ``xmu.dat`` file.
-    min_rows : int
-        Fewest data rows accepted.
+    Args:
+        path (str or os.PathLike): The ``xmu.dat`` file.
+        min_rows (int): Fewest data rows accepted.
 
-    Returns
-    -------
-    XmuSpectrum
-        Arrays of shape ``(n,)``, float64, and the header numbers; ``e0`` as defined in the
-        module docstring.
+    Returns:
+        XmuSpectrum: Arrays of shape ``(n,)``, float64, and the header numbers; ``e0`` as defined in
+            the module docstring.
 
-    Raises
-    ------
-    FileNotFoundError
-        No such file.
-    ValueError
-        Naming the file and the 1-based line: a short or non-numeric row, a non-finite value,
-        ``omega`` not strictly increasing, ``omega - e`` not constant to print precision, or
-        fewer than ``min_rows`` rows.
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Naming the file and the 1-based line: a short or non-numeric row, a non-finite
+            value, ``omega`` not strictly increasing, ``omega - e`` not constant to print precision,
+            or fewer than ``min_rows`` rows.
     """
     path = Path(path)
     lines = _read_text_lines(path, "xmu.dat")
@@ -287,27 +268,20 @@ def _is_int(text: str) -> bool:
 def read_feff_inp(path: str | os.PathLike) -> Atoms:
     """Read the cluster of a FEFF ``feff.inp``: the ``ATOMS`` block, elements from ``POTENTIALS``.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The ``feff.inp`` file.
+    Args:
+        path (str or os.PathLike): The ``feff.inp`` file.
 
-    Returns
-    -------
-    ase.Atoms
-        The cluster (no cell, ``pbc`` False), Cartesian positions in Å as written, the absorber
-        (potential index 0) at index 0 and the other atoms in file order.
-        ``arrays["feff_ipot"]`` holds each atom's potential index, shape ``(n_atoms,)`` int64;
-        ``info`` holds ``source`` (the path) and ``absorber`` (0).
+    Returns:
+        ase.Atoms: The cluster (no cell, ``pbc`` False), Cartesian positions in Å as written, the
+            absorber (potential index 0) at index 0 and the other atoms in file order.
+            ``arrays["feff_ipot"]`` holds each atom's potential index, shape ``(n_atoms,)`` int64;
+            ``info`` holds ``source`` (the path) and ``absorber`` (0).
 
-    Raises
-    ------
-    FileNotFoundError
-        No such file.
-    ValueError
-        Naming the file and the 1-based line: no ``POTENTIALS`` or ``ATOMS`` block, a malformed
-        row, an atom whose potential index is not listed, an atomic number outside 1–118, or
-        not exactly one absorber (potential 0).
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Naming the file and the 1-based line: no ``POTENTIALS`` or ``ATOMS`` block, a
+            malformed row, an atom whose potential index is not listed, an atomic number outside
+            1–118, or not exactly one absorber (potential 0).
     """
     from ase import Atoms
 

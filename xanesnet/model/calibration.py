@@ -60,26 +60,18 @@ def coverage(
 ) -> dict[str, float]:
     """Share of points whose error lies within ±k·σ.
 
-    Parameters
-    ----------
-    y_true
-        (n_sites, n_energies) reference μ.
-    y_pred
-        (n_sites, n_energies) predicted μ.
-    sigma
-        (n_sites, n_energies) standard uncertainty of ``y_pred`` (μ units, ≥ 0).
-    ks
-        multiples of σ.
+    Args:
+        y_true: (n_sites, n_energies) reference μ.
+        y_pred: (n_sites, n_energies) predicted μ.
+        sigma: (n_sites, n_energies) standard uncertainty of ``y_pred`` (μ units, ≥ 0).
+        ks: multiples of σ.
 
-    Returns
-    -------
+    Returns:
         ``{"within_1sigma": share, ...}`` (shares in [0, 1], all points pooled); keys use
         ``f"within_{k:g}sigma"``.
 
-    Raises
-    ------
-    ValueError
-        shapes differ, or σ is negative or not finite.
+    Raises:
+        ValueError: shapes differ, or σ is negative or not finite.
     """
     y_true, y_pred, sigma = (np.asarray(a, dtype=np.float64) for a in (y_true, y_pred, sigma))
     if not (y_true.shape == y_pred.shape == sigma.shape):
@@ -105,32 +97,21 @@ def _vector(data: dict[str, Any], key: str, n: int | None) -> np.ndarray:
 class CalibratedUncertainty(MetadataEntry):
     """A fitted map from a model's spread to a calibrated σ and a per-spectrum Δμ estimate.
 
-    Attributes
-    ----------
-    scale
-        (n_energies,) a(E), dimensionless (multiplies the spread at E).
-    mean_scale
-        (n_energies,) c(E), dimensionless (multiplies the spectrum's mean spread).
-    floor
-        (n_energies,) b(E), μ units (the error left where the members agree).
-    delta_mu_factor
-        c in ``predicted Δμ = c · 100 · sqrt(2/π) · Σσ / Σ|μ̂|`` (the Gaussian
-        expectation of Δμ, corrected by the held-out mean ratio).
-    delta_mu_ratio_quantiles
-        quantile level (str, e.g. "0.9") → that quantile of
-        actual / predicted Δμ on the held-out fit data (the bound factors).
-    spectra_low, spectra_high
-        (n_energies,) range of the training spectra per energy.
-    range_margin
-        a spectrum is flagged when it leaves that range widened by this share
-        of its width (see :func:`physical_range_flags`).
-    reference_sum
-        mean Σ|μ| of the training spectra (the Δμ denominator used when
-        :meth:`predicted_delta_mu` is not given the predicted spectra).
-    source
-        how the fit was made (free text).
-    fit_figures
-        figures on the fit data (coverage, Spearman...), for the record.
+    Attributes:
+        scale: (n_energies,) a(E), dimensionless (multiplies the spread at E).
+        mean_scale: (n_energies,) c(E), dimensionless (multiplies the spectrum's mean spread).
+        floor: (n_energies,) b(E), μ units (the error left where the members agree).
+        delta_mu_factor: c in ``predicted Δμ = c · 100 · sqrt(2/π) · Σσ / Σ|μ̂|`` (the Gaussian
+            expectation of Δμ, corrected by the held-out mean ratio).
+        delta_mu_ratio_quantiles: quantile level (str, e.g. "0.9") → that quantile of
+            actual / predicted Δμ on the held-out fit data (the bound factors).
+        spectra_low, spectra_high: (n_energies,) range of the training spectra per energy.
+        range_margin: a spectrum is flagged when it leaves that range widened by this share
+            of its width (see :func:`physical_range_flags`).
+        reference_sum: mean Σ|μ| of the training spectra (the Δμ denominator used when
+            :meth:`predicted_delta_mu` is not given the predicted spectra).
+        source: how the fit was made (free text).
+        fit_figures: figures on the fit data (coverage, Spearman...), for the record.
     """
 
     scale: np.ndarray
@@ -160,16 +141,12 @@ class CalibratedUncertainty(MetadataEntry):
     def sigma(self, spread: np.ndarray | None, n_sites: int | None = None) -> np.ndarray:
         """Calibrated standard uncertainty per site and energy.
 
-        Parameters
-        ----------
-        spread
-            (n_sites, n_energies) the model's raw spread, or None for a model without
-            one (then σ = b(E), and ``n_sites`` is required).
-        n_sites
-            number of sites when ``spread`` is None.
+        Args:
+            spread: (n_sites, n_energies) the model's raw spread, or None for a model without
+                one (then σ = b(E), and ``n_sites`` is required).
+            n_sites: number of sites when ``spread`` is None.
 
-        Returns
-        -------
+        Returns:
             σ (n_sites, n_energies), μ units, float64.
         """
         if spread is None:
@@ -191,16 +168,12 @@ class CalibratedUncertainty(MetadataEntry):
     ) -> np.ndarray:
         """Expected Δμ (%, ``norm="l1"``) of each predicted spectrum.
 
-        Parameters
-        ----------
-        spread
-            (n_sites, n_energies) raw spread (None: no spread, see :meth:`sigma`).
-        spectra
-            (n_sites, n_energies) the predicted μ (the denominator Σ|μ̂|); None uses
-            the training spectra's mean Σ|μ| (``reference_sum``).
+        Args:
+            spread: (n_sites, n_energies) raw spread (None: no spread, see :meth:`sigma`).
+            spectra: (n_sites, n_energies) the predicted μ (the denominator Σ|μ̂|); None uses
+                the training spectra's mean Σ|μ| (``reference_sum``).
 
-        Returns
-        -------
+        Returns:
             (n_sites,) predicted Δμ in %.
         """
         n_sites = None if spectra is None else np.asarray(spectra).shape[0]
@@ -373,26 +346,17 @@ def fit_calibration(
 ) -> CalibratedUncertainty:
     """Fit the σ model and the Δμ map on held-out predictions.
 
-    Parameters
-    ----------
-    y_true
-        (n, n_energies) reference spectra of sites no member was trained on.
-    y_pred
-        (n, n_energies) held-out (out-of-fold) predictions.
-    spread
-        (n, n_energies) their spread (zeros for a single network).
-    reference_spectra
-        the training spectra whose per-energy range
-        :func:`physical_range_flags` checks against (default ``y_true``).
-    range_margin
-        widening of that range, as a share of its width.
-    quantile_levels
-        levels of the stored Δμ bound factors.
-    source
-        description of how the held-out predictions were made.
+    Args:
+        y_true: (n, n_energies) reference spectra of sites no member was trained on.
+        y_pred: (n, n_energies) held-out (out-of-fold) predictions.
+        spread: (n, n_energies) their spread (zeros for a single network).
+        reference_spectra: the training spectra whose per-energy range
+            :func:`physical_range_flags` checks against (default ``y_true``).
+        range_margin: widening of that range, as a share of its width.
+        quantile_levels: levels of the stored Δμ bound factors.
+        source: description of how the held-out predictions were made.
 
-    Returns
-    -------
+    Returns:
         The fitted calibration; ``fit_figures`` holds its coverage and Δμ ranking on the fit
         data itself.
     """
@@ -458,15 +422,11 @@ def physical_range_flags(spectra: np.ndarray, calib: CalibratedUncertainty) -> n
     width (the model extrapolating; the same rule that dropped implausible labels in
     distillation).
 
-    Parameters
-    ----------
-    spectra
-        (n_sites, n_energies) predicted μ, before :func:`clip_negative`.
-    calib
-        the model's calibration (holds the per-energy training range).
+    Args:
+        spectra: (n_sites, n_energies) predicted μ, before :func:`clip_negative`.
+        calib: the model's calibration (holds the per-energy training range).
 
-    Returns
-    -------
+    Returns:
         (n_sites,) bool, True = flagged.
     """
     spectra = calib._check("spectra", spectra)  # noqa: SLF001 (same module)
@@ -482,8 +442,7 @@ def physical_range_flags(spectra: np.ndarray, calib: CalibratedUncertainty) -> n
 def clip_negative(spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """μ clipped at 0 (an absorption coefficient is not negative).
 
-    Returns
-    -------
+    Returns:
         the clipped spectra (a copy, float64) and (n_sites,) bool: which spectra had μ < 0.
     """
     spectra = np.asarray(spectra, dtype=np.float64)

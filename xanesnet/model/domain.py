@@ -74,25 +74,16 @@ def _nearest_mean_distance(points: np.ndarray, centres: np.ndarray, k: int) -> n
 class DomainScore(MetadataEntry):
     """Distance of sites to the training set, normalised so training-like sites score ≈ 1.
 
-    Attributes
-    ----------
-    mean
-        (n_features,) the standardiser's mean (descriptor units).
-    inv_scale
-        (n_features,) its inverse standard deviations (0 for constant features).
-    centres
-        (n_centres, n_features) k-means centres of the standardised training
-        descriptors.
-    k
-        number of nearest centres averaged.
-    normaliser
-        median held-out distance of training sites (standardised units).
-    threshold
-        score above which a site is outside the training domain.
-    source
-        how the fit was made (free text).
-    fit_figures
-        figures of the fit (held-out quantiles...), for the record.
+    Attributes:
+        mean: (n_features,) the standardiser's mean (descriptor units).
+        inv_scale: (n_features,) its inverse standard deviations (0 for constant features).
+        centres: (n_centres, n_features) k-means centres of the standardised training
+            descriptors.
+        k: number of nearest centres averaged.
+        normaliser: median held-out distance of training sites (standardised units).
+        threshold: score above which a site is outside the training domain.
+        source: how the fit was made (free text).
+        fit_figures: figures of the fit (held-out quantiles...), for the record.
     """
 
     mean: np.ndarray
@@ -120,8 +111,7 @@ class DomainScore(MetadataEntry):
     def score(self, standardised_features: np.ndarray) -> np.ndarray:
         """OOD score of each site from standardised descriptors (see :meth:`standardise`).
 
-        Returns
-        -------
+        Returns:
             (n_sites,) float64, ≈ 1 for training-like sites, larger further away.
         """
         z = np.asarray(standardised_features, dtype=np.float64)
@@ -237,28 +227,18 @@ def fit_domain(
 ) -> tuple[DomainScore, np.ndarray]:
     """Fit the OOD score on training descriptors, threshold from held-out folds.
 
-    Parameters
-    ----------
-    features
-        (n, n_features) raw training descriptors.
-    mean, inv_scale
-        the standardiser (default: the training set's own mean and inverse
-        standard deviation, constant features scaled by 0, as the networks do).
-    n_centres
-        k-means centres kept (the file stores them).
-    k
-        nearest centres averaged per score.
-    n_folds
-        folds of the held-out estimate.
-    quantile
-        the threshold is this quantile of the held-out training sites' scores.
-    seed
-        k-means and fold seed.
-    source
-        description stored with the fit.
+    Args:
+        features: (n, n_features) raw training descriptors.
+        mean, inv_scale: the standardiser (default: the training set's own mean and inverse
+            standard deviation, constant features scaled by 0, as the networks do).
+        n_centres: k-means centres kept (the file stores them).
+        k: nearest centres averaged per score.
+        n_folds: folds of the held-out estimate.
+        quantile: the threshold is this quantile of the held-out training sites' scores.
+        seed: k-means and fold seed.
+        source: description stored with the fit.
 
-    Returns
-    -------
+    Returns:
         The fitted :class:`DomainScore` (centres from all training sites) and the (n,)
         held-out scores of the training sites (each from centres fitted without its fold).
     """

@@ -26,10 +26,8 @@ class MetadataEntry:
     def from_metadata(cls: type[EntryT], data: dict[str, Any]) -> EntryT:
         """Rebuild from :meth:`to_metadata`'s dict.
 
-        Raises
-        ------
-        ValueError
-            not an entry of this schema, a missing key, or inconsistent contents.
+        Raises:
+            ValueError: not an entry of this schema, a missing key, or inconsistent contents.
         """
         if not isinstance(data, dict) or data.get("schema") != cls.SCHEMA:
             got = data.get("schema") if isinstance(data, dict) else type(data).__name__

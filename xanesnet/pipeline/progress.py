@@ -56,26 +56,16 @@ def _is_terminal(stream: TextIO) -> bool:
 class ProgressCounter:
     """Counts units of work; see the module docstring for what is shown.
 
-    Parameters
-    ----------
-    total
-        units of work in all (None: unknown; settable later through :attr:`total`).
-    desc
-        what is counted, first on each line (e.g. "importance").
-    unit
-        the unit's name (e.g. "feature").
-    quiet
-        show nothing.
-    initial
-        units already done (a resumed run).
-    stream
-        where to write (default ``sys.stderr`` at the time of the call).
-    log_interval
-        seconds between plain lines when ``stream`` is not a terminal.
-    clock
-        monotonic seconds (tests pass their own).
-    unit_scale
-        the terminal bar shows large counts as 12.3k (tqdm's ``unit_scale``).
+    Args:
+        total: units of work in all (None: unknown; settable later through :attr:`total`).
+        desc: what is counted, first on each line (e.g. "importance").
+        unit: the unit's name (e.g. "feature").
+        quiet: show nothing.
+        initial: units already done (a resumed run).
+        stream: where to write (default ``sys.stderr`` at the time of the call).
+        log_interval: seconds between plain lines when ``stream`` is not a terminal.
+        clock: monotonic seconds (tests pass their own).
+        unit_scale: the terminal bar shows large counts as 12.3k (tqdm's ``unit_scale``).
     """
 
     def __init__(

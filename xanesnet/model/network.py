@@ -6,6 +6,7 @@ maps raw descriptors to spectra on its energy grid with nothing outside it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +22,8 @@ __all__ = [
     "SpectrumMLP",
     "blend_members",
     "fit_scaling",
+    "set_input_bounds",
+    "standardised_range",
     "store_weights_as_float16",
 ]
 
@@ -93,8 +96,41 @@ def fit_scaling(
     return x_mean, x_inv_scale, y_mean, y_scale
 
 
+def standardised_range(
+    features: np.ndarray, x_mean: np.ndarray, x_inv_scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature minimum and maximum of the standardised training descriptors.
+
+    Computed with the same float32 operations as :meth:`SpectrumMLP.normalised`, so that
+    clamping to them leaves every training row unchanged, bit for bit.
+
+    Args:
+        features: (n_samples, n_features) training descriptors.
+        x_mean, x_inv_scale: (n_features,) standardisation constants of the network.
+
+    Returns:
+        z_min, z_max: (n_features,) float32, in standardised units.
+    """
+    x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"features: expected a non-empty (n_samples, n_features) array, got {tuple(x.shape)}"
+        )
+    mean = torch.as_tensor(np.asarray(x_mean), dtype=torch.float32)
+    inv = torch.as_tensor(np.asarray(x_inv_scale), dtype=torch.float32)
+    z = (x - mean) * inv
+    return z.min(dim=0).values.numpy(), z.max(dim=0).values.numpy()
+
+
 class SpectrumMLP(nn.Module):
-    """One network: ``spectrum = MLP((x − x_mean) · x_inv_scale) · y_scale + y_mean``.
+    """One network: ``spectrum = MLP(clamp((x − x_mean) · x_inv_scale)) · y_scale + y_mean``.
+
+    The standardised input is clamped to ``[z_min, z_max]``, the range of the standardised
+    training descriptors (no bound by default: ±inf). A descriptor beyond what the network was
+    trained on is then read as the nearest training value, instead of being extrapolated along
+    a feature whose training spread may be tiny (narrow Gaussians in sparse element channels:
+    the Cu K-edge model saw standardised inputs of 14,000, and spectra 10× too high, before
+    this; ``docs/model.md``). Training rows are unchanged by construction.
 
     Input (n_sites, n_features) float32 descriptors; output (n_sites, n_energies) spectra.
     """
@@ -108,6 +144,8 @@ class SpectrumMLP(nn.Module):
         x_inv_scale: np.ndarray | None = None,
         y_mean: np.ndarray | None = None,
         y_scale: np.ndarray | None = None,
+        z_min: np.ndarray | None = None,
+        z_max: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.n_features = n_features
@@ -125,6 +163,8 @@ class SpectrumMLP(nn.Module):
         self.register_buffer("x_inv_scale", buffer(x_inv_scale, n_features, 1.0))
         self.register_buffer("y_mean", buffer(y_mean, n_energies, 0.0))
         self.register_buffer("y_scale", buffer(y_scale, n_energies, 1.0))
+        self.register_buffer("z_min", buffer(z_min, n_features, -math.inf))
+        self.register_buffer("z_max", buffer(z_max, n_features, math.inf))
         layers: list[nn.Module] = []
         width_in = n_features
         for width in config.hidden:
@@ -138,7 +178,8 @@ class SpectrumMLP(nn.Module):
 
     def normalised(self, x: torch.Tensor) -> torch.Tensor:
         """Network output in standardised spectrum units (what the loss is computed on)."""
-        return self.layers((x - self.x_mean) * self.x_inv_scale)
+        z = (x - self.x_mean) * self.x_inv_scale
+        return self.layers(torch.minimum(torch.maximum(z, self.z_min), self.z_max))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.normalised(x) * self.y_scale + self.y_mean
@@ -177,6 +218,25 @@ def store_weights_as_float16(ensemble: SpectrumEnsemble) -> SpectrumEnsemble:
             if isinstance(layer, nn.Linear):
                 layers[i] = HalfStoredLinear(layer)
     return compact.eval()
+
+
+def set_input_bounds(ensemble: SpectrumEnsemble, features: np.ndarray) -> SpectrumEnsemble:
+    """Clamp every member's standardised input to the range of ``features`` (in place).
+
+    Args:
+        ensemble: the networks (their standardisation constants are kept).
+        features: (n_samples, n_features) the descriptors the networks were trained on.
+
+    Returns:
+        ``ensemble``, whose members now have ``z_min``/``z_max`` set.
+    """
+    for member in ensemble.members:
+        z_min, z_max = standardised_range(
+            features, member.x_mean.cpu().numpy(), member.x_inv_scale.cpu().numpy()
+        )
+        member.z_min.copy_(torch.from_numpy(z_min))
+        member.z_max.copy_(torch.from_numpy(z_max))
+    return ensemble
 
 
 def _mean_square(outputs: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:

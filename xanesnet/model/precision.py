@@ -154,6 +154,10 @@ class MemberNetwork:
     # per layer: ("linear", weight (out, in), bias (out,)) in dtype, ("onednn", weight, bias,
     # fused activation's post-op name or "none"), or ("act", function)
     steps: tuple[tuple[Any, ...], ...]
+    # (n_features,) float32 bounds of the standardised input (SpectrumMLP.z_min / z_max), or
+    # None: a file written before the bounds existed, or one without any finite bound
+    z_min: torch.Tensor | None = None
+    z_max: torch.Tensor | None = None
 
     @classmethod
     def from_member(
@@ -210,6 +214,12 @@ class MemberNetwork:
         def f32(t: torch.Tensor) -> torch.Tensor:
             return t.detach().to(torch.float32)
 
+        z_min, z_max = buffers.get("z_min"), buffers.get("z_max")
+        bounded = (
+            z_min is not None
+            and z_max is not None
+            and bool(torch.isfinite(z_min).any() or torch.isfinite(z_max).any())
+        )
         return cls(
             dtype=dtype,
             x_mean=f32(buffers["x_mean"]),
@@ -217,21 +227,35 @@ class MemberNetwork:
             y_scale=f32(buffers["y_scale"]),
             y_mean=f32(buffers["y_mean"]),
             steps=tuple(steps),
+            z_min=f32(z_min) if bounded else None,
+            z_max=f32(z_max) if bounded else None,
         )
 
     def same_input(self, other: MemberNetwork) -> bool:
         """Whether ``other`` standardises its input exactly as this member does (distilled and
         ensemble members share the training set's constants): one standardisation serves both."""
+
+        def same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+            return (a is None and b is None) or (
+                a is not None and b is not None and torch.equal(a, b)
+            )
+
         return (
             self.dtype == other.dtype
             and torch.equal(self.x_mean, other.x_mean)
             and torch.equal(self.x_inv_scale, other.x_inv_scale)
+            and same(self.z_min, other.z_min)
+            and same(self.z_max, other.z_max)
         )
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
-        """(n_sites, n_features) standardised input in ``dtype``."""
+        """(n_sites, n_features) standardised input in ``dtype``, clamped to the training range
+        where the file has one."""
         # in float32 first (features far from their mean lose nothing), then bfloat16
-        return ((x - self.x_mean) * self.x_inv_scale).to(self.dtype)
+        z = (x - self.x_mean) * self.x_inv_scale
+        if self.z_min is not None and self.z_max is not None:
+            z = torch.minimum(torch.maximum(z, self.z_min), self.z_max)
+        return z.to(self.dtype)
 
     def from_standardised(self, z: torch.Tensor) -> torch.Tensor:
         """(n_sites, n_energies) float32 spectra from :meth:`standardise`'s output (not

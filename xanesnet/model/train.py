@@ -25,7 +25,13 @@ import torch
 from torch import nn
 
 from xanesnet.model.kernel import KernelConfig, fit_kernel_ridge
-from xanesnet.model.network import NetworkConfig, SpectrumEnsemble, SpectrumMLP, fit_scaling
+from xanesnet.model.network import (
+    NetworkConfig,
+    SpectrumEnsemble,
+    SpectrumMLP,
+    fit_scaling,
+    standardised_range,
+)
 
 __all__ = ["TrainConfig", "train_member", "train_ensemble", "kfold_indices", "cross_validate"]
 
@@ -236,8 +242,18 @@ def train_member(
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout draws from the global generator
     x_mean, x_inv_scale, y_mean, y_scale = fit_scaling(x_train, y_train)
+    # inputs beyond the training range are clamped to it at prediction time (SpectrumMLP)
+    z_min, z_max = standardised_range(x_train, x_mean, x_inv_scale)
     model = SpectrumMLP(
-        x_train.shape[1], y_train.shape[1], config.network, x_mean, x_inv_scale, y_mean, y_scale
+        x_train.shape[1],
+        y_train.shape[1],
+        config.network,
+        x_mean,
+        x_inv_scale,
+        y_mean,
+        y_scale,
+        z_min,
+        z_max,
     )
     _init_weights(model, generator)
     optimiser = torch.optim.AdamW(

@@ -84,13 +84,14 @@ class UniqueSites:
 
 def _candidate_indices(atoms: Atoms, candidates: Sequence[int] | str | None) -> np.ndarray:
     n_atoms = len(atoms)
-    label = atoms.info.get("id", atoms.get_chemical_formula())
     if candidates is None:
         return np.arange(n_atoms, dtype=np.int64)
     if isinstance(candidates, str):
         chosen = np.flatnonzero(np.asarray(atoms.get_chemical_symbols()) == candidates)
         return chosen.astype(np.int64)
     chosen = np.asarray(candidates, dtype=np.int64).reshape(-1)
+    # the formula only where a message needs it: it costs as much as the rest of this call
+    label = atoms.info["id"] if "id" in atoms.info else atoms.get_chemical_formula()
     if chosen.size and (chosen.min() < -n_atoms or chosen.max() >= n_atoms):
         raise ValueError(f"{label}: candidate indices out of range for {n_atoms} atoms")
     chosen = np.where(chosen < 0, chosen + n_atoms, chosen)

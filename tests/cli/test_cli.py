@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from helpers import EXAMPLES, TEST_DATA
 
 from xanesnet import WACSF
@@ -182,6 +183,13 @@ def test_train_blended_model_with_float16_weights(tiny_dataset, capsys, monkeypa
     assert model.metadata["weight_dtype"] == "float16"
     assert model.kernel is not None and model.kernel["weight"] == 0.5 and model.has_spread
     assert model.metadata["training"]["kernel"]["weight"] == 0.5
+    args[-1] = 'output.weight_dtype="int8"'
+    assert main(args) == 0
+    capsys.readouterr()
+    compact = load_model(out)
+    assert compact.metadata["weight_dtype"] == "int8"
+    buffers = dict(compact.module.named_buffers())
+    assert buffers["members.0.layers.0.weight_q"].dtype == torch.int8
     args[-1] = 'output.weight_dtype="int4"'
     assert main(args) == 2
     assert "weight_dtype" in capsys.readouterr().err

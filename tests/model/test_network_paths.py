@@ -13,7 +13,12 @@ import xanesnet
 from xanesnet import WACSF
 from xanesnet.model import NetworkConfig, SpectrumEnsemble, SpectrumMLP, load_model, save_model
 from xanesnet.model import precision as precision_module
-from xanesnet.model.network import blend_members, store_weights_as_float16
+from xanesnet.model.network import (
+    Int8StoredLinear,
+    blend_members,
+    store_weights_as_float16,
+    store_weights_as_int8,
+)
 
 ENERGIES = 7112.0 + np.linspace(-15.0, 60.0, 40)
 
@@ -107,15 +112,18 @@ def test_no_emulation_warning_on_zen4(features, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("activation", ["relu", "silu", "gelu", "tanh", "elu"])
 @pytest.mark.parametrize(("n_members", "shared"), [(1, True), (3, True), (2, False)])
-@pytest.mark.parametrize("half", [False, True])
+@pytest.mark.parametrize("stored", ["float32", "float16", "int8"])
 def test_rebuilt_float32_members_equal_the_file_forward(
-    features, tmp_path, activation, n_members, shared, half
+    features, tmp_path, activation, n_members, shared, stored
 ):
     """float32 predict_features (weights converted once, activations in place, one
-    standardisation shared by the members) equals the TorchScript forward bit for bit."""
+    standardisation shared by the members) equals the TorchScript forward bit for bit, for
+    weights stored as float32, float16 or int8."""
     ensemble = _ensemble(features, activation, n_members, shared)
-    if half:
+    if stored == "float16":
         ensemble = store_weights_as_float16(ensemble)
+    elif stored == "int8":
+        ensemble = store_weights_as_int8(ensemble)
     path = tmp_path / "m.pt"
     save_model(ensemble, path, descriptor=WACSF(), energies=ENERGIES, e0=7112.0, element="Fe")
     model = load_model(path)
@@ -170,3 +178,22 @@ def test_onednn_float32_matmul_is_opt_in_and_close(features, tmp_path, activatio
     np.testing.assert_array_equal(model.predict_features(x)[0], default[0])  # back to torch's
     with pytest.raises(ValueError, match="float32_matmul: expected one of"):
         model.predict_features(x[:2], float32_matmul="mkl")
+
+
+def test_int8_weights_within_half_a_step_of_the_original(features):
+    """Each weight is kept to within half a quantisation step of its row (largest |w| / 127);
+    an all-zero row stays zero; float16-stored layers convert too."""
+    ensemble = _ensemble(features, "silu", 1, shared=True)
+    linear = ensemble.members[0].layers[0]
+    with torch.no_grad():
+        linear.weight[3] = 0.0
+    for source in (ensemble, store_weights_as_float16(ensemble)):
+        compact = store_weights_as_int8(source)
+        layer = compact.members[0].layers[0]
+        assert isinstance(layer, Int8StoredLinear) and layer.weight_q.dtype == torch.int8
+        original = source.members[0].layers[0].weight.to(torch.float32)
+        restored = layer.weight_q.to(torch.float32) * layer.weight_scale.unsqueeze(1)
+        step = original.abs().amax(dim=1, keepdim=True) / 127.0
+        assert torch.all((restored - original).abs() <= step / 2 + 1e-7 * step)
+        assert torch.all(restored[3] == 0)
+        torch.testing.assert_close(layer.bias, source.members[0].layers[0].bias.float())

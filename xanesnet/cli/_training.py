@@ -52,11 +52,11 @@ def output_paths(
 
 
 def output_weight_dtype(output: dict[str, Any]) -> str:
-    """``[output] weight_dtype``, checked: "float32" (default) or "float16"."""
+    """``[output] weight_dtype``, checked: "float32" (default), "float16" or "int8"."""
     weight_dtype = output.get("weight_dtype", "float32")
-    if weight_dtype not in ("float32", "float16"):
+    if weight_dtype not in ("float32", "float16", "int8"):
         raise ValueError(
-            f"[output] weight_dtype: expected 'float32' or 'float16', got {weight_dtype!r}"
+            f"[output] weight_dtype: expected 'float32', 'float16' or 'int8', got {weight_dtype!r}"
         )
     return str(weight_dtype)
 
@@ -96,10 +96,12 @@ def export_trained(
 
     from xanesnet.analysis import evaluate_spectra
     from xanesnet.model.files import save_model
-    from xanesnet.model.network import store_weights_as_float16
+    from xanesnet.model.network import store_weights_as_float16, store_weights_as_int8
 
     if weight_dtype == "float16":
         ensemble = store_weights_as_float16(ensemble)
+    elif weight_dtype == "int8":
+        ensemble = store_weights_as_int8(ensemble)
     extra = {**extra, "weight_dtype": weight_dtype}
     if val_set is not None:
         with torch.no_grad():

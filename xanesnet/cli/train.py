@@ -17,8 +17,9 @@ The configuration (TOML, or YAML when PyYAML is installed) has four tables::
                   with [training.network] (hidden, activation, dropout)
     [output]      model (file to write: .pt, TorchScript), workdir
                   (checkpoints and per-epoch CSV logs; a killed run resumes from them),
-                  weight_dtype ("float32", or "float16" to store network weights in half
-                  the space; validation figures are measured after that rounding)
+                  weight_dtype ("float32", "float16" to store network weights in half
+                  the space, or "int8" in a quarter, one scale per row; validation
+                  figures are measured after that rounding)
 
 Relative paths are taken from the configuration file's folder. ``--set training.epochs=10``
 overrides any value (parsed as TOML, e.g. ``--set "training.network.hidden=[256, 256]"``).

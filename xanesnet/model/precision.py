@@ -187,6 +187,11 @@ class MemberNetwork:
         produced = False  # activations run in place only on a linear layer's own output
         for name, child in member.layers.named_children():
             tensors = {**dict(child.named_parameters()), **dict(child.named_buffers())}
+            if "weight_q" in tensors:  # Int8StoredLinear: dequantised once, as its forward does
+                scale = tensors["weight_scale"].detach().to(torch.float32)
+                tensors["weight"] = tensors["weight_q"].detach().to(
+                    torch.float32
+                ) * scale.unsqueeze(1)
             if "weight" in tensors:
                 weight = tensors["weight"].detach()
                 bias = tensors.get("bias")

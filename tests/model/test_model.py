@@ -75,7 +75,9 @@ def test_same_seed_same_weights(fixture_data):
     assert not torch.equal(a.layers[0].weight, c.layers[0].weight)
 
 
-def test_killed_training_resumes_to_identical_weights(fixture_data, tmp_path):
+@pytest.mark.parametrize("older_checkpoint", [False, True])
+def test_killed_training_resumes_to_identical_weights(fixture_data, tmp_path, older_checkpoint):
+    """Also from a checkpoint written before the input bounds existed (no z_min / z_max)."""
     _, x, y = fixture_data
     cfg = small_config(epochs=8)
     reference, ref_history = train_member(x[:80], y[:80], x[80:], y[80:], cfg)
@@ -99,6 +101,11 @@ def test_killed_training_resumes_to_identical_weights(fixture_data, tmp_path):
             log_csv=log,
             progress=kill_at_epoch_4,
         )
+    if older_checkpoint:
+        state = torch.load(ckpt, weights_only=True)
+        for saved in (state["model"], state["best_state"]):
+            del saved["z_min"], saved["z_max"]
+        torch.save(state, ckpt)
     resumed, history = train_member(
         x[:80], y[:80], x[80:], y[80:], cfg, checkpoint=ckpt, log_csv=log
     )

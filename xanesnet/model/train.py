@@ -288,6 +288,12 @@ def train_member(
     if checkpoint is not None and Path(checkpoint).exists():
         state = _read_checkpoint(Path(checkpoint))
         try:
+            # checkpoints written before the input bounds existed: the bounds follow from
+            # x_train alone, as this run computed them
+            for saved in (state["model"], state["best_state"] or {}):
+                for key in ("z_min", "z_max"):
+                    if saved and key not in saved:
+                        saved[key] = model.state_dict()[key].clone()
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
             generator.set_state(state["generator"])

@@ -44,6 +44,25 @@ def test_every_registry_row_is_a_shipped_file_that_agrees_with_its_metadata():
             assert [i.compress_type for i in metadata] == [zipfile.ZIP_DEFLATED]
 
 
+@pytest.mark.parametrize("row", REGISTRY, ids=lambda r: f"{r.element}-{r.edge}-{r.variant}")
+def test_every_shipped_model_carries_sigma_and_domain(row, recwarn):
+    """Every shipped prediction has a calibrated σ, predicted Δμ and domain score: each file's
+    trust entries parse and fit its network (a misfit would be dropped with a warning)."""
+    import numpy as np
+
+    model = default_model(row.element, row.edge, row.variant)
+    trust = model.trust_model
+    assert trust.calibration is not None and trust.domain is not None, row.file
+    assert not [w for w in recwarn if "metadata entry ignored" in str(w.message)]
+    rng = np.random.default_rng(0)
+    n_features = model.metadata["n_features"]
+    features = rng.normal(size=(3, n_features)).astype(np.float32) * 0.01
+    spectra, spread = model.predict_features(features, n_threads=1)
+    assessed = trust.assess(features, spectra, spread)
+    assert np.isfinite(assessed.predicted_delta_mu).all()
+    assert np.isfinite(assessed.domain_score).all()
+
+
 def test_default_models_by_element_and_edge():
     assert ("Fe", "K") in available_models() and ("V", "K") in available_models()
     assert default_model_path("V", "K").name == "V_K_edge.pt"

@@ -195,6 +195,86 @@ def test_train_blended_model_with_float16_weights(tiny_dataset, capsys, monkeypa
     assert "weight_dtype" in capsys.readouterr().err
 
 
+@pytest.fixture()
+def pairs_dataset(tmp_path):
+    """24 example structures paired with the three processed spectra in turn (a table of
+    pairs): enough training sites for k-fold calibration and a domain fit."""
+    spectra = sorted((TEST_DATA / "spectra" / "processed").glob("*.txt"))
+    structures = sorted(EXAMPLES.glob("*.xyz"))[:24]
+    rows = [f"{s},{spectra[i % 3]}" for i, s in enumerate(structures)]
+    (tmp_path / "pairs.csv").write_text("structure,spectrum\n" + "\n".join(rows) + "\n")
+    config = tmp_path / "train.toml"
+    config.write_text(
+        """
+[data]
+pairs = "pairs.csv"
+element = "Fe"
+e0 = 7112.0
+
+[descriptor]
+n_g2 = 8
+n_g4 = 8
+
+[training]
+epochs = 2
+batch_size = 4
+n_members = 2
+
+[training.network]
+hidden = [16]
+
+[output]
+model = "model.pt"
+"""
+    )
+    return tmp_path, config
+
+
+def test_train_fits_domain_and_optional_calibration(pairs_dataset, capsys, example_structures):
+    """A trained model carries an out-of-domain score by default; ``[calibration] folds = k``
+    adds σ fitted on k-fold stand-ins; its predictions then have finite σ, predicted Δμ and
+    score, as the shipped models do."""
+    from xanesnet.model import load_model
+
+    folder, config = pairs_dataset
+    args = ["train", str(config), "--quiet", "--set", 'output.weight_dtype="float16"']
+    assert main(args) == 0
+    plain = load_model(folder / "model.pt")
+    assert plain.trust_model.domain is not None and plain.trust_model.calibration is None
+    plain_spectra = plain.predict(example_structures[30:33]).spectra
+    capsys.readouterr()
+    assert main([*args, "--set", "calibration.folds=3"]) == 0
+    assert "calibrated σ on 3-fold out-of-fold predictions" in capsys.readouterr().err
+    model = load_model(folder / "model.pt")
+    entry = model.metadata["uncertainty_calibration"]
+    assert "3-fold out-of-fold predictions of the 24 training sites" in entry["source"]
+    prediction = model.predict(example_structures[30:33])
+    assert np.isfinite(prediction.sigma).all()
+    assert np.isfinite(prediction.predicted_delta_mu).all()
+    assert np.isfinite(prediction.domain_score).all()
+    # the networks are the plain run's: the stand-ins only fit σ
+    np.testing.assert_array_equal(prediction.spectra, plain_spectra)
+    assert main([*args, "--set", "calibration.domain=false"]) == 0
+    assert load_model(folder / "model.pt").trust_model.domain is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("calibration.folds=1", "folds: expected 0 (off) or an integer >= 2"),
+        ("calibration.folds=-3", "folds: expected 0 (off) or an integer >= 2"),
+        ('calibration.folds="5"', "folds: expected 0 (off) or an integer >= 2"),
+        ("calibration.domain=1", "domain: expected true or false"),
+        ("calibration.seed=1", "unknown keys ['seed']"),
+        ("calibration.folds=25", "folds: expected at most the 24 training structures"),
+    ],
+)
+def test_train_refuses_bad_calibration_table(pairs_dataset, capsys, setting, message):
+    folder, config = pairs_dataset
+    assert main(["train", str(config), "--quiet", "--set", setting]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_train_reports_bad_config(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("[trainingg]\nepochs = 1\n")
@@ -306,6 +386,8 @@ weight_dtype = "float16"
     assert "model written to" in captured.out and "validation" in captured.out
     # 2 structures + 3 copies of each + 4 mixed samples, none dropped
     assert "12 samples (0 dropped" in captured.err
+    # two training structures are too few for an out-of-domain score: said, not fatal
+    assert "out-of-domain score needs at least 10 training sites" in captured.err
     from xanesnet.model import load_model
 
     teacher_model, student = load_model(teacher), load_model(folder / "student.pt")

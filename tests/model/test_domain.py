@@ -99,3 +99,30 @@ def test_shipped_model_domain(descriptor, complexes) -> None:
     assert np.mean(domain.is_outside(scores)) <= 0.05
     crystal, _ = descriptor.compute([bulk("Fe", "bcc", a=2.8665)], "Fe", n_threads=1)
     assert domain.is_outside(domain.score_features(crystal)).all()
+
+
+def test_training_domain_and_kfold_calibration_of_a_small_model(example_structures):
+    """The entries ``xanesnet train`` writes: training sites score about 1 (held-out median),
+    centres capped for a small set; k-fold σ refuses impossible fold counts."""
+    import pytest
+
+    from xanesnet import WACSF
+    from xanesnet.model import NetworkConfig, TrainConfig, train_ensemble
+    from xanesnet.model.trust_fit import kfold_calibration, training_domain
+
+    features = WACSF(n_g2=8, n_g4=8).compute(example_structures[:40], n_threads=1)[0]
+    spectra = np.random.default_rng(0).normal(1.0, 0.1, size=(40, 12))
+    config = TrainConfig(
+        network=NetworkConfig(hidden=(8,), activation="silu", dropout=0.0),
+        epochs=1,
+        batch_size=8,
+        n_members=2,
+    )
+    ensemble, _ = train_ensemble(features, spectra, None, None, config)
+    domain = training_domain(ensemble, features)
+    assert domain.centres.shape[0] == 10  # a quarter of the 40 training sites
+    assert 0.5 < float(np.median(domain.score_features(features))) <= 1.0
+    calibration = kfold_calibration(features, spectra, config, 2)
+    assert calibration.sigma(np.zeros((1, 12))).shape == (1, 12)
+    with pytest.raises(ValueError, match="expected 2 <= folds <= 40"):
+        kfold_calibration(features, spectra, config, 41)

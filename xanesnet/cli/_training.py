@@ -1,18 +1,23 @@
 """Shared by the commands that fit and export a model (``train``, ``distill``): their common
-arguments, the ``[output]`` table and writing the model file with its validation figures."""
+arguments, the ``[output]`` and ``[calibration]`` tables, the trust entries and writing the model
+file with its validation figures."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "add_training_arguments",
+    "calibration_options",
     "export_trained",
+    "fit_trust",
     "output_paths",
     "output_weight_dtype",
+    "round_weights",
     "training_record",
 ]
 
@@ -61,6 +66,82 @@ def output_weight_dtype(output: dict[str, Any]) -> str:
     return str(weight_dtype)
 
 
+def round_weights(ensemble: Any, weight_dtype: str) -> Any:
+    """``ensemble`` with its network weights stored as ``weight_dtype`` (a copy unless
+    "float32")."""
+    from xanesnet.model.network import store_weights_as_float16, store_weights_as_int8
+
+    if weight_dtype == "float16":
+        return store_weights_as_float16(ensemble)
+    if weight_dtype == "int8":
+        return store_weights_as_int8(ensemble)
+    return ensemble
+
+
+def calibration_options(calibration: dict[str, Any]) -> tuple[int, bool]:
+    """``[calibration] folds`` (0: no σ; k ≥ 2: σ from k-fold stand-ins) and ``domain``
+    (fit the out-of-domain score; default true), checked."""
+    unknown = sorted(set(calibration) - {"folds", "domain"})
+    if unknown:
+        raise ValueError(f"[calibration]: unknown keys {unknown} (expected folds, domain)")
+    folds = calibration.get("folds", 0)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0:
+        raise ValueError(f"[calibration] folds: expected 0 (off) or an integer >= 2, got {folds!r}")
+    domain = calibration.get("domain", True)
+    if not isinstance(domain, bool):
+        raise ValueError(f"[calibration] domain: expected true or false, got {domain!r}")
+    return int(folds), domain
+
+
+def fit_trust(
+    ensemble: Any,
+    train_set: Any,
+    train_config: Any,
+    *,
+    folds: int,
+    domain: bool,
+    weight_dtype: str,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """The ``"domain"`` and ``"uncertainty_calibration"`` metadata entries asked for by
+    ``[calibration]`` (see :mod:`xanesnet.model.trust_fit`); a training set too small for a
+    domain fit gets none, with a message."""
+    from functools import partial
+
+    from xanesnet.model.trust_fit import kfold_calibration, training_domain
+
+    entries: dict[str, Any] = {}
+    if domain:
+        try:
+            entries["domain"] = training_domain(ensemble, train_set.features).to_metadata()
+        except ValueError as exc:
+            print(f"{exc}: the model file gets none", file=sys.stderr)
+    if folds:
+
+        def progress(fold: int, total: int) -> None:
+            if not quiet:
+                print(f"calibration: stand-in {fold + 1} of {total}", file=sys.stderr)
+
+        calibration = kfold_calibration(
+            train_set.features,
+            train_set.spectra,
+            train_config,
+            folds,
+            finish=partial(round_weights, weight_dtype=weight_dtype),
+            progress=progress,
+        )
+        entries["uncertainty_calibration"] = calibration.to_metadata()
+        figures = calibration.fit_figures
+        print(
+            f"calibrated σ on {folds}-fold out-of-fold predictions: "
+            f"±1σ {100 * figures['within_1sigma']:.1f} %, "
+            f"±2σ {100 * figures['within_2sigma']:.1f} %, "
+            f"Spearman of predicted Δμ {figures['spearman_predicted_delta_mu']:.2f}",
+            file=sys.stderr,
+        )
+    return entries
+
+
 def training_record(
     train_set: Any, train_config: Any, histories: list[Any], started: float
 ) -> dict[str, Any]:
@@ -96,12 +177,8 @@ def export_trained(
 
     from xanesnet.analysis import evaluate_spectra
     from xanesnet.model.files import save_model
-    from xanesnet.model.network import store_weights_as_float16, store_weights_as_int8
 
-    if weight_dtype == "float16":
-        ensemble = store_weights_as_float16(ensemble)
-    elif weight_dtype == "int8":
-        ensemble = store_weights_as_int8(ensemble)
+    ensemble = round_weights(ensemble, weight_dtype)
     extra = {**extra, "weight_dtype": weight_dtype}
     if val_set is not None:
         with torch.no_grad():

@@ -15,6 +15,10 @@ PyYAML is installed) has these tables::
     [training]  TrainConfig of the student (networks only), with [training.network]
     [output]    model, workdir, weight_dtype: as for ``xanesnet train``
 
+The student carries the teacher's out-of-domain score (fitted on the training structures if the
+teacher has none); it has no calibrated σ of its own (``docs/calibration.md`` says how the
+shipped default's was fitted: students distilled per fold).
+
 The student keeps the teacher's descriptor and energy grid. Relative paths are taken from the
 configuration file's folder; ``--set distill.copies=8`` overrides any value.
 """
@@ -33,6 +37,7 @@ from xanesnet.cli._progress import Progress, TrainingProgress
 from xanesnet.cli._training import (
     add_training_arguments,
     export_trained,
+    fit_trust,
     output_paths,
     output_weight_dtype,
     training_record,
@@ -144,6 +149,22 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
         "teacher_sha256": file_sha256(teacher_file),
         "teacher_validation_metrics": teacher.metadata.get("validation_metrics"),
     }
+    # the out-of-domain score is the training structures' (the student's own standardiser
+    # differs, the entry carries its own): the teacher's entry, or one fitted here
+    if teacher.trust_model.domain is not None:
+        extra["domain"] = teacher.metadata["domain"]
+    else:
+        extra.update(
+            fit_trust(
+                student,
+                train_set,
+                train_config,
+                folds=0,
+                domain=True,
+                weight_dtype=weight_dtype,
+                quiet=args.quiet,
+            )
+        )
     export_trained(
         student,
         model_path,

@@ -1,6 +1,6 @@
 """``xanesnet train CONFIG [--set KEY=VALUE ...]``: train and export a spectrum model.
 
-The configuration (TOML, or YAML when PyYAML is installed) has four tables::
+The configuration (TOML, or YAML when PyYAML is installed) has these tables::
 
     [data]        the pairs, from one source: xyz_dir + xanes_dir (FDMNES layout, NAME.xyz
                   with NAME.txt), feff_dir (FEFF folders: index.csv or
@@ -20,6 +20,10 @@ The configuration (TOML, or YAML when PyYAML is installed) has four tables::
                   weight_dtype ("float32", "float16" to store network weights in half
                   the space, or "int8" in a quarter, one scale per row; validation
                   figures are measured after that rounding)
+    [calibration] optional: domain (default true: the out-of-domain score, fitted on the
+                  training descriptors in seconds), folds (default 0; k >= 2 fits the
+                  calibrated sigma on k-fold out-of-fold predictions of stand-ins trained
+                  like the model, k more trainings; the validation split is not used)
 
 Relative paths are taken from the configuration file's folder. ``--set training.epochs=10``
 overrides any value (parsed as TOML, e.g. ``--set "training.network.hidden=[256, 256]"``).
@@ -38,14 +42,16 @@ from xanesnet.cli._dataset import edge_energy, load_split_sets
 from xanesnet.cli._progress import TrainingProgress
 from xanesnet.cli._training import (
     add_training_arguments,
+    calibration_options,
     export_trained,
+    fit_trust,
     output_paths,
     output_weight_dtype,
     training_record,
 )
 from xanesnet.config import load_config
 
-SECTIONS = ("data", "descriptor", "training", "output")
+SECTIONS = ("data", "descriptor", "training", "output", "calibration")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,12 +94,18 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(raw.get("training", {}))
     model_path, workdir = output_paths(output, base, args)
     weight_dtype = output_weight_dtype(output)
+    folds, with_domain = calibration_options(raw.get("calibration", {}))
     if args.threads:
         torch.set_num_threads(args.threads)
 
     if "xanes_dir" not in data and "element" not in data:
         raise ValueError('[data] needs element (the absorber, e.g. "Cu") with feff_dir or pairs')
     dataset, train_set, val_set = load_split_sets(data, base, descriptor)
+    if folds > len(train_set.names):
+        raise ValueError(
+            f"[calibration] folds: expected at most the {len(train_set.names)} training "
+            f"structures, got {folds}"
+        )
     print(
         f"training on {len(train_set.names)} structures"
         + (f", validating on {len(val_set.names)}" if val_set else "")
@@ -114,6 +126,17 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     )
     progress.close()
     extra = training_record(train_set, train_config, histories, started)
+    extra.update(
+        fit_trust(
+            ensemble,
+            train_set,
+            train_config,
+            folds=folds,
+            domain=with_domain,
+            weight_dtype=weight_dtype,
+            quiet=args.quiet,
+        )
+    )
     export_trained(
         ensemble,
         model_path,

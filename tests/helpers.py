@@ -116,3 +116,36 @@ def lock_held_elsewhere(lock_file: Path) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+
+
+def untrained_ensemble(
+    x: np.ndarray,
+    n_energies: int,
+    *,
+    activation: str = "silu",
+    n_members: int = 1,
+    seed: int = 0,
+    hidden: tuple[int, ...] = (32, 24),
+    dropout: float = 0.1,
+):
+    """Untrained networks with ``x``'s standardisation and a non-trivial output scaling
+    (μ mean 1, scale 0.1…0.3 across the ``n_energies`` points), seeded."""
+    import torch
+
+    from xanesnet.model import NetworkConfig, SpectrumEnsemble, SpectrumMLP
+
+    torch.manual_seed(seed)
+    config = NetworkConfig(hidden=hidden, activation=activation, dropout=dropout)
+    members = [
+        SpectrumMLP(
+            x.shape[1],
+            n_energies,
+            config,
+            x_mean=x.mean(0),
+            x_inv_scale=1.0 / (x.std(0) + 1e-12),
+            y_mean=np.full(n_energies, 1.0),
+            y_scale=np.linspace(0.1, 0.3, n_energies),
+        )
+        for _ in range(n_members)
+    ]
+    return SpectrumEnsemble(members).eval()

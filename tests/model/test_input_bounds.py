@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import untrained_ensemble
 
 from xanesnet import WACSF
-from xanesnet.model import NetworkConfig, SpectrumEnsemble, SpectrumMLP, load_model, save_model
+from xanesnet.model import NetworkConfig, SpectrumEnsemble, load_model, save_model
 from xanesnet.model.files import quiet_torchscript
 from xanesnet.model.network import (
     set_input_bounds,
@@ -29,21 +30,9 @@ def features(example_structures) -> np.ndarray:
 
 
 def _ensemble(x: np.ndarray, n_members: int = 2) -> SpectrumEnsemble:
-    torch.manual_seed(3)
-    config = NetworkConfig(hidden=(24, 16), activation="silu", dropout=0.0)
-    members = [
-        SpectrumMLP(
-            x.shape[1],
-            len(ENERGIES),
-            config,
-            x_mean=x.mean(0),
-            x_inv_scale=1.0 / (x.std(0) + 1e-12),
-            y_mean=np.full(len(ENERGIES), 1.0),
-            y_scale=np.linspace(0.1, 0.3, len(ENERGIES)),
-        )
-        for _ in range(n_members)
-    ]
-    return SpectrumEnsemble(members).eval()
+    return untrained_ensemble(
+        x, len(ENERGIES), n_members=n_members, seed=3, hidden=(24, 16), dropout=0.0
+    )
 
 
 def _beyond(x: np.ndarray) -> np.ndarray:

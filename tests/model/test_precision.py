@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import untrained_ensemble
 
 import xanesnet
 from xanesnet import WACSF
@@ -14,9 +15,7 @@ from xanesnet.cli import evaluate as evaluate_cli
 from xanesnet.cli import predict as predict_cli
 from xanesnet.model import (
     KernelConfig,
-    NetworkConfig,
     SpectrumEnsemble,
-    SpectrumMLP,
     XanesModel,
     fit_kernel_ridge,
     load_model,
@@ -35,21 +34,9 @@ def features(example_structures):
 
 def _ensemble(x: np.ndarray, activation: str, n_members: int, seed: int = 0) -> SpectrumEnsemble:
     """Untrained networks with the data's standardisation and a non-trivial output scaling."""
-    torch.manual_seed(seed)
-    config = NetworkConfig(hidden=(32, 24), activation=activation, dropout=0.1)
-    members = [
-        SpectrumMLP(
-            x.shape[1],
-            len(ENERGIES),
-            config,
-            x_mean=x.mean(0),
-            x_inv_scale=1.0 / (x.std(0) + 1e-12),
-            y_mean=np.full(len(ENERGIES), 1.0),
-            y_scale=np.linspace(0.1, 0.3, len(ENERGIES)),
-        )
-        for _ in range(n_members)
-    ]
-    return SpectrumEnsemble(members).eval()
+    return untrained_ensemble(
+        x, len(ENERGIES), activation=activation, n_members=n_members, seed=seed
+    )
 
 
 def _save(ensemble: SpectrumEnsemble, path) -> xanesnet.XanesModel:

@@ -41,7 +41,7 @@ from train_model import (  # this folder's training script
 
 from xanesnet.checksums import file_sha256
 from xanesnet.model import TrainConfig, fit_kernel_ridge, load_model, save_model
-from xanesnet.model.calibration import fit_calibration
+from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.distill import (
     DistillConfig,
     distillation_set,

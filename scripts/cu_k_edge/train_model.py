@@ -52,7 +52,7 @@ from xanesnet.model import (
     save_model,
     train_ensemble,
 )
-from xanesnet.model.calibration import fit_calibration
+from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.domain import fit_domain
 from xanesnet.model.network import blend_members, store_weights_as_float16
 from xanesnet.spectra import Broadening, broaden

@@ -4,9 +4,10 @@
 
 Reads ``calibration.json`` (one entry per variant: default, ensemble, fast; written by
 ``calibrate.py``) and ``domain.json`` (shared by the three variants, which have one descriptor
-and one training set; written by ``domain_check.py``) beside this script, and rewrites
-each shipped model file with the metadata entries ``"uncertainty_calibration"`` and
-``"domain"`` (:func:`xanesnet.model.update_model_metadata`: networks copied unchanged,
+and one training set; written by ``domain_check.py``) and ``latent.json`` (the default's
+latent distance, whose predicted Δμ needs it; written by ``calibrate.py --latent``) beside
+this script, and rewrites each shipped model file with the metadata entries
+``"uncertainty_calibration"``, ``"domain"`` and (default) ``"latent_distance"`` (:func:`xanesnet.model.update_model_metadata`: networks copied unchanged,
 checksum recomputed). The predictions of every file on the packaged example structures are
 compared before and after: they must be bit-identical. ``--check`` only reports whether the
 files already carry the current entries.
@@ -25,11 +26,13 @@ import xanesnet
 from xanesnet.model import update_model_metadata
 from xanesnet.model.calibration import CalibratedUncertainty
 from xanesnet.model.domain import DomainScore
+from xanesnet.model.latent import LatentDistance
 from xanesnet.model.pretrained import default_model_path
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = Path(xanesnet.__file__).resolve().parent / "examples" / "fe_k_edge"
 VARIANTS = ("default", "ensemble", "fast")
+LATENT_VARIANTS = ("default",)  # the variants whose calibration uses latent.json
 
 
 def example_predictions(variant: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,19 +51,30 @@ def main() -> int:
     calibration = json.loads((HERE / "calibration.json").read_text())
     domain = json.loads((HERE / "domain.json").read_text())
     DomainScore.from_metadata(domain)  # refuse to attach an invalid entry
+    latent_path = HERE / "latent.json"
+    latent = json.loads(latent_path.read_text()) if latent_path.exists() else None
+    if latent is not None:
+        LatentDistance.from_metadata(latent)
     stale = 0
     for variant in VARIANTS:
         entry = calibration[variant]
-        CalibratedUncertainty.from_metadata(entry)
+        if CalibratedUncertainty.from_metadata(entry).needs_distance and (
+            latent is None or variant not in LATENT_VARIANTS
+        ):
+            print(f"{variant}: its calibration needs latent.json", file=sys.stderr)
+            return 1
+        entries = {"uncertainty_calibration": entry, "domain": domain}
+        if variant in LATENT_VARIANTS and latent is not None:
+            entries["latent_distance"] = latent
         path = default_model_path("Fe", "K", variant)
         meta = xanesnet.default_model("Fe", "K", variant).metadata
-        current = meta.get("uncertainty_calibration") == entry and meta.get("domain") == domain
+        current = all(meta.get(key) == value for key, value in entries.items())
         print(f"{variant}: {path.name} {'up to date' if current else 'to update'}")
         if current or args.check:
             stale += not current
             continue
         before = example_predictions(variant)
-        update_model_metadata(path, path, {"uncertainty_calibration": entry, "domain": domain})
+        update_model_metadata(path, path, entries)
         after = example_predictions(variant)
         if not all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
             print(f"{variant}: predictions changed after attaching", file=sys.stderr)

@@ -13,7 +13,7 @@ Steps (method and figures: docs/calibration.md):
    structure gets out-of-fold predictions and spreads that no weight was chosen on;
 3. the σ model ``σ(E) = sqrt((a(E)·s(E))² + (c(E)·s̄)² + b(E)²)``, its coverage factor and the
    per-spectrum Δμ map are fitted on those residuals
-   (:func:`xanesnet.model.calibration.fit_calibration`), one per shipped variant, each on the
+   (:func:`xanesnet.model.calibration_fit.fit_calibration`), one per shipped variant, each on the
    stand-in its spread resembles (networks only: default; networks + kernel: ensemble; one
    network, no spread: fast);
 4. the fits are written to ``calibration.json`` beside this script, with their figures on
@@ -36,6 +36,12 @@ the shipped ensemble's own recipe (train.toml), and their spread and errors come
 the shipped default's (folds 0–1: median spread 0.00133, out-of-fold Δμ_avg 4.63 %). The
 ensemble stays on the 100-epoch teachers of the five folds.
 
+``--latent`` (with ``--students --student-teacher full``; the shipped default's fit since
+session 13) adds the latent distance to the default's predicted Δμ: per fold, the distance of
+the held-out structures to the fold's training structures in the last hidden layer of the
+fold's student 0 (``latent_distances.py``); the shipped default's own entry (its member 0 on
+the 3264 training structures) is written to ``latent.json`` for ``attach_calibration.py``.
+
 Per-fold predictions are cached in the work folder, so a killed run resumes.
 """
 
@@ -55,7 +61,8 @@ import xanesnet
 from xanesnet.analysis.scores import delta_mu
 from xanesnet.datasets import load_dataset
 from xanesnet.descriptors.wacsf import WACSF
-from xanesnet.model.calibration import CalibratedUncertainty, coverage, fit_calibration
+from xanesnet.model.calibration import CalibratedUncertainty, coverage
+from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.kernel import KernelConfig, fit_kernel_ridge
 from xanesnet.model.network import NetworkConfig, blend_members
 from xanesnet.model.train import TrainConfig, kfold_indices, train_ensemble
@@ -206,8 +213,10 @@ def report(
     mean: np.ndarray,
     spread: np.ndarray,
     calibration: CalibratedUncertainty | None,
+    distance: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Coverage of ±kσ (raw spread, then calibrated σ) and the Δμ ranking, printed."""
+    """Coverage of ±kσ (raw spread, then calibrated σ) and the Δμ ranking, printed
+    (``distance``: the sites' latent distances, for a calibration that needs them)."""
     actual = delta_mu(mean, y)
     row: dict[str, float] = {}
     raw = coverage(y, mean, spread)
@@ -218,11 +227,11 @@ def report(
     if calibration is not None:
         sigma = calibration.sigma(spread)
         row.update(coverage(y, mean, sigma))
-        predicted = calibration.predicted_delta_mu(spread, mean)
+        predicted = calibration.predicted_delta_mu(spread, mean, distance)
         row["spearman_predicted_delta_mu"] = float(spearmanr(predicted, actual).statistic)
         row["mean_predicted_delta_mu"] = float(predicted.mean())
         row["mean_actual_delta_mu"] = float(actual.mean())
-        bound = calibration.delta_mu_bound(spread, mean)
+        bound = calibration.delta_mu_bound(spread, mean, 0.9, distance)
         row["share_below_bound"] = float(np.mean(actual <= bound))
     print(label, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
     return row
@@ -267,7 +276,14 @@ def main() -> None:
         help="with --students, fit the default model on the students of calibrate_students.py "
         "--teacher e100 (default) or --teacher full; the ensemble stays on the e100 folds",
     )  # fmt: skip
+    parser.add_argument(
+        "--latent", action="store_true",
+        help="with --students --student-teacher full: the default's predicted Δμ also from "
+        "the latent distance (writes latent.json)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.latent and not (args.students and args.student_teacher == "full"):
+        parser.error("--latent needs --students --student-teacher full")
     torch.set_num_threads(1)
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = load_split(args.workdir)
@@ -338,20 +354,46 @@ def main() -> None:
         f"{source}; 2 students per fold distilled from the fold's blend "
         f"({STUDENT_MIXUP} mixed samples, {STUDENT_EPOCHS} epochs)"
     )
+    distances: dict[str, np.ndarray] = {}
+    validation_distances: dict[str, np.ndarray] = {}
+    if args.latent:
+        import latent_distances as ld
+
+        distances["default"] = ld.student_distances(
+            args.workdir, "_full", found["folds"], x, N_FOLDS, FOLD_SEED
+        )
+        stand_ins["default"] = (
+            *stand_ins["default"][:2],
+            stand_ins["default"][2] + f"; latent distance: student 0's last hidden layer, "
+            f"{ld.N_COMPONENTS} principal axes, nearest of the fold's training structures",
+        )
+        latent = ld.shipped_entry(
+            x, f"member 0 of Fe_K_edge.pt on the {len(x)} training structures of "
+            "scripts/fe_k_edge/split.json; scripts/fe_k_edge/calibrate.py --latent",
+        )  # fmt: skip
+        validation_distances["default"] = latent.distance(ld.hidden(ld.shipped_member(), xv))
+        (HERE / "latent.json").write_text(json.dumps(latent.to_metadata(), sort_keys=True) + "\n")
+        print(f"latent: held-out median {np.median(distances['default']):.3f}, validation "
+              f"inputs {np.median(validation_distances['default']):.3f}", flush=True)  # fmt: skip
     fits = {
-        v: fit_calibration(y[rows], *pair, reference_spectra=y, source=text)
+        v: fit_calibration(
+            y[rows], *pair, distance=distances.get(v), reference_spectra=y, source=text
+        )
         for v, (rows, pair, text) in stand_ins.items()
     }
     student_fit = fit_calibration(y, *students, source=student_source)
     figures = {}
     for variant, calibration in fits.items():
         rows, pair, _ = stand_ins[variant]
-        figures[variant] = {"oof": report(f"{variant} OOF", y[rows], *pair, calibration)}
+        figures[variant] = {
+            "oof": report(f"{variant} OOF", y[rows], *pair, calibration, distances.get(variant))
+        }
         model = xanesnet.default_model("Fe", "K", variant)
         mean, spread = model.predict_features(xv, n_threads=1)
         figures[variant]["validation"] = report(
-            f"{variant} validation", yv, mean, spread, calibration
-        )
+            f"{variant} validation", yv, mean, spread, calibration,
+            validation_distances.get(variant),
+        )  # fmt: skip
         if variant == "default" and not args.students:
             report("default OOF (student stand-in)", y, *students, student_fit)
             figures[variant]["validation_with_student_stand_in"] = report(

@@ -107,7 +107,7 @@ def students_search(workdir: Path, x: np.ndarray, y: np.ndarray) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from calibrate import student_oof
 
-    from xanesnet.model.calibration import fit_calibration
+    from xanesnet.model.calibration_fit import fit_calibration
 
     found = student_oof(workdir)
     rows, mean, spread = found["rows"], found["mean"], found["spread"]

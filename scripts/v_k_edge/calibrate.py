@@ -35,7 +35,8 @@ import torch
 
 from xanesnet.config import read_config
 from xanesnet.model import TrainConfig, load_model, train_ensemble, update_model_metadata
-from xanesnet.model.calibration import coverage, fit_calibration
+from xanesnet.model.calibration import coverage
+from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.domain import DomainScore, fit_domain
 from xanesnet.model.network import store_weights_as_float16
 from xanesnet.model.pretrained import default_model_path

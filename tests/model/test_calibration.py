@@ -13,9 +13,9 @@ from xanesnet.model.calibration import (
     calibration_from_model_metadata,
     clip_negative,
     coverage,
-    fit_calibration,
     physical_range_flags,
 )
+from xanesnet.model.calibration_fit import fit_calibration
 
 
 def synthetic(n: int = 4000, n_e: int = 20, seed: int = 0):

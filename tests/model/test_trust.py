@@ -93,7 +93,14 @@ def test_prediction_carries_calibrated_sigma_and_flags(model, complexes) -> None
     # σ is the calibration's map of the spread, the Δμ its per-spectrum estimate
     calib = model.trust_model.calibration
     np.testing.assert_allclose(p.sigma, calib.sigma(p.spread))
-    np.testing.assert_allclose(p.predicted_delta_mu, calib.predicted_delta_mu(p.spread, p.spectra))
+    # the shipped default's Δμ also carries the latent distance, measured in the networks'
+    # own activations of the call: the same numbers as measuring them again from the input
+    assert calib.needs_distance
+    features, _ = model.descriptor.compute(complexes, "Fe", n_threads=1)
+    distance = model.trust_model.latent_distance(features)
+    np.testing.assert_array_equal(
+        p.predicted_delta_mu, calib.predicted_delta_mu(p.spread, p.spectra, distance)
+    )
 
 
 def test_training_like_complexes_score_in_domain(model, complexes) -> None:

@@ -14,7 +14,10 @@ see ``scripts/fe_k_edge/calibrate.py``), then multiplied by one common factor th
 held-out ±1σ and ±2σ coverage nearest to nominal (held-out errors have heavier tails than a
 Gaussian). It also gives a per-spectrum error estimate: the predicted Δμ (``norm="l1"`` of
 ``shared/spec/metrics.md``, in %), and an upper bound that a chosen share of held-out spectra
-stayed under. It also holds the per-energy range of the training spectra, against which
+stayed under. A calibration fitted with the latent distance d of each site
+(:mod:`.latent`) predicts Δμ = f · sqrt((α · g)² + (λ · d)²), where g is the Gaussian
+expectation from σ: a spectrum's error from its members' disagreement and from its distance to
+the nearest training structure add in quadrature (σ itself stays the spread's). It also holds the per-energy range of the training spectra, against which
 :func:`physical_range_flags` flags spectra (any μ < 0 included; spectra are not clipped unless
 :func:`clip_negative` is called).
 
@@ -41,11 +44,13 @@ __all__ = [
     "clip_negative",
     "coverage",
     "calibration_from_model_metadata",
-    "fit_calibration",
     "physical_range_flags",
 ]
 
-CALIBRATION_SCHEMA = "xanesnet.uncertainty_calibration/1"
+#: written by calibrations with ``distance_weights``; the others keep version 1 (older readers
+#: then refuse only the entries they cannot evaluate)
+CALIBRATION_SCHEMA = "xanesnet.uncertainty_calibration/2"
+_CALIBRATION_SCHEMA_1 = "xanesnet.uncertainty_calibration/1"
 
 #: share of a Gaussian within ±kσ, k = 1, 2, 3
 NOMINAL_COVERAGE = {k: math.erf(k / math.sqrt(2.0)) for k in (1, 2, 3)}
@@ -112,6 +117,8 @@ class CalibratedUncertainty(MetadataEntry):
             :meth:`predicted_delta_mu` is not given the predicted spectra).
         source: how the fit was made (free text).
         fit_figures: figures on the fit data (coverage, Spearman...), for the record.
+        distance_weights: (α, λ) of the predicted Δμ's latent-distance term (λ in % per unit
+            of distance), or None: the predicted Δμ from σ alone.
     """
 
     scale: np.ndarray
@@ -125,6 +132,12 @@ class CalibratedUncertainty(MetadataEntry):
     reference_sum: float = 0.0
     source: str = ""
     fit_figures: dict[str, float] | None = None
+    distance_weights: tuple[float, float] | None = None
+
+    @property
+    def needs_distance(self) -> bool:
+        """Whether the predicted Δμ needs each site's latent distance."""
+        return self.distance_weights is not None
 
     @property
     def n_energies(self) -> int:
@@ -164,7 +177,10 @@ class CalibratedUncertainty(MetadataEntry):
         return np.sqrt(out, out=out)
 
     def predicted_delta_mu(
-        self, spread: np.ndarray | None, spectra: np.ndarray | None = None
+        self,
+        spread: np.ndarray | None,
+        spectra: np.ndarray | None = None,
+        distance: np.ndarray | None = None,
     ) -> np.ndarray:
         """Expected Δμ (%, ``norm="l1"``) of each predicted spectrum.
 
@@ -172,9 +188,14 @@ class CalibratedUncertainty(MetadataEntry):
             spread: (n_sites, n_energies) raw spread (None: no spread, see :meth:`sigma`).
             spectra: (n_sites, n_energies) the predicted μ (the denominator Σ|μ̂|); None uses
                 the training spectra's mean Σ|μ| (``reference_sum``).
+            distance: (n_sites,) latent distance of each site (:mod:`.latent`); required
+                when :attr:`needs_distance`, ignored otherwise.
 
         Returns:
             (n_sites,) predicted Δμ in %.
+
+        Raises:
+            ValueError: shapes that do not fit, or no ``distance`` where one is needed.
         """
         n_sites = None if spectra is None else np.asarray(spectra).shape[0]
         if spread is None:
@@ -198,24 +219,51 @@ class CalibratedUncertainty(MetadataEntry):
                 raise ValueError("predicted_delta_mu: spread and spectra differ in n_sites")
             denominator = np.maximum(np.abs(spectra).sum(axis=1), 1e-12)
         raw = 100.0 * _MEAN_ABS_PER_SIGMA * sigma_sum / denominator
+        if self.distance_weights is not None:
+            if distance is None:
+                raise ValueError(
+                    "predicted_delta_mu: this calibration needs the latent distance of each "
+                    "site (the model file's latent_distance entry)"
+                )
+            distance = np.asarray(distance, dtype=np.float64).reshape(-1)
+            if len(distance) != len(raw):
+                raise ValueError(
+                    f"distance: expected {len(raw)} values (one per site), got {len(distance)}"
+                )
+            spread_weight, distance_weight = self.distance_weights
+            raw = np.hypot(spread_weight * raw, distance_weight * distance)
         return self.delta_mu_factor * raw
 
     def delta_mu_bound(
-        self, spread: np.ndarray | None, spectra: np.ndarray | None = None, level: float = 0.9
+        self,
+        spread: np.ndarray | None,
+        spectra: np.ndarray | None = None,
+        level: float = 0.9,
+        distance: np.ndarray | None = None,
     ) -> np.ndarray:
         """Per-spectrum Δμ bound (%): on the held-out fit data a share ``level`` of spectra had
-        an actual Δμ below it. ``level`` must be one of ``delta_mu_ratio_quantiles``."""
+        an actual Δμ below it. ``level`` must be one of ``delta_mu_ratio_quantiles``;
+        ``distance`` as in :meth:`predicted_delta_mu`."""
         key = f"{level:g}"
         if key not in self.delta_mu_ratio_quantiles:
             raise ValueError(
                 f"level: expected one of {sorted(self.delta_mu_ratio_quantiles)}, got {level!r}"
             )
-        return self.delta_mu_ratio_quantiles[key] * self.predicted_delta_mu(spread, spectra)
+        return self.delta_mu_ratio_quantiles[key] * self.predicted_delta_mu(
+            spread, spectra, distance
+        )
 
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready dict (the model file's ``"uncertainty_calibration"`` entry)."""
+        weights = (
+            {}
+            if self.distance_weights is None
+            else {"distance_weights": [float(v) for v in self.distance_weights]}
+        )
         return {
-            "schema": CALIBRATION_SCHEMA,
+            "schema": _CALIBRATION_SCHEMA_1
+            if self.distance_weights is None
+            else CALIBRATION_SCHEMA,
             "model": "sigma = sqrt((scale * spread)^2 + (mean_scale * mean_spread)^2 + "
             "floor^2) per energy point; mean_spread = the spectrum's spread averaged over "
             "energies",
@@ -232,10 +280,12 @@ class CalibratedUncertainty(MetadataEntry):
             "reference_sum": float(self.reference_sum),
             "source": self.source,
             "fit_figures": dict(self.fit_figures or {}),
+            **weights,
         }
 
     KEY = "uncertainty_calibration"
     SCHEMA = CALIBRATION_SCHEMA
+    OLDER_SCHEMAS = (_CALIBRATION_SCHEMA_1,)
 
     @classmethod
     def from_entry(cls, data: dict[str, Any]) -> CalibratedUncertainty:
@@ -244,6 +294,17 @@ class CalibratedUncertainty(MetadataEntry):
         scale = _vector(data, "scale", None)
         n = len(scale)
         quantiles = {str(k): float(v) for k, v in data["delta_mu_ratio_quantiles"].items()}
+        weights = None
+        if data["schema"] == CALIBRATION_SCHEMA:
+            try:
+                weights = tuple(float(v) for v in data["distance_weights"])
+            except (TypeError, ValueError):
+                weights = ()
+            if len(weights) != 2 or not all(math.isfinite(v) and v >= 0 for v in weights):
+                raise ValueError(
+                    f"uncertainty_calibration: distance_weights: expected two finite values "
+                    f">= 0, got {data['distance_weights']!r}"
+                )
         return cls(
             scale=scale,
             mean_scale=_vector(data, "mean_scale", n),
@@ -262,6 +323,7 @@ class CalibratedUncertainty(MetadataEntry):
             ),
             source=str(data.get("source", "")),
             fit_figures=dict(data.get("fit_figures") or {}),
+            distance_weights=weights,
         )
 
 
@@ -271,147 +333,6 @@ def calibration_from_model_metadata(
     """The calibration a model file carries (its metadata's ``"uncertainty_calibration"``
     entry), or None for a file without one."""
     return CalibratedUncertainty.from_model_metadata(metadata)
-
-
-def _fit_variance_model(
-    residual: np.ndarray, spread: np.ndarray, iterations: int = 500
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-energy (a, c, b) minimising the Gaussian negative log-likelihood of the residuals
-    under σ² = a²·spread² + c²·mean_spread² + b² (L-BFGS on log a, log c, log b, all energies
-    at once; mean_spread is each spectrum's spread averaged over energies)."""
-    import torch
-
-    r2 = torch.as_tensor(residual**2)
-    s2 = torch.as_tensor(spread**2)
-    m2 = torch.as_tensor(spread.mean(axis=1, keepdims=True) ** 2).expand_as(s2)
-    mean_r2 = r2.mean(dim=0).clamp_min(1e-30)
-    has_spread = bool((s2 > 0).any())
-
-    # start: a third of the mean squared residual from each term
-    def start(term: torch.Tensor) -> torch.Tensor:
-        mean = term.mean(dim=0)
-        ratio = torch.where(mean > 0, mean_r2 / (3 * mean.clamp_min(1e-30)), torch.ones_like(mean))
-        return 0.5 * ratio.log()
-
-    log_b = (0.5 * (mean_r2 / 3).log()).clone().requires_grad_(True)
-    log_a = start(s2).clone().requires_grad_(has_spread)
-    log_c = start(m2).clone().requires_grad_(has_spread)
-    params = [log_a, log_c, log_b] if has_spread else [log_b]
-    optimiser = torch.optim.LBFGS(params, max_iter=iterations, line_search_fn="strong_wolfe")
-
-    def variance() -> torch.Tensor:
-        if not has_spread:
-            return (2 * log_b).exp().expand_as(r2)
-        return (2 * log_a).exp() * s2 + (2 * log_c).exp() * m2 + (2 * log_b).exp()
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        var = variance()
-        loss = 0.5 * (var.log() + r2 / var).mean()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    if not has_spread:
-        zeros = np.zeros(residual.shape[1])
-        return zeros, zeros.copy(), log_b.detach().exp().numpy()
-    return tuple(t.detach().exp().numpy() for t in (log_a, log_c, log_b))
-
-
-def _coverage_factor(residual: np.ndarray, sigma: np.ndarray) -> float:
-    """The common factor κ of σ that brings the ±1σ and ±2σ coverage nearest to nominal
-    (the largest of the two deviations smallest): held-out residuals are heavier-tailed than
-    a Gaussian, so the likelihood fit alone over-covers at 1σ."""
-    z = np.sort((np.abs(residual) / np.maximum(sigma, 1e-300)).ravel())
-    factors = np.linspace(0.5, 2.0, 301)
-
-    def share(k: float) -> np.ndarray:
-        return np.searchsorted(z, k * factors, side="right") / len(z)
-
-    worst = np.maximum(
-        np.abs(share(1.0) - NOMINAL_COVERAGE[1]), np.abs(share(2.0) - NOMINAL_COVERAGE[2])
-    )
-    return float(factors[np.argmin(worst)])
-
-
-def fit_calibration(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    spread: np.ndarray,
-    *,
-    reference_spectra: np.ndarray | None = None,
-    range_margin: float = 0.2,
-    quantile_levels: Sequence[float] = (0.5, 0.9, 0.95),
-    source: str = "",
-) -> CalibratedUncertainty:
-    """Fit the σ model and the Δμ map on held-out predictions.
-
-    Args:
-        y_true: (n, n_energies) reference spectra of sites no member was trained on.
-        y_pred: (n, n_energies) held-out (out-of-fold) predictions.
-        spread: (n, n_energies) their spread (zeros for a single network).
-        reference_spectra: the training spectra whose per-energy range
-            :func:`physical_range_flags` checks against (default ``y_true``).
-        range_margin: widening of that range, as a share of its width.
-        quantile_levels: levels of the stored Δμ bound factors.
-        source: description of how the held-out predictions were made.
-
-    Returns:
-        The fitted calibration; ``fit_figures`` holds its coverage and Δμ ranking on the fit
-        data itself.
-    """
-    from scipy.stats import spearmanr
-
-    y_true, y_pred, spread = (np.asarray(a, dtype=np.float64) for a in (y_true, y_pred, spread))
-    if not (y_true.shape == y_pred.shape == spread.shape) or y_true.ndim != 2:
-        raise ValueError(
-            f"fit_calibration: expected three (n, n_energies) arrays of one shape, got "
-            f"{y_true.shape}, {y_pred.shape}, {spread.shape}"
-        )
-    residual = y_pred - y_true
-    scale, mean_scale, floor = _fit_variance_model(residual, spread)
-    likelihood_only = CalibratedUncertainty(
-        scale, mean_scale, floor, 1.0, {}, np.zeros(1), np.zeros(1)
-    )
-    factor_sigma = _coverage_factor(residual, likelihood_only.sigma(spread))
-    before = coverage(y_true, y_pred, likelihood_only.sigma(spread))
-    scale, mean_scale, floor = (factor_sigma * v for v in (scale, mean_scale, floor))
-    reference = y_true if reference_spectra is None else np.asarray(reference_spectra)
-    partial = CalibratedUncertainty(
-        scale=scale,
-        mean_scale=mean_scale,
-        floor=floor,
-        delta_mu_factor=1.0,
-        delta_mu_ratio_quantiles={},
-        spectra_low=reference.min(axis=0),
-        spectra_high=reference.max(axis=0),
-        range_margin=range_margin,
-        reference_sum=float(np.abs(reference).sum(axis=1).mean()),
-        source=source,
-    )
-    actual = 100.0 * np.abs(y_pred - y_true).sum(axis=1) / np.abs(y_true).sum(axis=1)
-    gaussian = partial.predicted_delta_mu(spread, y_pred)
-    factor = float(actual.mean() / gaussian.mean())
-    ratios = actual / (factor * gaussian)
-    quantiles = {f"{q:g}": float(np.quantile(ratios, q)) for q in quantile_levels}
-    figures = coverage(y_true, y_pred, partial.sigma(spread))
-    figures["spearman_predicted_delta_mu"] = float(spearmanr(gaussian, actual).statistic)
-    figures["n_spectra"] = float(len(y_true))
-    figures["coverage_factor"] = factor_sigma
-    figures.update({f"likelihood_fit_{k}": v for k, v in before.items()})
-    return CalibratedUncertainty(
-        scale=scale,
-        mean_scale=mean_scale,
-        floor=floor,
-        delta_mu_factor=factor,
-        delta_mu_ratio_quantiles=quantiles,
-        spectra_low=partial.spectra_low,
-        spectra_high=partial.spectra_high,
-        range_margin=range_margin,
-        reference_sum=partial.reference_sum,
-        source=source,
-        fit_figures=figures,
-    )
 
 
 def physical_range_flags(spectra: np.ndarray, calib: CalibratedUncertainty) -> np.ndarray:

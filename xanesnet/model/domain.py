@@ -14,39 +14,16 @@ centres are stored as base64 float16 (256 × 513 features: about 0.35 MB of text
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from xanesnet.model.entries import MetadataEntry
+from xanesnet.model.entries import MetadataEntry, decode_array, encode_array
 
 __all__ = ["DOMAIN_SCHEMA", "DomainScore", "domain_from_model_metadata", "fit_domain", "roc_auc"]
 
 DOMAIN_SCHEMA = "xanesnet.domain/1"
-
-
-def _encode(array: np.ndarray, dtype: str) -> dict[str, Any]:
-    data = np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
-    return {
-        "dtype": dtype,
-        "shape": list(data.shape),
-        "base64": base64.b64encode(data.tobytes()).decode("ascii"),
-    }
-
-
-def _decode(entry: Any, name: str) -> np.ndarray:
-    if not isinstance(entry, dict) or not {"dtype", "shape", "base64"} <= set(entry):
-        raise ValueError(f"domain[{name!r}]: expected {{dtype, shape, base64}}")
-    if entry["dtype"] not in ("float16", "float32", "float64"):
-        raise ValueError(f"domain[{name!r}]: unsupported dtype {entry['dtype']!r}")
-    raw = base64.b64decode(entry["base64"], validate=True)
-    array = np.frombuffer(raw, dtype=np.dtype(entry["dtype"]).newbyteorder("<"))
-    shape = tuple(int(n) for n in entry["shape"])
-    if int(np.prod(shape)) != array.size:
-        raise ValueError(f"domain[{name!r}]: {array.size} values do not fill shape {shape}")
-    return array.reshape(shape).astype(np.float64)
 
 
 def _squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -136,9 +113,9 @@ class DomainScore(MetadataEntry):
             "schema": DOMAIN_SCHEMA,
             "score": "mean Euclidean distance to the k nearest centres / normaliser, "
             "in the standardised descriptor space (features - mean) * inv_scale",
-            "mean": _encode(self.mean, "float32"),
-            "inv_scale": _encode(self.inv_scale, "float32"),
-            "centres": _encode(self.centres, "float16"),
+            "mean": encode_array(self.mean, "float32"),
+            "inv_scale": encode_array(self.inv_scale, "float32"),
+            "centres": encode_array(self.centres, "float16"),
             "k": int(self.k),
             "normaliser": float(self.normaliser),
             "threshold": float(self.threshold),
@@ -153,9 +130,9 @@ class DomainScore(MetadataEntry):
     def from_entry(cls, data: dict[str, Any]) -> DomainScore:
         """Rebuild from a domain entry (see :meth:`MetadataEntry.from_metadata`: a ValueError
         also for inconsistent arrays)."""
-        mean = _decode(data["mean"], "mean")
-        inv_scale = _decode(data["inv_scale"], "inv_scale")
-        centres = _decode(data["centres"], "centres")
+        mean = decode_array(data["mean"], "domain['mean']")
+        inv_scale = decode_array(data["inv_scale"], "domain['inv_scale']")
+        centres = decode_array(data["centres"], "domain['centres']")
         k, normaliser, threshold = (
             int(data["k"]),
             float(data["normaliser"]),

@@ -262,23 +262,55 @@ class MemberNetwork:
             z = torch.minimum(torch.maximum(z, self.z_min), self.z_max)
         return z.to(self.dtype)
 
-    def from_standardised(self, z: torch.Tensor) -> torch.Tensor:
+    @property
+    def exact_float32(self) -> bool:
+        """Whether this member computes in float32 with torch's own linear layers: its hidden
+        activations are then bit for bit those of any other such rebuild of the member."""
+        return (
+            self.dtype == torch.float32
+            and all(s[0] != "onednn" for s in self.steps)
+            and self.steps[-1][0] == "linear"  # the captured activations are not overwritten
+        )
+
+    def from_standardised(
+        self, z: torch.Tensor, hidden: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """(n_sites, n_energies) float32 spectra from :meth:`standardise`'s output (not
-        modified: the first layer is linear and makes a new tensor)."""
-        h = z
-        for step in self.steps:
-            if step[0] == "linear":
-                h = nn.functional.linear(h, step[1], step[2])
-            elif step[0] == "onednn":  # linear + fused activation ("none": linear alone)
-                h = torch.ops.mkldnn._linear_pointwise(h, step[1], step[2], step[3], [], "")
-            else:
-                h = step[1](h)
+        modified: the first layer is linear and makes a new tensor). ``hidden``: a list to
+        which the activations entering the output layer are appended (float32 members: the
+        values of :meth:`last_hidden`; the output layer makes a new tensor, so they stay as
+        computed)."""
+        if hidden is None:
+            h = _apply_steps(z, self.steps)
+        else:
+            h = _apply_steps(z, self.steps[:-1])
+            hidden.append(h)
+            h = _apply_steps(h, self.steps[-1:])
         if h.dtype != torch.float32:
             h = h.to(torch.float32)
         return h.mul_(self.y_scale).add_(self.y_mean)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.from_standardised(self.standardise(x))
+
+    def last_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(n_sites, n_hidden) float32 activations that enter the output layer, from raw
+        (n_sites, n_features) float32 descriptors: the network's own representation of the
+        sites (:mod:`xanesnet.model.latent` measures distances in it)."""
+        h = _apply_steps(self.standardise(x), self.steps[:-1])
+        return h.to(torch.float32)
+
+
+def _apply_steps(h: torch.Tensor, steps: tuple[tuple[Any, ...], ...]) -> torch.Tensor:
+    """The layers of :attr:`MemberNetwork.steps` applied to ``h`` in order."""
+    for step in steps:
+        if step[0] == "linear":
+            h = nn.functional.linear(h, step[1], step[2])
+        elif step[0] == "onednn":  # linear + fused activation ("none": linear alone)
+            h = torch.ops.mkldnn._linear_pointwise(h, step[1], step[2], step[3], [], "")
+        else:
+            h = step[1](h)
+    return h
 
 
 def _name(dtype: torch.dtype) -> str:

@@ -19,9 +19,13 @@ import torch
 
 from xanesnet.config import env_setting
 from xanesnet.descriptors.wacsf import WACSF
-from xanesnet.model.network import blend_members
+from xanesnet.model.blend_paths import (
+    EagerBlend,
+    FastEnsemble,
+    rebuilt_members,
+    scripted_members,
+)
 from xanesnet.model.precision import (
-    MemberNetwork,
     check_float32_matmul,
     check_precision,
     cpu_has_native_bfloat16,
@@ -37,118 +41,6 @@ __all__ = ["KERNEL_BACKENDS", "KERNEL_BACKEND_ENV", "Prediction", "XanesModel"]
 #: picks one when the caller does not; by default "cpp" is used wherever it applies.
 KERNEL_BACKENDS = ("cpp", "torch")
 KERNEL_BACKEND_ENV = "XANESNET_KERNEL_BACKEND"
-
-
-def _scripted_members(module: Any) -> list[Any]:
-    """The member networks of a loaded TorchScript ensemble, in order."""
-    # a loaded TorchScript ModuleList cannot be iterated; its children are named 0, 1, ...
-    children = dict(module.members.named_children())
-    return [children[str(i)] for i in range(len(children))]
-
-
-def _rebuilt_members(
-    module: Any, dtype: torch.dtype, where: str, fallback: bool, matmul: str = "torch"
-) -> tuple[list[Any], bool]:
-    """The members of a TorchScript ensemble rebuilt as :class:`MemberNetwork` in ``dtype``, and
-    whether they all standardise their input alike (then once per call serves all).
-
-    With ``fallback``, members that cannot be rebuilt are returned as the scripted modules
-    (same results, slower); without it their ValueError propagates.
-    """
-    scripted = _scripted_members(module)
-    try:
-        members = [MemberNetwork.from_member(m, where, dtype, matmul) for m in scripted]
-    except ValueError:
-        if not fallback:
-            raise
-        return scripted, False
-    shared = all(members[0].same_input(m) for m in members[1:])
-    return list(members), shared
-
-
-@dataclass(frozen=True)
-class _EagerBlend:
-    """Members of a TorchScript ensemble, blended by this package's code.
-
-    Files written before the spread formula was made fast carry ``aten::std`` in their
-    compiled forward; running their members and blending here gives every file the same speed.
-    The members may also be :class:`~xanesnet.model.precision.Bfloat16Member` networks, with
-    the file's own kernel ridge member (in torch) blended in.
-    """
-
-    members: list[Any]  # MemberNetwork, scripted SpectrumMLP modules, or any x -> (n_sites, n_e)
-    kernel: Any = None  # the file's kernel ridge module (torch), or None
-    weight: float = 0.0  # the kernel's share of the blend
-    shared_input: bool = False  # MemberNetworks that all standardise alike (one standardise())
-
-    def outputs(self, x: torch.Tensor) -> torch.Tensor:
-        """(n_members, n_sites, n_energies) predictions of the member networks."""
-        if self.shared_input:
-            z = self.members[0].standardise(x)
-            return torch.stack([member.from_standardised(z) for member in self.members], dim=0)
-        return torch.stack([member(x) for member in self.members], dim=0)
-
-    def __call__(self, x: torch.Tensor, n_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Same as the scripted ``forward(x)`` (n_threads unused: torch's own pool)."""
-        kernel_out = None if self.kernel is None else self.kernel(x)
-        return blend_members(self.outputs(x), kernel_out, self.weight)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _FastEnsemble(_EagerBlend):
-    """What the compiled path needs of a TorchScript ensemble, read once from its buffers:
-    the members (as :class:`_EagerBlend`) and the kernel ridge member's arrays."""
-
-    x_mean: torch.Tensor  # (n_features,) float32
-    x_inv_scale: torch.Tensor  # (n_features,) float32
-    centres: np.ndarray  # (n_centres, n_features) float32, C-contiguous (float16 files upcast)
-    coefficients: np.ndarray  # (n_centres, n_outputs) float32, C-contiguous
-    y_mean: np.ndarray  # (n_energies,) float32
-    basis: torch.Tensor | None  # (n_components, n_energies) float32, or None: outputs = energies
-    gamma: float
-
-    @classmethod
-    def from_module(cls, module: Any, matmul: str = "torch") -> _FastEnsemble:
-        kernel = module.kernel
-        members, shared = _rebuilt_members(module, torch.float32, "model", True, matmul)
-
-        def array(t: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy())
-
-        n_components = int(getattr(kernel, "n_components", 0))
-        return cls(
-            members=members,
-            shared_input=shared,
-            x_mean=kernel.x_mean.detach().cpu().to(torch.float32),
-            x_inv_scale=kernel.x_inv_scale.detach().cpu().to(torch.float32),
-            centres=array(kernel.centres),
-            coefficients=array(kernel.coefficients),
-            y_mean=array(kernel.y_mean),
-            basis=kernel.basis.detach().cpu().to(torch.float32) if n_components else None,
-            gamma=float(kernel.gamma),
-            weight=float(module.kernel_weight),
-        )
-
-    def __call__(self, x: torch.Tensor, n_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Same as the scripted ``forward(x)``, with the kernel part in C++."""
-        from xanesnet import _core
-
-        outputs = self.outputs(x)
-        z = ((x - self.x_mean) * self.x_inv_scale).numpy()
-        if self.basis is None:
-            kernel_out = torch.from_numpy(
-                _core.laplacian_predict(
-                    z, self.centres, self.gamma, self.coefficients, self.y_mean, n_threads
-                )
-            )
-        else:
-            # components first (no offset), then the same basis product and offset as forward()
-            no_offset = np.zeros(self.coefficients.shape[1], dtype=np.float32)
-            components = _core.laplacian_predict(
-                z, self.centres, self.gamma, self.coefficients, no_offset, n_threads
-            )
-            kernel_out = torch.from_numpy(components) @ self.basis + torch.from_numpy(self.y_mean)
-        return blend_members(outputs, kernel_out, self.weight)
 
 
 def _joined(pieces: list[np.ndarray], n_energies: int) -> np.ndarray:
@@ -233,16 +125,20 @@ class XanesModel:
         self.edge = str(metadata["edge"])
         self.n_members = int(metadata["n_members"])
         self.kernel = metadata.get("kernel")
-        #: the file's uncertainty calibration and domain entries (either may be None)
+        #: the file's uncertainty calibration, domain and latent-distance entries
         self.trust_model = TrustModel.from_metadata(
-            metadata, self.descriptor.n_features, len(self.energies), path
+            metadata,
+            self.descriptor.n_features,
+            len(self.energies),
+            path,
+            scripted_members(module) if hasattr(module, "members") else None,
         )
         self.device = "cpu"
         # read from the module on first use (see _blend_path)
-        self._fast: _FastEnsemble | _EagerBlend | None = None
+        self._fast: FastEnsemble | EagerBlend | None = None
         self._fast_matmul = "torch"  # the float32 matrix path _fast was built with
         # (kernel backend, path) of precision="bfloat16", built on first use
-        self._bfloat16: tuple[str | None, _EagerBlend] | None = None
+        self._bfloat16: tuple[str | None, EagerBlend] | None = None
         self._warmed: set[str] = set()  # precisions whose first call has been made
 
     @property
@@ -262,14 +158,16 @@ class XanesModel:
         spread: np.ndarray | None,
         *,
         sigma: bool = True,
+        distance: np.ndarray | None = None,
     ) -> SiteTrust:
         """Calibrated σ, predicted Δμ, out-of-domain score and flags of predicted sites:
         :meth:`xanesnet.model.trust.TrustModel.assess` of this file's entries, on the
         ``features`` given to :meth:`predict_features` and what it returned (the spread is
         ignored for a model without one, see :attr:`has_spread`); NaN / False where the file
-        lacks the calibration or domain entry."""
+        lacks the calibration or domain entry. ``distance``: the sites' latent distances, if
+        known (see :meth:`predict_with_trust`)."""
         spread = spread if self.has_spread else None
-        return self.trust_model.assess(features, spectra, spread, sigma=sigma)
+        return self.trust_model.assess(features, spectra, spread, sigma=sigma, distance=distance)
 
     def to(self, device: str) -> XanesModel:
         """Run the network on ``device`` ("cpu" or "cuda"); descriptors stay on the CPU."""
@@ -335,33 +233,33 @@ class XanesModel:
 
     def _blend_path(
         self, kernel_backend: str | None, matmul: str = "torch"
-    ) -> _FastEnsemble | _EagerBlend | None:
+    ) -> FastEnsemble | EagerBlend | None:
         """The members + blend evaluated outside the file's compiled forward, where that is
         faster (compiled kernel ridge; networks without a kernel, rebuilt as float32
         :class:`MemberNetwork`, bit-identical to the file's forward with ``matmul="torch"``),
         else None."""
-        wanted = _FastEnsemble if kernel_backend == "cpp" else None
+        wanted = FastEnsemble if kernel_backend == "cpp" else None
         if (
             wanted is None
             and self.kernel is None
             and isinstance(self.module, torch.jit.ScriptModule)
             and hasattr(self.module, "members")
         ):
-            wanted = _EagerBlend
+            wanted = EagerBlend
         if wanted is None:
             return None
         if type(self._fast) is not wanted or self._fast_matmul != matmul:
-            if wanted is _FastEnsemble:
-                self._fast = _FastEnsemble.from_module(self.module, matmul)
+            if wanted is FastEnsemble:
+                self._fast = FastEnsemble.from_module(self.module, matmul)
             else:
-                members, shared = _rebuilt_members(
+                members, shared = rebuilt_members(
                     self.module, torch.float32, str(self.path), True, matmul
                 )
-                self._fast = _EagerBlend(members, shared_input=shared)
+                self._fast = EagerBlend(members, shared_input=shared)
             self._fast_matmul = matmul
         return self._fast
 
-    def _bfloat16_path(self, kernel_backend: str | None) -> _EagerBlend:
+    def _bfloat16_path(self, kernel_backend: str | None) -> EagerBlend:
         """The members rebuilt in bfloat16 (see :mod:`xanesnet.model.precision`), blended with
         the kernel ridge member (compiled or torch, as ``kernel_backend`` says)."""
         if self._bfloat16 is not None and self._bfloat16[0] == kernel_backend:
@@ -380,16 +278,16 @@ class XanesModel:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        members, shared = _rebuilt_members(module, torch.bfloat16, str(self.path), fallback=False)
-        path: _EagerBlend
+        members, shared = rebuilt_members(module, torch.bfloat16, str(self.path), fallback=False)
+        path: EagerBlend
         if kernel_backend == "cpp":  # the float32 path's kernel arrays, shared, not read again
             path = dataclasses.replace(
                 self._blend_path("cpp"), members=members, shared_input=shared
             )
         elif kernel_backend == "torch":
-            path = _EagerBlend(members, module.kernel, float(module.kernel_weight), shared)
+            path = EagerBlend(members, module.kernel, float(module.kernel_weight), shared)
         else:
-            path = _EagerBlend(members, shared_input=shared)
+            path = EagerBlend(members, shared_input=shared)
         self._bfloat16 = (kernel_backend, path)
         return path
 
@@ -429,6 +327,49 @@ class XanesModel:
         Returns:
             mean (n_sites, n_energies) float64 and spread (n_sites, n_energies) float64.
         """
+        mean, spread, _ = self._predict(
+            features, batch_size, n_threads, kernel_backend, precision, float32_matmul, False
+        )
+        return mean, spread
+
+    def predict_with_trust(
+        self,
+        features: np.ndarray,
+        *,
+        n_threads: int = 0,
+        precision: str = "float32",
+        sigma: bool = True,
+        batch_size: int = 65536,
+        kernel_backend: str | None = None,
+        float32_matmul: str = "torch",
+    ) -> tuple[np.ndarray, np.ndarray, SiteTrust]:
+        """:meth:`predict_features` and :meth:`trust` in one call (arguments as theirs).
+
+        The same values as the two calls one after the other; faster for a model whose
+        predicted Δμ needs the latent distance, which is then measured in the activations
+        of the networks' own call where they are exactly float32 (not computed again).
+
+        Returns:
+            mean, spread (n_sites, n_energies) float64 and the :class:`SiteTrust`.
+        """
+        mean, spread, distance = self._predict(
+            features, batch_size, n_threads, kernel_backend, precision, float32_matmul,
+            self.trust_model.needs_latent_distance,
+        )  # fmt: skip
+        return mean, spread, self.trust(features, mean, spread, sigma=sigma, distance=distance)
+
+    def _predict(
+        self,
+        features: np.ndarray,
+        batch_size: int,
+        n_threads: int,
+        kernel_backend: str | None,
+        precision: str,
+        float32_matmul: str,
+        latent: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`predict_features`, and with ``latent`` the latent distances from member 0's
+        activations where the path hands them back exactly (else None)."""
         features = np.asarray(features)
         if features.ndim != 2 or features.shape[1] != self.descriptor.n_features:
             raise ValueError(
@@ -448,11 +389,15 @@ class XanesModel:
             else self._blend_path(kernel_backend, float32_matmul)
         )
 
-        def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(
+            x: torch.Tensor, hidden: list[torch.Tensor] | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             x = x.to(self.device)
-            return fast(x, int(n_threads)) if fast is not None else self.module(x)
+            return fast(x, int(n_threads), hidden) if fast is not None else self.module(x)
 
-        means, spreads = [], []
+        latent_entry = self.trust_model.latent
+        hidden: list[torch.Tensor] | None = [] if latent and latent_entry is not None else None
+        means, spreads, distances = [], [], []
         with torch.inference_mode():
             warm_key = precision if float32_matmul == "torch" else f"{precision}/{float32_matmul}"
             if warm_key not in self._warmed:
@@ -466,10 +411,19 @@ class XanesModel:
                 chunk = torch.as_tensor(features[start : start + batch_size], dtype=torch.float32)
                 if chunk.shape[0] == 0:
                     break
-                mean, spread = forward(chunk)
+                mean, spread = forward(chunk, hidden)
                 means.append(mean.cpu().numpy())
                 spreads.append(spread.cpu().numpy())
-        return _joined(means, len(self.energies)), _joined(spreads, len(self.energies))
+                if hidden:  # this path hands the activations back: measure them now
+                    distances.append(latent_entry.distance(hidden.pop().cpu()))
+                else:  # it does not (another precision or path): the trust step computes them
+                    hidden = None
+        distance = np.concatenate(distances) if hidden is not None and distances else None
+        return (
+            _joined(means, len(self.energies)),
+            _joined(spreads, len(self.energies)),
+            distance,
+        )
 
     def predict(
         self,
@@ -516,8 +470,9 @@ class XanesModel:
         )
         if len(kept) < n_given:  # rows name the structures as given
             index = np.stack([kept[index[:, 0]], index[:, 1]], axis=1)
-        mean, spread = self.predict_features(features, n_threads=n_threads, precision=precision)
-        trust = self.trust(features, mean, spread)
+        mean, spread, trust = self.predict_with_trust(
+            features, n_threads=n_threads, precision=precision
+        )
         return Prediction(
             energies=self.energies.copy(),
             spectra=mean,

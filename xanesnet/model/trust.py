@@ -1,8 +1,9 @@
 """How far to trust each predicted spectrum: calibrated σ, predicted Δμ, out-of-domain score
 and the physical-range flag, computed together from one model call's outputs.
 
-A model file may carry an ``"uncertainty_calibration"`` entry (:mod:`.calibration`) and a
-``"domain"`` entry (:mod:`.domain`) in its metadata. :class:`TrustModel` reads both once, at
+A model file may carry an ``"uncertainty_calibration"`` entry (:mod:`.calibration`), a
+``"domain"`` entry (:mod:`.domain`) and a ``"latent_distance"`` entry (:mod:`.latent`, which a
+calibration with a distance term needs for its predicted Δμ) in its metadata. :class:`TrustModel` reads both once, at
 load, and :meth:`TrustModel.assess` turns the descriptors, the predicted spectra and the
 spread of a batch of sites into a :class:`SiteTrust`. A model without an entry (older files,
 small test models) gives NaN for what that entry provides and False for its flag, never an
@@ -30,6 +31,8 @@ import torch
 
 from xanesnet.model.calibration import CalibratedUncertainty, physical_range_flags
 from xanesnet.model.domain import DomainScore
+from xanesnet.model.latent import LatentDistance
+from xanesnet.model.precision import MemberNetwork
 
 __all__ = ["TRUST_FIELDS", "Float32Domain", "SiteTrust", "TrustModel"]
 
@@ -172,6 +175,34 @@ class Float32Domain:
         return out / self.normaliser
 
 
+def _latent_entry(
+    entry: Any, members: list[Any], path: Any
+) -> tuple[LatentDistance | None, MemberNetwork | None]:
+    """The latent-distance entry and its member network (float32), or (None, None) when
+    there is no entry, and with a :class:`RuntimeWarning` naming ``path`` when it does not
+    parse or fit the model's networks."""
+    if entry is None:
+        return None, None
+    try:
+        latent = LatentDistance.from_metadata(entry)
+        if latent.member >= len(members):
+            raise ValueError(
+                f"member {latent.member}, the model has {len(members)} member network(s)"
+            )
+        member = MemberNetwork.from_member(members[latent.member], str(path), torch.float32)
+        probe = member.last_hidden(torch.zeros(1, len(member.x_mean)))
+        if probe.shape[1] != latent.n_hidden:
+            raise ValueError(f"{latent.n_hidden} activations, the member has {probe.shape[1]}")
+    except ValueError as exc:
+        warnings.warn(
+            f"{path}: metadata entry latent_distance ignored ({exc})",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None, None
+    return latent, member
+
+
 @dataclass(frozen=True)
 class TrustModel:
     """A model file's calibration and domain entries, read once.
@@ -180,23 +211,40 @@ class TrustModel:
         calibration: the fitted σ map, or None.
         domain: the out-of-domain score, or None.
         n_energies: the model's grid size.
+        fast_domain: ``domain`` in float32 (what :meth:`assess` evaluates).
+        latent: the latent-distance entry, or None.
+        latent_member: the member network it measures in (float32), or None.
     """
 
     calibration: CalibratedUncertainty | None
     domain: DomainScore | None
     n_energies: int
     fast_domain: Float32Domain | None = None
+    latent: LatentDistance | None = None
+    latent_member: MemberNetwork | None = None
 
     @classmethod
     def from_metadata(
-        cls, metadata: dict[str, Any], n_features: int, n_energies: int, path: Any
+        cls,
+        metadata: dict[str, Any],
+        n_features: int,
+        n_energies: int,
+        path: Any,
+        members: list[Any] | None = None,
     ) -> TrustModel:
-        """Read the ``"uncertainty_calibration"`` and ``"domain"`` entries (either may be
-        absent).
+        """Read the ``"uncertainty_calibration"``, ``"domain"`` and ``"latent_distance"``
+        entries (any may be absent).
 
         An entry that does not parse (another schema version) or does not fit the model's
-        energy grid or descriptor length is ignored with a :class:`RuntimeWarning` naming
-        ``path``: the model still predicts, with NaN / False for what the entry provides.
+        energy grid, descriptor length or networks is ignored with a :class:`RuntimeWarning`
+        naming ``path``: the model still predicts, with NaN / False for what the entry
+        provides. A calibration whose predicted Δμ needs the latent distance is ignored with
+        it when the distance cannot be had.
+
+        Args:
+            members: the model's member networks (scripted or eager ``SpectrumMLP``), in
+                order; the latent distance is measured in one of them (None: no latent
+                distance).
         """
         calibration = _fitting_entry(
             metadata.get("uncertainty_calibration"),
@@ -215,7 +263,22 @@ class TrustModel:
             path,
         )
         fast = None if domain is None else Float32Domain.from_domain(domain)
-        return cls(calibration, domain, n_energies, fast)
+        latent, member = _latent_entry(metadata.get("latent_distance"), members or [], path)
+        if calibration is not None and calibration.needs_distance and latent is None:
+            warnings.warn(
+                f"{path}: metadata entry uncertainty_calibration ignored (its predicted Δμ needs "
+                "the latent_distance entry, which is missing or unusable); predictions of this "
+                "model carry no calibrated sigma (NaN)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            calibration = None
+        return cls(calibration, domain, n_energies, fast, latent, member)
+
+    @property
+    def needs_latent_distance(self) -> bool:
+        """Whether :meth:`assess` uses the sites' latent distance (for the predicted Δμ)."""
+        return self.calibration is not None and self.calibration.needs_distance
 
     def assess(
         self,
@@ -224,6 +287,7 @@ class TrustModel:
         spread: np.ndarray | None,
         *,
         sigma: bool = True,
+        distance: np.ndarray | None = None,
     ) -> SiteTrust:
         """The trust fields of a batch of sites.
 
@@ -234,6 +298,9 @@ class TrustModel:
                 without one.
             sigma: whether to return σ (False: ``SiteTrust.sigma`` is None; the per-site
                 fields are the same).
+            distance: (n_sites,) the sites' latent distances where the caller has them
+                (:meth:`xanesnet.model.runtime.XanesModel.predict_with_trust`: from the
+                networks' own call); None computes them from ``features`` when needed.
 
         Returns:
             :class:`SiteTrust` (float64 / bool arrays).
@@ -247,7 +314,9 @@ class TrustModel:
             raw = None if spread is None else np.asarray(spread, dtype=np.float64)
             if sigma:
                 sigmas = self.calibration.sigma(raw, n_sites)
-            delta_mu = self.calibration.predicted_delta_mu(raw, spectra)
+            if distance is None and self.calibration.needs_distance:
+                distance = self.latent_distance(features)
+            delta_mu = self.calibration.predicted_delta_mu(raw, spectra, distance)
             unphysical = physical_range_flags(spectra, self.calibration)
         else:
             unphysical = (spectra < 0).any(axis=1) if n_sites else np.zeros(0, dtype=bool)
@@ -256,3 +325,12 @@ class TrustModel:
             score = self.fast_domain.score(features)
             outside = self.domain.is_outside(score)
         return SiteTrust(sigmas if sigma else None, delta_mu, score, outside, unphysical)
+
+    def latent_distance(self, features: np.ndarray) -> np.ndarray:
+        """(n_sites,) float64 latent distance of sites from their raw (n_sites, n_features)
+        descriptors; NaN without a latent-distance entry."""
+        if self.latent is None or self.latent_member is None:
+            return np.full(len(features), np.nan)
+        x = torch.from_numpy(np.asarray(features, dtype=np.float32))
+        with torch.no_grad():
+            return self.latent.distance(self.latent_member.last_hidden(x))

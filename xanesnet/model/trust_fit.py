@@ -18,7 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from xanesnet.model.calibration import CalibratedUncertainty, fit_calibration
+from xanesnet.model.calibration import CalibratedUncertainty
+from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.domain import DomainScore, fit_domain
 from xanesnet.model.network import SpectrumEnsemble
 from xanesnet.model.train import TrainConfig, kfold_indices, train_ensemble

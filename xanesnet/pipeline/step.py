@@ -93,10 +93,10 @@ def run_step(
             n_threads=n_threads,
         )
         found = orbits.found
-        mean, spread = model.predict_features(
-            found.features, n_threads=n_threads, precision=precision
+        mean, spread, site_trust = model.predict_with_trust(
+            found.features, n_threads=n_threads, precision=precision, sigma=False
         )
-        trust = model.trust(found.features, mean, spread, sigma=False).columns()
+        trust = site_trust.columns()
         means = structure_means(
             mean, orbits.multiplicity, orbits.structure, len(orbits.structure_ids)
         )
@@ -121,8 +121,10 @@ def run_step(
         backend=backend,
         n_threads=n_threads,
     )
-    mean, spread = model.predict_features(found.features, n_threads=n_threads, precision=precision)
-    trust = model.trust(found.features, mean, spread, sigma=False).columns()
+    mean, spread, site_trust = model.predict_with_trust(
+        found.features, n_threads=n_threads, precision=precision, sigma=False
+    )
+    trust = site_trust.columns()
     return ChunkResult(found.ids, found.sites, mean, spread, found.errors, trust, found.no_sites)
 
 

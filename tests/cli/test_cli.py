@@ -256,6 +256,16 @@ def test_train_fits_domain_and_optional_calibration(pairs_dataset, capsys, examp
     np.testing.assert_array_equal(prediction.spectra, plain_spectra)
     assert main([*args, "--set", "calibration.domain=false"]) == 0
     assert load_model(folder / "model.pt").trust_model.domain is None
+    # latent = true: the predicted Δμ also from the latent distance, whose entry the file gets
+    assert main([*args, "--set", "calibration.folds=3", "--set", "calibration.latent=true"]) == 0
+    latent_model = load_model(folder / "model.pt")
+    assert latent_model.trust_model.calibration.needs_distance
+    assert latent_model.trust_model.latent.n_hidden == 16
+    figures = latent_model.metadata["uncertainty_calibration"]["fit_figures"]
+    assert {"spearman_predicted_delta_mu", "spearman_spread_only"} <= set(figures)
+    with_latent = latent_model.predict(example_structures[30:33])
+    assert np.isfinite(with_latent.predicted_delta_mu).all()
+    np.testing.assert_array_equal(with_latent.spectra, plain_spectra)
 
 
 @pytest.mark.parametrize(
@@ -265,6 +275,8 @@ def test_train_fits_domain_and_optional_calibration(pairs_dataset, capsys, examp
         ("calibration.folds=-3", "folds: expected 0 (off) or an integer >= 2"),
         ('calibration.folds="5"', "folds: expected 0 (off) or an integer >= 2"),
         ("calibration.domain=1", "domain: expected true or false"),
+        ("calibration.latent=1", "latent: expected true or false"),
+        ("calibration.latent=true", "latent = true needs folds >= 2"),
         ("calibration.seed=1", "unknown keys ['seed']"),
         ("calibration.folds=25", "folds: expected at most the 24 training structures"),
     ],

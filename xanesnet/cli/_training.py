@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: principal axes of the latent distance of ``[calibration] latent = true`` (the shipped Fe
+#: default's choice, docs/calibration.md)
+LATENT_COMPONENTS = 128
+
 __all__ = [
     "add_training_arguments",
     "calibration_options",
@@ -78,19 +82,25 @@ def round_weights(ensemble: Any, weight_dtype: str) -> Any:
     return ensemble
 
 
-def calibration_options(calibration: dict[str, Any]) -> tuple[int, bool]:
-    """``[calibration] folds`` (0: no σ; k ≥ 2: σ from k-fold stand-ins) and ``domain``
-    (fit the out-of-domain score; default true), checked."""
-    unknown = sorted(set(calibration) - {"folds", "domain"})
+def calibration_options(calibration: dict[str, Any]) -> tuple[int, bool, bool]:
+    """``[calibration] folds`` (0: no σ; k ≥ 2: σ from k-fold stand-ins), ``domain`` (fit the
+    out-of-domain score; default true) and ``latent`` (the predicted Δμ also from the latent
+    distance; default false, needs folds), checked."""
+    unknown = sorted(set(calibration) - {"folds", "domain", "latent"})
     if unknown:
-        raise ValueError(f"[calibration]: unknown keys {unknown} (expected folds, domain)")
+        raise ValueError(f"[calibration]: unknown keys {unknown} (expected folds, domain, latent)")
     folds = calibration.get("folds", 0)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0:
         raise ValueError(f"[calibration] folds: expected 0 (off) or an integer >= 2, got {folds!r}")
     domain = calibration.get("domain", True)
     if not isinstance(domain, bool):
         raise ValueError(f"[calibration] domain: expected true or false, got {domain!r}")
-    return int(folds), domain
+    latent = calibration.get("latent", False)
+    if not isinstance(latent, bool):
+        raise ValueError(f"[calibration] latent: expected true or false, got {latent!r}")
+    if latent and not folds:
+        raise ValueError("[calibration] latent = true needs folds >= 2 (it is part of σ's fit)")
+    return int(folds), domain, latent
 
 
 def fit_trust(
@@ -102,13 +112,14 @@ def fit_trust(
     domain: bool,
     weight_dtype: str,
     quiet: bool = False,
+    latent: bool = False,
 ) -> dict[str, Any]:
-    """The ``"domain"`` and ``"uncertainty_calibration"`` metadata entries asked for by
-    ``[calibration]`` (see :mod:`xanesnet.model.trust_fit`); a training set too small for a
-    domain fit gets none, with a message."""
+    """The ``"domain"``, ``"uncertainty_calibration"`` and ``"latent_distance"`` metadata
+    entries asked for by ``[calibration]`` (see :mod:`xanesnet.model.trust_fit`); a training
+    set too small for a domain fit gets none, with a message."""
     from functools import partial
 
-    from xanesnet.model.trust_fit import kfold_calibration, training_domain
+    from xanesnet.model.trust_fit import kfold_calibration, training_domain, training_latent
 
     entries: dict[str, Any] = {}
     if domain:
@@ -129,8 +140,13 @@ def fit_trust(
             folds,
             finish=partial(round_weights, weight_dtype=weight_dtype),
             progress=progress,
+            latent_components=LATENT_COMPONENTS if latent else 0,
         )
         entries["uncertainty_calibration"] = calibration.to_metadata()
+        if latent:
+            entries["latent_distance"] = training_latent(
+                ensemble, train_set.features, LATENT_COMPONENTS
+            ).to_metadata()
         figures = calibration.fit_figures
         print(
             f"calibrated σ on {folds}-fold out-of-fold predictions: "

@@ -94,7 +94,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(raw.get("training", {}))
     model_path, workdir = output_paths(output, base, args)
     weight_dtype = output_weight_dtype(output)
-    folds, with_domain = calibration_options(raw.get("calibration", {}))
+    folds, with_domain, with_latent = calibration_options(raw.get("calibration", {}))
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -135,6 +135,7 @@ def run(raw: dict[str, Any], base: Path, args: argparse.Namespace) -> int:
             domain=with_domain,
             weight_dtype=weight_dtype,
             quiet=args.quiet,
+            latent=with_latent,
         )
     )
     export_trained(

@@ -58,19 +58,19 @@ class LatentDistance(MetadataEntry):
     fit_figures: dict[str, float] = field(default_factory=dict)
     # float32 copies for the distance products (filled in __post_init__)
     _axes32: torch.Tensor = field(init=False, repr=False, compare=False)
-    _minus_two_training_t: torch.Tensor = field(init=False, repr=False, compare=False)
-    _training_norms: np.ndarray = field(init=False, repr=False, compare=False)
+    _training32: np.ndarray = field(init=False, repr=False, compare=False)
+    _search: torch.Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         training = np.asarray(self.training, dtype=np.float32)
-        # × −2 is exact: p·(−2t) has the bits of −2·(p·t)
+        # one product gives |t|² − 2 p·t for every training projection t: [p, 1] times
+        # [−2 tᵀ; |t|²] (× −2 is exact)
+        search = np.empty((training.shape[1] + 1, len(training)), dtype=np.float32)
+        search[:-1] = training.T * np.float32(-2.0)
+        search[-1] = np.einsum("ij,ij->i", training, training)
         object.__setattr__(self, "_axes32", torch.from_numpy(np.asarray(self.axes, np.float32)))
-        object.__setattr__(
-            self,
-            "_minus_two_training_t",
-            torch.from_numpy(np.ascontiguousarray(training.T * np.float32(-2.0))),
-        )
-        object.__setattr__(self, "_training_norms", np.einsum("ij,ij->i", training, training))
+        object.__setattr__(self, "_training32", training)
+        object.__setattr__(self, "_search", torch.from_numpy(search))
 
     @property
     def n_hidden(self) -> int:
@@ -96,23 +96,21 @@ class LatentDistance(MetadataEntry):
     def _nearest(self, points: np.ndarray, exclude_self: bool) -> np.ndarray:
         """(n,) float64 distance of float32 projections to the nearest training projection
         (``exclude_self``: points are the training projections, each skips itself)."""
-        training = np.asarray(self.training, dtype=np.float32)
         out = np.empty(len(points))
+        augmented = np.ones((min(len(points), _BLOCK), points.shape[1] + 1), dtype=np.float32)
         for start in range(0, len(points), _BLOCK):
             p = points[start : start + _BLOCK]
-            # candidates from one product: |p − t|² − |p|² = |t|² − 2 p·t (float32, so its
-            # nearest values carry cancellation error and depend on how the library blocks
-            # rows); the two nearest candidates are then measured directly, in float64
-            d2 = torch.from_numpy(p).mm(self._minus_two_training_t).numpy()
-            d2 += self._training_norms
+            block = augmented[: len(p)]
+            block[:, :-1] = p
+            # the nearest by |t|² − 2 p·t in float32 (cancellation: its values carry errors
+            # of ~1e-7 |p|², and depend on how the library blocks rows), then its distance
+            # measured directly in float64
+            d2 = torch.from_numpy(block).mm(self._search).numpy()
             rows = np.arange(len(p))
             if exclude_self:
                 d2[rows, start + rows] = np.inf
-            candidates = (
-                np.argpartition(d2, 1, axis=1)[:, :2] if d2.shape[1] > 1 else rows[:, None] * 0
-            )
-            diff = training[candidates].astype(np.float64) - p[:, None, :].astype(np.float64)
-            out[start : start + len(p)] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff).min(axis=1))
+            diff = self._training32[d2.argmin(axis=1)].astype(np.float64) - p.astype(np.float64)
+            out[start : start + len(p)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         return out
 
     def to_metadata(self) -> dict[str, Any]:

@@ -8,7 +8,9 @@ gives ``xanesnet train`` the same two entries for a user's own model:
 - :func:`kfold_calibration`: the calibrated σ of :mod:`.calibration`, fitted on out-of-fold
   predictions of stand-ins trained with the same configuration on k − 1 folds of the
   training set (k more trainings, so it is opt-in). The validation split is never used, so
-  the validation figures stay independent of σ.
+  the validation figures stay independent of σ. With ``latent_components`` the predicted Δμ
+  also carries the latent distance (:mod:`.latent`; each stand-in's member 0 measured
+  against its own training folds), and :func:`training_latent` gives the model's own entry.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import torch
 from xanesnet.model.calibration import CalibratedUncertainty
 from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.domain import DomainScore, fit_domain
+from xanesnet.model.latent import LatentDistance, fit_latent_distance
 from xanesnet.model.network import SpectrumEnsemble
+from xanesnet.model.precision import MemberNetwork
 from xanesnet.model.train import TrainConfig, kfold_indices, train_ensemble
 
-__all__ = ["MIN_DOMAIN_SITES", "kfold_calibration", "training_domain"]
+__all__ = ["MIN_DOMAIN_SITES", "kfold_calibration", "training_domain", "training_latent"]
 
 #: Fewest training sites :func:`training_domain` fits a score on (its threshold comes from 5
 #: held-out folds of them).
@@ -67,6 +71,28 @@ def training_domain(
     return domain
 
 
+def _hidden(ensemble: SpectrumEnsemble, features: np.ndarray) -> np.ndarray:
+    """(n, n_hidden) activations entering member 0's output layer (float32)."""
+    member = MemberNetwork.from_member(ensemble.members[0], "model", torch.float32)
+    with torch.no_grad():
+        return member.last_hidden(torch.as_tensor(features, dtype=torch.float32)).numpy()
+
+
+def training_latent(
+    ensemble: SpectrumEnsemble, features: np.ndarray, n_components: int = 128
+) -> LatentDistance:
+    """The latent-distance entry of a trained model: member 0's activations of its
+    (n_train, n_features) training descriptors (the entry a calibration fitted with
+    ``kfold_calibration(..., latent_components=n_components)`` needs)."""
+    return fit_latent_distance(
+        _hidden(ensemble, features),
+        0,
+        n_components,
+        f"member 0's last hidden layer on the {len(features)} training sites, "
+        f"{n_components} principal axes",
+    )
+
+
 def kfold_calibration(
     features: np.ndarray,
     spectra: np.ndarray,
@@ -76,6 +102,7 @@ def kfold_calibration(
     finish: Callable[[SpectrumEnsemble], SpectrumEnsemble] = lambda ensemble: ensemble,
     progress: Callable[[int, int], None] | None = None,
     seed: int = 0,
+    latent_components: int = 0,
 ) -> CalibratedUncertainty:
     """σ fitted on k-fold out-of-fold predictions of stand-ins of the model.
 
@@ -89,6 +116,9 @@ def kfold_calibration(
             :func:`~xanesnet.model.network.store_weights_as_float16`).
         progress: called with (fold, folds) before each stand-in is trained.
         seed: fold assignment seed.
+        latent_components: > 0: the predicted Δμ also carries the latent distance, measured
+            with this many principal axes (the model file then needs
+            :func:`training_latent`'s entry); 0: from σ alone.
 
     Returns:
         The fitted :class:`~xanesnet.model.calibration.CalibratedUncertainty`.
@@ -103,6 +133,7 @@ def kfold_calibration(
         )
     mean = np.empty(spectra.shape, dtype=np.float64)
     spread = np.empty(spectra.shape, dtype=np.float64)
+    distance = np.empty(n) if latent_components else None
     for k, (fit_rows, held_rows) in enumerate(kfold_indices(n, folds, seed)):
         if progress is not None:
             progress(k, folds)
@@ -114,10 +145,14 @@ def kfold_calibration(
             )
         mean[held_rows] = held_mean.numpy()
         spread[held_rows] = held_spread.numpy()
+        if distance is not None:
+            entry = fit_latent_distance(_hidden(stand_in, features[fit_rows]), 0, latent_components)
+            distance[held_rows] = entry.distance(_hidden(stand_in, features[held_rows]))
     return fit_calibration(
         spectra,
         mean,
         spread,
+        distance=distance,
         reference_spectra=spectra,
         source=f"{folds}-fold out-of-fold predictions of the {n} training sites by stand-ins "
         "trained with the model's configuration on the other folds",

@@ -71,9 +71,10 @@ METADATA_NAME = "xanesnet.json"
 #: Metadata entry holding ``"sha256:<hex>"`` of the weights and the rest of the metadata.
 CHECKSUM_KEY = "checksum"
 #: Optional metadata entries that must be JSON objects when present (kept verbatim, covered by
-#: the checksum): the uncertainty calibration and the applicability domain of a model, and the
-#: units/normalisation of its spectra (keys in xanesnet.store.units.SPECTRUM_UNITS_KEYS).
-OPTIONAL_OBJECT_KEYS = ("uncertainty_calibration", "domain", "spectrum_units")
+#: the checksum): the uncertainty calibration, the applicability domain and the latent distance
+#: of a model, and the units/normalisation of its spectra (keys in
+#: xanesnet.store.units.SPECTRUM_UNITS_KEYS).
+OPTIONAL_OBJECT_KEYS = ("uncertainty_calibration", "domain", "latent_distance", "spectrum_units")
 #: Largest total inflated size of a model archive's entries that is read (bytes): far above
 #: any model of this package (the largest shipped is under 10 MB), far below a machine's memory.
 MAX_INFLATED_BYTES = 1 << 31

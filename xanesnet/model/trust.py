@@ -34,7 +34,7 @@ from xanesnet.model.domain import DomainScore
 from xanesnet.model.latent import LatentDistance
 from xanesnet.model.precision import MemberNetwork
 
-__all__ = ["TRUST_FIELDS", "Float32Domain", "SiteTrust", "TrustModel"]
+__all__ = ["TRUST_FIELDS", "Float32Domain", "LazyMember", "SiteTrust", "TrustModel"]
 
 #: sites per block of the domain score (bounds the (block, n_centres) distance matrix)
 _DOMAIN_BLOCK = 4096
@@ -175,12 +175,39 @@ class Float32Domain:
         return out / self.normaliser
 
 
+class LazyMember:
+    """A member network rebuilt as a float32 :class:`MemberNetwork` on first use: the batch
+    path measures the latent distance in the activations of the networks' own call and never
+    needs it, so loading a model does not pay for it."""
+
+    def __init__(self, module: Any, where: str) -> None:
+        self._module = module
+        self._where = where
+        self._built: MemberNetwork | None = None
+
+    def get(self) -> MemberNetwork:
+        if self._built is None:  # two threads may both build it: the same network
+            self._built = MemberNetwork.from_member(self._module, self._where, torch.float32)
+        return self._built
+
+
+def _output_layer_inputs(member: Any) -> int:
+    """Width of the activations entering a (scripted or eager) network's output layer."""
+    layers = list(member.layers.named_children()) if hasattr(member, "layers") else []
+    for _, child in reversed(layers):
+        tensors = {**dict(child.named_parameters()), **dict(child.named_buffers())}
+        weight = tensors.get("weight", tensors.get("weight_q"))
+        if weight is not None:
+            return int(weight.shape[1])
+    raise ValueError("the member is not a xanesnet network (no linear output layer)")
+
+
 def _latent_entry(
     entry: Any, members: list[Any], path: Any
-) -> tuple[LatentDistance | None, MemberNetwork | None]:
-    """The latent-distance entry and its member network (float32), or (None, None) when
-    there is no entry, and with a :class:`RuntimeWarning` naming ``path`` when it does not
-    parse or fit the model's networks."""
+) -> tuple[LatentDistance | None, LazyMember | None]:
+    """The latent-distance entry and its member network (float32, built on first use), or
+    (None, None) when there is no entry, and with a :class:`RuntimeWarning` naming ``path``
+    when it does not parse or fit the model's networks."""
     if entry is None:
         return None, None
     try:
@@ -189,10 +216,10 @@ def _latent_entry(
             raise ValueError(
                 f"member {latent.member}, the model has {len(members)} member network(s)"
             )
-        member = MemberNetwork.from_member(members[latent.member], str(path), torch.float32)
-        probe = member.last_hidden(torch.zeros(1, len(member.x_mean)))
-        if probe.shape[1] != latent.n_hidden:
-            raise ValueError(f"{latent.n_hidden} activations, the member has {probe.shape[1]}")
+        width = _output_layer_inputs(members[latent.member])
+        if width != latent.n_hidden:
+            raise ValueError(f"{latent.n_hidden} activations, the member has {width}")
+        member = LazyMember(members[latent.member], str(path))
     except ValueError as exc:
         warnings.warn(
             f"{path}: metadata entry latent_distance ignored ({exc})",
@@ -213,7 +240,8 @@ class TrustModel:
         n_energies: the model's grid size.
         fast_domain: ``domain`` in float32 (what :meth:`assess` evaluates).
         latent: the latent-distance entry, or None.
-        latent_member: the member network it measures in (float32), or None.
+        latent_member: the member network it measures in (float32, built on first use), or
+            None.
     """
 
     calibration: CalibratedUncertainty | None
@@ -221,7 +249,7 @@ class TrustModel:
     n_energies: int
     fast_domain: Float32Domain | None = None
     latent: LatentDistance | None = None
-    latent_member: MemberNetwork | None = None
+    latent_member: LazyMember | None = None
 
     @classmethod
     def from_metadata(
@@ -333,4 +361,4 @@ class TrustModel:
             return np.full(len(features), np.nan)
         x = torch.from_numpy(np.asarray(features, dtype=np.float32))
         with torch.no_grad():
-            return self.latent.distance(self.latent_member.last_hidden(x))
+            return self.latent.distance(self.latent_member.get().last_hidden(x))

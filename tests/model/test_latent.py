@@ -108,9 +108,12 @@ def test_captured_activations_equal_last_hidden() -> None:
     kept: list[torch.Tensor] = []
     out = member.from_standardised(member.standardise(x), kept)
     torch.testing.assert_close(out, member(x), rtol=0, atol=0)
-    assert member.exact_float32 and kept[0].shape == (9, 12)
+    assert member.ends_linear and kept[0].shape == (9, 12)
     torch.testing.assert_close(kept[0], member.last_hidden(x), rtol=0, atol=0)
-    assert not MemberNetwork.from_member(net, "test", torch.bfloat16).exact_float32
+    half = MemberNetwork.from_member(net, "test", torch.bfloat16)
+    kept_half: list[torch.Tensor] = []
+    half.from_standardised(half.standardise(x), kept_half)
+    assert kept_half[0].dtype == torch.bfloat16  # as that path computes them
 
 
 # --- the predicted Δμ with the distance term -------------------------------------------------
@@ -158,16 +161,21 @@ def test_fit_with_distance_ranks_better_and_round_trips() -> None:
 
 def test_predict_with_trust_equals_the_two_calls(model, features) -> None:
     assert model.trust_model.needs_latent_distance
-    for precision in ("float32", "bfloat16"):
-        mean, spread, trust = model.predict_with_trust(features, n_threads=1, precision=precision)
-        mean2, spread2 = model.predict_features(features, n_threads=1, precision=precision)
-        again = model.trust(features, mean2, spread2)
-        np.testing.assert_array_equal(mean, mean2)
-        np.testing.assert_array_equal(spread, spread2)
-        # the activations of the call against a recomputation: the same float32 products
-        np.testing.assert_allclose(
-            trust.predicted_delta_mu, again.predicted_delta_mu, rtol=RTOL, atol=0
-        )
+    mean, spread, trust = model.predict_with_trust(features, n_threads=1)
+    mean2, spread2 = model.predict_features(features, n_threads=1)
+    again = model.trust(features, mean2, spread2)
+    np.testing.assert_array_equal(mean, mean2)
+    np.testing.assert_array_equal(spread, spread2)
+    # the activations of the call against a recomputation: the same float32 products
+    np.testing.assert_allclose(
+        trust.predicted_delta_mu, again.predicted_delta_mu, rtol=RTOL, atol=0
+    )
+    # bfloat16: the distance from the bfloat16 activations (8 significant bits), so the
+    # predicted Δμ moves with the precision: by at most 4.2 % on the 815 validation complexes
+    # (docs/calibration.md), far below its own error
+    _, _, half = model.predict_with_trust(features, n_threads=1, precision="bfloat16")
+    np.testing.assert_allclose(half.predicted_delta_mu, trust.predicted_delta_mu, rtol=0.1)
+    assert not np.array_equal(half.predicted_delta_mu, trust.predicted_delta_mu)
     # several forward chunks against one: the float32 products of the layers may round
     # differently with the number of rows (last bits of the activations), and a site's
     # distance is a difference of activations up to ~10^3 times larger than itself (float32

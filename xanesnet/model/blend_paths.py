@@ -68,13 +68,13 @@ class EagerBlend:
         """(n_members, n_sites, n_energies) predictions of the member networks.
 
         Args:
-            hidden: a list to which member 0's last hidden activations (n_sites, n_hidden)
-                are appended, when they are exactly the float32 ones (see
-                :attr:`~xanesnet.model.precision.MemberNetwork.exact_float32`); left as it
-                is otherwise.
+            hidden: a list to which member 0's last hidden activations (n_sites, n_hidden),
+                as this path computes them (float32 or bfloat16), are appended; left as it is
+                for a member that cannot hand them back (a scripted fallback, or see
+                :attr:`~xanesnet.model.precision.MemberNetwork.ends_linear`).
         """
         first = self.members[0]
-        keep = hidden if isinstance(first, MemberNetwork) and first.exact_float32 else None
+        keep = hidden if isinstance(first, MemberNetwork) and first.ends_linear else None
         if self.shared_input:
             z = first.standardise(x)
             outputs = [first.from_standardised(z, keep)]

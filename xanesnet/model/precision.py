@@ -263,13 +263,11 @@ class MemberNetwork:
         return z.to(self.dtype)
 
     @property
-    def exact_float32(self) -> bool:
-        """Whether this member computes in float32 with torch's own linear layers: its hidden
-        activations are then bit for bit those of any other such rebuild of the member."""
-        return (
-            self.dtype == torch.float32
-            and all(s[0] != "onednn" for s in self.steps)
-            and self.steps[-1][0] == "linear"  # the captured activations are not overwritten
+    def ends_linear(self) -> bool:
+        """Whether the last layer is linear (not fused with an activation): the activations
+        entering it can be handed back (:meth:`from_standardised`'s ``hidden``) unchanged."""
+        return self.steps[-1][0] == "linear" or (
+            self.steps[-1][0] == "onednn" and self.steps[-1][3] == "none"
         )
 
     def from_standardised(
@@ -277,9 +275,9 @@ class MemberNetwork:
     ) -> torch.Tensor:
         """(n_sites, n_energies) float32 spectra from :meth:`standardise`'s output (not
         modified: the first layer is linear and makes a new tensor). ``hidden``: a list to
-        which the activations entering the output layer are appended (float32 members: the
-        values of :meth:`last_hidden`; the output layer makes a new tensor, so they stay as
-        computed)."""
+        which the activations entering the output layer are appended, in ``dtype`` (float32
+        members with torch's products: the values of :meth:`last_hidden`; the output layer
+        makes a new tensor, so they stay as computed)."""
         if hidden is None:
             h = _apply_steps(z, self.steps)
         else:

@@ -347,7 +347,8 @@ class XanesModel:
 
         The same values as the two calls one after the other; faster for a model whose
         predicted Δμ needs the latent distance, which is then measured in the activations
-        of the networks' own call where they are exactly float32 (not computed again).
+        of the networks' own call (not computed again; with ``precision="bfloat16"`` they
+        are the bfloat16 ones, so the predicted Δμ moves with the spectra's precision).
 
         Returns:
             mean, spread (n_sites, n_energies) float64 and the :class:`SiteTrust`.
@@ -415,7 +416,7 @@ class XanesModel:
                 means.append(mean.cpu().numpy())
                 spreads.append(spread.cpu().numpy())
                 if hidden:  # this path hands the activations back: measure them now
-                    distances.append(latent_entry.distance(hidden.pop().cpu()))
+                    distances.append(latent_entry.distance(hidden.pop().float().cpu()))
                 else:  # it does not (another precision or path): the trust step computes them
                     hidden = None
         distance = np.concatenate(distances) if hidden is not None and distances else None

@@ -14,6 +14,7 @@ from helpers import EXAMPLES, read_xanesnet_xyz
 import xanesnet
 from xanesnet.model.calibration import CalibratedUncertainty
 from xanesnet.model.calibration_fit import fit_calibration
+from xanesnet.model.entries import encode_array
 from xanesnet.model.latent import LatentDistance, fit_latent_distance
 from xanesnet.model.network import NetworkConfig, SpectrumMLP
 from xanesnet.model.precision import MemberNetwork
@@ -77,19 +78,22 @@ def test_entry_refuses_inconsistent_contents() -> None:
         LatentDistance.from_metadata({**data, "schema": "xanesnet.latent_distance/999"})
     with pytest.raises(ValueError, match="do not agree"):
         axes = LatentDistance.from_metadata(data).axes[:-1]
-        LatentDistance.from_metadata({**data, "axes": fit_axes(axes)})
+        LatentDistance.from_metadata({**data, "axes": encoded(axes)})
     with pytest.raises(ValueError, match="normaliser > 0"):
         LatentDistance.from_metadata({**data, "normaliser": 0.0})
+    with pytest.raises(ValueError, match="non-finite"):
+        centre = LatentDistance.from_metadata(data).centre.copy()
+        centre[3] = np.nan
+        LatentDistance.from_metadata({**data, "centre": encoded(centre)})
     with pytest.raises(ValueError, match="missing key"):
         LatentDistance.from_metadata({k: v for k, v in data.items() if k != "training"})
     with pytest.raises(ValueError, match="n_sites, 24"):
         LatentDistance.from_metadata(data).distance(np.zeros((3, 5)))
 
 
-def fit_axes(axes: np.ndarray) -> dict:
-    from xanesnet.model.entries import encode_array
-
-    return encode_array(axes, "float32")
+def encoded(values: np.ndarray) -> dict:
+    """An array as a metadata entry stores it (float32)."""
+    return encode_array(values, "float32")
 
 
 def test_all_duplicates_are_refused() -> None:

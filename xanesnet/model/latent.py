@@ -151,6 +151,8 @@ class LatentDistance(MetadataEntry):
                 f"latent_distance: centre {centre.shape}, axes {axes.shape} and training "
                 f"{training.shape} do not agree"
             )
+        if not all(np.isfinite(a).all() for a in (centre, axes, training)):
+            raise ValueError("latent_distance: non-finite values in centre, axes or training")
         if member < 0 or not (np.isfinite(normaliser) and normaliser > 0):
             raise ValueError(
                 f"latent_distance: expected member >= 0 and normaliser > 0, got {member}, "

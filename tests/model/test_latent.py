@@ -76,14 +76,14 @@ def test_entry_refuses_inconsistent_contents() -> None:
     data = fit_latent_distance(clustered(), n_components=8).to_metadata()
     with pytest.raises(ValueError, match="schema"):
         LatentDistance.from_metadata({**data, "schema": "xanesnet.latent_distance/999"})
+    good = LatentDistance.from_metadata(data)
     with pytest.raises(ValueError, match="do not agree"):
-        axes = LatentDistance.from_metadata(data).axes[:-1]
-        LatentDistance.from_metadata({**data, "axes": encoded(axes)})
+        LatentDistance.from_metadata({**data, "axes": encoded(good.axes[:-1])})
     with pytest.raises(ValueError, match="normaliser > 0"):
         LatentDistance.from_metadata({**data, "normaliser": 0.0})
+    centre = good.centre.copy()
+    centre[3] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        centre = LatentDistance.from_metadata(data).centre.copy()
-        centre[3] = np.nan
         LatentDistance.from_metadata({**data, "centre": encoded(centre)})
     with pytest.raises(ValueError, match="missing key"):
         LatentDistance.from_metadata({k: v for k, v in data.items() if k != "training"})

@@ -74,17 +74,30 @@ def main() -> None:
         help="seed of the students (default 2000 + fold); another seed gives two more "
         "students of the same teacher, written to ..._seed<S>_fold_<k>.npz",
     )  # fmt: skip
+    parser.add_argument(
+        "--drop-fold", type=int, default=None, choices=range(N_FOLDS),
+        help="also leave this fold out of training (3/5 of the structures instead of 4/5: "
+        "how the stand-ins' errors and spread change with the training set's size); "
+        "written to ..._drop<D>_fold_<k>.npz",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.drop_fold == args.fold:
+        parser.error("--drop-fold must differ from --fold")
     torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.teacher == "e100" else f"_{args.teacher}"
     student_seed = 2000 + args.fold if args.student_seed is None else args.student_seed
     if args.student_seed is not None:
         suffix += f"_seed{student_seed}"
+    if args.drop_fold is not None:
+        suffix += f"_drop{args.drop_fold}"
     out = args.workdir / f"students{suffix}_fold_{args.fold}.npz"
     x, y = load_split(args.workdir)["train"]
     names = json.loads((HERE / "split.json").read_text())["train"]
-    fit, held = kfold_indices(len(x), N_FOLDS, FOLD_SEED)[args.fold]
+    folds = kfold_indices(len(x), N_FOLDS, FOLD_SEED)
+    fit, held = folds[args.fold]
+    if args.drop_fold is not None:
+        fit = np.setdiff1d(fit, folds[args.drop_fold][1])
     started = time.perf_counter()
 
     def log(text: str) -> None:

@@ -42,6 +42,12 @@ the held-out structures to the fold's training structures in the last hidden lay
 fold's student 0 (``latent_distances.py``); the shipped default's own entry (its member 0 on
 the 3264 training structures) is written to ``latent.json`` for ``attach_calibration.py``.
 
+``--size-correction`` (with ``--students --student-teacher full``; the shipped default's fit
+since session 13) scales the default's σ for the training set's size. On the same held-out
+folds 0–1, stand-ins trained on 3/5 of the structures (``calibrate_students.py --teacher full
+--drop-fold 4``) and on 4/5 give r = Δμ_avg / median spread; r5 = r4 · (r4 / r3)^(ln(5/4) /
+ln(4/3)) extrapolates to the model's 5/5, and σ is multiplied by r5 / r4.
+
 Per-fold predictions are cached in the work folder, so a killed run resumes.
 """
 
@@ -237,6 +243,24 @@ def report(
     return row
 
 
+def size_factor(workdir: Path, y: np.ndarray, folds: tuple[int, ...] = (0, 1)) -> float:
+    """r5 / r4 of the module docstring's ``--size-correction`` (r = Δμ_avg / median spread of
+    the full-recipe students on the held-out folds, pooled), printed."""
+    ratios = {}
+    for name, suffix in (("3/5", "_full_drop4"), ("4/5", "_full")):
+        spread, dmu = [], []
+        for fold in folds:
+            with np.load(workdir / f"students{suffix}_fold_{fold}.npz") as stored:
+                mean, s = blend(stored["students"], None)
+                spread.append(s)
+                dmu.append(delta_mu(mean, y[stored["held"]]))
+        ratios[name] = float(np.concatenate(dmu).mean() / np.median(np.concatenate(spread)))
+    r3, r4 = ratios["3/5"], ratios["4/5"]
+    r5 = r4 * (r4 / r3) ** (np.log(5 / 4) / np.log(4 / 3))
+    print(f"size correction: r3 {r3:.0f}, r4 {r4:.0f}, r5 {r5:.0f}: sigma x {r5 / r4:.4f}")
+    return float(r5 / r4)
+
+
 def student_oof(workdir: Path, teacher: str = "e100") -> dict[str, np.ndarray | list[int]]:
     """What ``calibrate_students.py --teacher TEACHER`` left in ``workdir`` (the folds found,
     in fold order): ``rows`` (held-out training rows), the full-recipe students' ``mean`` and
@@ -281,7 +305,14 @@ def main() -> None:
         help="with --students --student-teacher full: the default's predicted Δμ also from "
         "the latent distance (writes latent.json)",
     )  # fmt: skip
+    parser.add_argument(
+        "--size-correction", action="store_true",
+        help="with --students --student-teacher full: scale the default's sigma by the "
+        "learning curve of the 3/5- and 4/5-structure stand-ins (folds 0-1)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.size_correction and not (args.students and args.student_teacher == "full"):
+        parser.error("--size-correction needs --students --student-teacher full")
     if args.latent and not (args.students and args.student_teacher == "full"):
         parser.error("--latent needs --students --student-teacher full")
     torch.set_num_threads(1)
@@ -375,10 +406,23 @@ def main() -> None:
         (HERE / "latent.json").write_text(json.dumps(latent.to_metadata(), sort_keys=True) + "\n")
         print(f"latent: held-out median {np.median(distances['default']):.3f}, validation "
               f"inputs {np.median(validation_distances['default']):.3f}", flush=True)  # fmt: skip
+    size_factors: dict[str, float] = {}
+    if args.size_correction:
+        size_factors["default"] = size_factor(args.workdir, y)
+        stand_ins["default"] = (
+            *stand_ins["default"][:2],
+            stand_ins["default"][2] + f"; sigma x {size_factors['default']:.4f} for the "
+            "training set's size (learning curve of 3/5- and 4/5-structure stand-ins)",
+        )
     fits = {
         v: fit_calibration(
-            y[rows], *pair, distance=distances.get(v), reference_spectra=y, source=text
-        )
+            y[rows],
+            *pair,
+            distance=distances.get(v),
+            reference_spectra=y,
+            source=text,
+            size_factor=size_factors.get(v, 1.0),
+        )  # fmt: skip
         for v, (rows, pair, text) in stand_ins.items()
     }
     student_fit = fit_calibration(y, *students, source=student_source)

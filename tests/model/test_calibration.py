@@ -158,3 +158,17 @@ def test_calibration_from_model_metadata() -> None:
     assert np.array_equal(
         again.sigma(spread), CalibratedUncertainty.from_metadata(entry).sigma(spread)
     )
+
+
+def test_size_factor_scales_sigma_and_refits_the_delta_mu_map() -> None:
+    y_true, y_pred, spread, _ = synthetic(n=500)
+    plain = fit_calibration(y_true, y_pred, spread)
+    scaled = fit_calibration(y_true, y_pred, spread, size_factor=0.9)
+    np.testing.assert_allclose(scaled.sigma(spread), 0.9 * plain.sigma(spread), rtol=1e-12)
+    # the Δμ map is fitted to the scaled σ: the same predicted Δμ on the fit data
+    np.testing.assert_allclose(
+        scaled.predicted_delta_mu(spread, y_pred), plain.predicted_delta_mu(spread, y_pred)
+    )
+    assert scaled.fit_figures["size_factor"] == 0.9 and "size_factor" not in plain.fit_figures
+    with pytest.raises(ValueError, match="size_factor"):
+        fit_calibration(y_true, y_pred, spread, size_factor=0.0)

@@ -111,6 +111,7 @@ def fit_calibration(
     range_margin: float = 0.2,
     quantile_levels: Sequence[float] = (0.5, 0.9, 0.95),
     source: str = "",
+    size_factor: float = 1.0,
 ) -> CalibratedUncertainty:
     """Fit the σ model and the Δμ map on held-out predictions.
 
@@ -118,6 +119,10 @@ def fit_calibration(
         y_true: (n, n_energies) reference spectra of sites no member was trained on.
         y_pred: (n, n_energies) held-out (out-of-fold) predictions.
         spread: (n, n_energies) their spread (zeros for a single network).
+        size_factor: multiplies σ after the coverage factor: the held-out stand-ins were
+            trained on fewer structures than the model and err more per unit of spread (a
+            factor < 1 from a learning curve, ``scripts/fe_k_edge/calibrate.py
+            --size-correction``); the Δμ map is then fitted to the scaled σ.
         distance: (n,) latent distance of each held-out site (:mod:`.latent`, from the
             model that made the held-out predictions); with it, the predicted Δμ also
             carries the distance term (``distance_weights``).
@@ -146,7 +151,9 @@ def fit_calibration(
     )
     factor_sigma = _coverage_factor(residual, likelihood_only.sigma(spread))
     before = coverage(y_true, y_pred, likelihood_only.sigma(spread))
-    scale, mean_scale, floor = (factor_sigma * v for v in (scale, mean_scale, floor))
+    if not (math.isfinite(size_factor) and size_factor > 0):
+        raise ValueError(f"size_factor: expected a finite value > 0, got {size_factor!r}")
+    scale, mean_scale, floor = (factor_sigma * size_factor * v for v in (scale, mean_scale, floor))
     reference = y_true if reference_spectra is None else np.asarray(reference_spectra)
     partial = CalibratedUncertainty(
         scale=scale,
@@ -181,6 +188,8 @@ def fit_calibration(
         figures["spearman_spread_only"] = float(spearmanr(gaussian, actual).statistic)
     figures["n_spectra"] = float(len(y_true))
     figures["coverage_factor"] = factor_sigma
+    if size_factor != 1.0:
+        figures["size_factor"] = float(size_factor)
     figures.update({f"likelihood_fit_{k}": v for k, v in before.items()})
     return CalibratedUncertainty(
         scale=scale,

@@ -18,20 +18,15 @@ import numpy as np
 import torch
 
 import xanesnet
-from xanesnet.model.latent import LatentDistance, fit_latent_distance
+from xanesnet.model.latent import LatentDistance, fit_latent_distance, member_activations
 from xanesnet.model.network import NetworkConfig, SpectrumMLP
-from xanesnet.model.precision import MemberNetwork
 from xanesnet.model.train import kfold_indices
 
 N_COMPONENTS = 128
 MEMBER = 0
 
 
-def hidden(member: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    """(n, n_hidden) float32 activations entering ``member``'s output layer."""
-    network = MemberNetwork.from_member(member, "latent", torch.float32)
-    with torch.no_grad():
-        return network.last_hidden(torch.as_tensor(x, dtype=torch.float32)).numpy()
+hidden = member_activations  # (member, x) -> (n, n_hidden) float32 activations
 
 
 def student_distances(

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from xanesnet.model.entries import MetadataEntry, decode_array, encode_array
+from xanesnet.model.precision import MemberNetwork
 
-__all__ = ["LATENT_SCHEMA", "LatentDistance", "fit_latent_distance"]
+__all__ = ["LATENT_SCHEMA", "LatentDistance", "fit_latent_distance", "member_activations"]
 
 LATENT_SCHEMA = "xanesnet.latent_distance/1"
 
@@ -167,6 +168,15 @@ class LatentDistance(MetadataEntry):
             source=str(data.get("source", "")),
             fit_figures=dict(data.get("fit_figures") or {}),
         )
+
+
+def member_activations(member: Any, features: np.ndarray) -> np.ndarray:
+    """(n_sites, n_hidden) float32 activations entering the output layer of ``member`` (a
+    scripted or eager ``SpectrumMLP``) for raw (n_sites, n_features) descriptors: what a
+    latent-distance entry is fitted on."""
+    network = MemberNetwork.from_member(member, "latent distance", torch.float32)
+    with torch.no_grad():
+        return network.last_hidden(torch.as_tensor(features, dtype=torch.float32)).numpy()
 
 
 def fit_latent_distance(

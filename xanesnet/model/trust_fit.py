@@ -23,9 +23,8 @@ import torch
 from xanesnet.model.calibration import CalibratedUncertainty
 from xanesnet.model.calibration_fit import fit_calibration
 from xanesnet.model.domain import DomainScore, fit_domain
-from xanesnet.model.latent import LatentDistance, fit_latent_distance
+from xanesnet.model.latent import LatentDistance, fit_latent_distance, member_activations
 from xanesnet.model.network import SpectrumEnsemble
-from xanesnet.model.precision import MemberNetwork
 from xanesnet.model.train import TrainConfig, kfold_indices, train_ensemble
 
 __all__ = ["MIN_DOMAIN_SITES", "kfold_calibration", "training_domain", "training_latent"]
@@ -71,13 +70,6 @@ def training_domain(
     return domain
 
 
-def _hidden(ensemble: SpectrumEnsemble, features: np.ndarray) -> np.ndarray:
-    """(n, n_hidden) activations entering member 0's output layer (float32)."""
-    member = MemberNetwork.from_member(ensemble.members[0], "model", torch.float32)
-    with torch.no_grad():
-        return member.last_hidden(torch.as_tensor(features, dtype=torch.float32)).numpy()
-
-
 def training_latent(
     ensemble: SpectrumEnsemble, features: np.ndarray, n_components: int = 128
 ) -> LatentDistance:
@@ -85,7 +77,7 @@ def training_latent(
     (n_train, n_features) training descriptors (the entry a calibration fitted with
     ``kfold_calibration(..., latent_components=n_components)`` needs)."""
     return fit_latent_distance(
-        _hidden(ensemble, features),
+        member_activations(ensemble.members[0], features),
         0,
         n_components,
         f"member 0's last hidden layer on the {len(features)} training sites, "
@@ -146,8 +138,11 @@ def kfold_calibration(
         mean[held_rows] = held_mean.numpy()
         spread[held_rows] = held_spread.numpy()
         if distance is not None:
-            entry = fit_latent_distance(_hidden(stand_in, features[fit_rows]), 0, latent_components)
-            distance[held_rows] = entry.distance(_hidden(stand_in, features[held_rows]))
+            first = stand_in.members[0]
+            entry = fit_latent_distance(
+                member_activations(first, features[fit_rows]), 0, latent_components
+            )
+            distance[held_rows] = entry.distance(member_activations(first, features[held_rows]))
     return fit_calibration(
         spectra,
         mean,
